@@ -1,0 +1,3 @@
+from bitrecs_site.celery import app as celery_app
+
+__all__ = ["celery_app"]

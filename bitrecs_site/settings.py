@@ -1,0 +1,255 @@
+"""All settings, from the environment (django-environ).
+
+Local mode (DJANGO_DEBUG on, the default) works on a fresh machine with nothing running:
+SQLite, a file-system Celery transport, a local-memory cache, and secrets generated once
+and kept under `.local/`. Outside local mode every secret must be set, or start-up fails
+with a message naming the missing variable.
+"""
+
+import os
+import secrets
+from collections.abc import Callable
+from pathlib import Path
+
+import environ
+from cryptography.fernet import Fernet
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+env = environ.Env()
+if env.bool("DJANGO_READ_DOT_ENV_FILE", default=False):
+    env.read_env(str(BASE_DIR / ".env"))
+
+DEBUG = env.bool("DJANGO_DEBUG", default=True)
+# Local mode: embedded defaults and generated secrets. Production sets DJANGO_DEBUG=false.
+LOCAL_MODE = DEBUG
+LOCAL_DIR = Path(env.str("BITRECS_LOCAL_DIR", default=str(BASE_DIR / ".local")))
+
+
+def _local_secret(name: str, make: Callable[[], str]) -> str:
+    """Return the secret kept in .local/secrets/<name>, creating it once (safe across processes)."""
+    folder = LOCAL_DIR / "secrets"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_text().strip()
+    value = make()
+    with os.fdopen(fd, "w") as fh:
+        fh.write(value)
+    return value
+
+
+def secret(name: str, *, make: Callable[[], str]) -> str:
+    """Read a secret from the environment; in local mode generate and keep one, otherwise fail naming it."""
+    value = env.str(name, default="").strip()
+    if value:
+        return value
+    if not LOCAL_MODE:
+        raise ImproperlyConfigured(
+            f"{name} is not set. It is required when DJANGO_DEBUG is off; see README.md, 'Configuration'."
+        )
+    return _local_secret(name, make)
+
+
+SECRET_KEY = secret("DJANGO_SECRET_KEY", make=lambda: secrets.token_urlsafe(50))
+ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]", "testserver"])
+APP_URL = env.str("APP_URL", default="http://127.0.0.1:8000").rstrip("/")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "corsheaders",
+    "merchants",
+    "catalog_sync",
+    "recommendations",
+    "subnet",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "corsheaders.middleware.CorsMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "bitrecs_site.exception_handler.DomainErrorMiddleware",
+]
+
+ROOT_URLCONF = "bitrecs_site.urls"
+WSGI_APPLICATION = "bitrecs_site.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# Database: SQLite file in local mode, PostgreSQL (or any URL django-environ knows) from DATABASE_URL.
+DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{LOCAL_DIR / 'db.sqlite3'}")}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # web, worker and beat share the file: wait for locks instead of failing, write-ahead log for readers.
+    DATABASES["default"]["OPTIONS"] = {
+        "timeout": 30,
+        "transaction_mode": "IMMEDIATE",
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    }
+else:
+    DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DATABASE_CONN_MAX_AGE", default=60))
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# Cache: Redis from REDIS_URL, local memory otherwise.
+REDIS_URL = env.str("REDIS_URL", default="")
+CACHES = {
+    "default": (
+        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+        if REDIS_URL
+        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "bitrecs"}
+    )
+}
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = LOCAL_DIR / "static"
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+WHITENOISE_USE_FINDERS = True
+
+if not DEBUG:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+
+# Webhook and callback bodies larger than this are refused with 413 before they are read.
+MAX_WEBHOOK_BODY_BYTES = env.int("MAX_WEBHOOK_BODY_BYTES", default=5 * 1024 * 1024)
+DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_WEBHOOK_BODY_BYTES
+
+# Platform credentials are encrypted at rest with MultiFernet: the first key encrypts, all keys decrypt.
+# Rotate by putting a new key first, then `python manage.py rotate_encryption_keys`.
+FIELD_ENCRYPTION_KEYS = [
+    key.strip()
+    for key in secret("FIELD_ENCRYPTION_KEYS", make=lambda: Fernet.generate_key().decode()).split(",")
+    if key.strip()
+]
+
+# Shopify app credentials (Partner Dashboard) and Admin API settings.
+SHOPIFY_API_KEY = env.str("SHOPIFY_API_KEY", default="local-shopify-client-id" if LOCAL_MODE else "")
+if not SHOPIFY_API_KEY:
+    raise ImproperlyConfigured("SHOPIFY_API_KEY is not set. It is required when DJANGO_DEBUG is off.")
+SHOPIFY_API_SECRET = secret("SHOPIFY_API_SECRET", make=lambda: secrets.token_hex(16))
+# During a secret rotation Shopify may keep signing with the old secret for up to an hour.
+SHOPIFY_API_SECRET_PREVIOUS = env.str("SHOPIFY_API_SECRET_PREVIOUS", default="")
+SHOPIFY_API_VERSION = env.str("SHOPIFY_API_VERSION", default="2026-10")
+SHOPIFY_SCOPES = env.str("SHOPIFY_SCOPES", default="read_products,read_inventory,read_orders")
+SHOPIFY_ADMIN_URL_TEMPLATE = env.str("SHOPIFY_ADMIN_URL_TEMPLATE", default="https://{shop}")
+SHOPIFY_HMAC_MAX_AGE_SECONDS = env.int("SHOPIFY_HMAC_MAX_AGE_SECONDS", default=300)
+SHOPIFY_TOKEN_REFRESH_MARGIN_SECONDS = env.int("SHOPIFY_TOKEN_REFRESH_MARGIN_SECONDS", default=600)
+PLATFORM_HTTP_TIMEOUT_SECONDS = env.float("PLATFORM_HTTP_TIMEOUT_SECONDS", default=20.0)
+
+# WooCommerce key provisioning.
+WOOCOMMERCE_APP_NAME = env.str("WOOCOMMERCE_APP_NAME", default="Bitrecs")
+WOOCOMMERCE_INSTALL_MAX_AGE_SECONDS = env.int("WOOCOMMERCE_INSTALL_MAX_AGE_SECONDS", default=3600)
+
+# Subnet.
+BITRECS_NETWORK = env.str("BITRECS_NETWORK", default="local")
+BITRECS_NETUID = env.int("BITRECS_NETUID", default=122)
+BITRECS_API_KEY = env.str("BITRECS_API_KEY", default="local" if LOCAL_MODE else "")
+
+# Widget.
+WIDGET_RATE_LIMIT = env.str("WIDGET_RATE_LIMIT", default="600/min")
+CORS_URLS_REGEX = r"^/(api/v1/|widget\.js).*$"
+
+# Django REST framework and the OpenAPI schema.
+REST_FRAMEWORK = {
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_AUTHENTICATION_CLASSES": [],
+    "DEFAULT_PERMISSION_CLASSES": [],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "EXCEPTION_HANDLER": "bitrecs_site.exception_handler.handle_exception",
+    "UNAUTHENTICATED_USER": None,
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Bitrecs API",
+    "DESCRIPTION": "Storefront recommendations for Shopify and WooCommerce, served by the Bitrecs subnet.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    # Swagger UI assets served by us (drf-spectacular-sidecar): no CDN at run time.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+}
+
+# Celery: Redis or RabbitMQ from CELERY_BROKER_URL; a file-system transport (no server) otherwise.
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="filesystem://")
+if CELERY_BROKER_URL.startswith("filesystem://"):
+    _broker_dir = LOCAL_DIR / "broker"
+    for _sub in ("queue", "processed", "control"):
+        (_broker_dir / _sub).mkdir(parents=True, exist_ok=True)
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(_broker_dir / "queue"),
+        "data_folder_out": str(_broker_dir / "queue"),
+        "processed_folder": str(_broker_dir / "processed"),
+        "control_folder": str(_broker_dir / "control"),
+        "store_processed": False,
+    }
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TASK_SERIALIZER = "json"
+CELERY_RESULT_SERIALIZER = "json"
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_TIME_LIMIT = 30 * 60
+CELERY_TASK_SOFT_TIME_LIMIT = 25 * 60
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TIMEZONE = TIME_ZONE
+CELERY_BEAT_SCHEDULE_FILENAME = str(LOCAL_DIR / "celerybeat-schedule")
+CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
+    # Refresh Shopify's 60-minute offline tokens before they expire: every 5 minutes.
+    "refresh-shopify-tokens": {"task": "merchants.refresh_expiring_tokens", "schedule": 300.0},
+    # Forget webhook ids older than the dedup window (Shopify retries for 4 hours): hourly.
+    "prune-webhook-events": {"task": "merchants.prune_webhook_events", "schedule": 3600.0},
+}
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    "loggers": {"django.db.backends": {"level": "WARNING"}},
+}

@@ -1,0 +1,23 @@
+"""Test settings: the real settings with fast, isolated overrides."""
+
+from bitrecs_site.settings import *  # noqa: F403
+from bitrecs_site.settings import DATABASES, LOCAL_DIR
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+CELERY_TASK_ALWAYS_EAGER = True
+CELERY_TASK_EAGER_PROPAGATES = True
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "tests"}}
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+SHOPIFY_API_KEY = "test-client-id"
+SHOPIFY_API_SECRET = "test-client-secret"  # noqa: S105
+SHOPIFY_API_SECRET_PREVIOUS = ""
+FIELD_ENCRYPTION_KEYS = ["7enPUKYxONBe791CTEBqqsf2L88D7bkRAdLvnQUf8Os="]
+WIDGET_RATE_LIMIT = "off"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # A file, not memory, so that a real Celery worker process in the tests can share it.
+    DATABASES["default"]["TEST"] = {"NAME": str(LOCAL_DIR / "test-db.sqlite3")}

@@ -1,0 +1,43 @@
+import pytest
+from django.test import Client, override_settings
+
+from bitrecs_site.celery import app as celery_app
+
+pytestmark = pytest.mark.django_db
+
+
+def test_healthz_reports_database_and_broker_ok(client: Client) -> None:
+    response = client.get("/healthz")
+
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok", "database": "ok", "broker": "ok"}
+
+
+def test_healthz_reports_broker_down_with_503(client: Client) -> None:
+    # given a broker URL where nothing listens (port 9 is discard; closed on loopback)
+    original = celery_app.conf.broker_url
+    celery_app.conf.broker_url = "redis://127.0.0.1:9/0"
+    try:
+        response = client.get("/healthz")
+    finally:
+        celery_app.conf.broker_url = original
+
+    assert response.status_code == 503
+    assert response.json() == {"status": "degraded", "database": "ok", "broker": "down"}
+
+
+def test_openapi_schema_is_served_as_openapi_3(client: Client) -> None:
+    response = client.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json")
+
+    assert response.status_code == 200
+    assert response.json()["openapi"].startswith("3.")
+
+
+@override_settings(DEBUG=False)
+def test_api_docs_page_uses_local_assets_only(client: Client) -> None:
+    response = client.get("/api/docs/")
+
+    assert response.status_code == 200
+    body = response.content.decode()
+    assert "swagger-ui" in body
+    assert "cdn.jsdelivr.net" not in body

@@ -1,0 +1,14 @@
+"""Catalog and order sync services (the sync itself arrives with the sync issue)."""
+
+import logging
+
+from merchants.models import Store
+
+logger = logging.getLogger(__name__)
+
+
+def start_store_sync(*, store: Store) -> None:
+    """Enqueue a full catalog sync of the store after the current transaction commits."""
+    from catalog_sync.tasks import sync_store_task  # tasks.py imports this module
+
+    sync_store_task.delay_on_commit(store.id)

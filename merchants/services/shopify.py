@@ -1,0 +1,7 @@
+"""Shopify onboarding (to be built)."""
+
+from merchants.models import WebhookEvent
+
+
+def handle_shopify_webhook(event: WebhookEvent) -> str:
+    return WebhookEvent.Status.IGNORED

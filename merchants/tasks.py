@@ -1,0 +1,28 @@
+"""Celery tasks of the merchants app: thin wrappers that take ids and call services."""
+
+import logging
+from datetime import timedelta
+
+from celery import shared_task
+from django.utils import timezone
+
+logger = logging.getLogger(__name__)
+
+# Shopify retries a failed delivery for 4 hours; keep ids a day to dedupe late repeats.
+WEBHOOK_DEDUP_WINDOW = timedelta(days=1)
+
+
+@shared_task(name="merchants.process_webhook_event", acks_late=True, ignore_result=True)
+def process_webhook_event_task(event_id: int) -> None:
+    """Apply one stored webhook delivery (idempotent: a processed event is left alone)."""
+    from merchants.services.webhooks import process_webhook_event  # services enqueue this task
+
+    process_webhook_event(event_id=event_id)
+
+
+@shared_task(name="merchants.prune_webhook_events", ignore_result=True)
+def prune_webhook_events_task() -> int:
+    """Forget processed webhook deliveries older than the dedup window."""
+    from merchants.services.webhooks import prune_webhook_events  # services enqueue tasks from here
+
+    return prune_webhook_events(before=timezone.now() - WEBHOOK_DEDUP_WINDOW)

@@ -1,0 +1,12 @@
+"""woocommerce onboarding and webhook views (to be built)."""
+
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+
+
+def _todo(request: HttpRequest, **kwargs: str) -> HttpResponse:
+    return JsonResponse({"error": "not_implemented"}, status=501)
+
+
+install = callback = connect = _todo
+webhook = csrf_exempt(_todo)

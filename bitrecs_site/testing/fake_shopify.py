@@ -1,0 +1,1 @@
+"""pytest fixtures for a local fake platform server (to be built)."""

@@ -1,6 +1,7 @@
 """woocommerce onboarding and webhook views (to be built)."""
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.urls import path
 from django.views.decorators.csrf import csrf_exempt
 
 
@@ -10,3 +11,10 @@ def _todo(request: HttpRequest, **kwargs: str) -> HttpResponse:
 
 install = callback = connect = _todo
 webhook = csrf_exempt(_todo)
+
+
+urlpatterns = [
+    path("woocommerce/connect", connect, name="woocommerce-connect"),
+    path("woocommerce/callback", callback, name="woocommerce-callback"),
+    path("webhooks/woocommerce/<str:site_key>", webhook, name="woocommerce-webhook"),
+]

@@ -41,7 +41,7 @@ run: demo
 	@echo "  API docs:    http://127.0.0.1:$(PORT)/api/docs/"
 	@echo "  admin:       http://127.0.0.1:$(PORT)/admin/"
 	@echo ""
-	$(BIN)/honcho start -f Procfile
+	$(BIN)/honcho start -f Procfile -p $(PORT)
 
 test: setup-dev
 	$(BIN)/pytest -q $(PYTEST_ARGS)

@@ -5,7 +5,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -80,7 +80,7 @@ def worker_queue() -> Iterator[str]:
         print(output.decode(errors="replace")[-4000:])  # shown by pytest when the test fails  # noqa: T201
 
 
-def _wait_for(predicate, timeout: float = 60.0) -> bool:  # type: ignore[no-untyped-def]
+def _wait_for(predicate: Callable[[], bool], timeout: float = 60.0) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if predicate():
@@ -91,7 +91,7 @@ def _wait_for(predicate, timeout: float = 60.0) -> bool:  # type: ignore[no-unty
 
 def test_real_worker_processes_a_webhook_event_through_the_broker(worker_queue: str) -> None:
     # given a stored delivery whose processing is sent to the broker, not run in this process
-    store = StoreFactory(platform=Store.Platform.SHOPIFY)
+    store = StoreFactory.create(platform=Store.Platform.SHOPIFY)
     event, created = record_webhook_event(
         platform=Store.Platform.SHOPIFY,
         store=store,

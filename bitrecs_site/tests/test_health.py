@@ -16,11 +16,11 @@ def test_healthz_reports_database_and_broker_ok(client: Client) -> None:
 def test_healthz_reports_broker_down_with_503(client: Client) -> None:
     # given a broker URL where nothing listens (port 9 is discard; closed on loopback)
     original = celery_app.conf.broker_url, celery_app.conf.broker_write_url
-    celery_app.conf.broker_url = celery_app.conf.broker_write_url = "redis://127.0.0.1:9/0"
+    celery_app.conf.update(broker_url="redis://127.0.0.1:9/0", broker_write_url="redis://127.0.0.1:9/0")
     try:
         response = client.get("/healthz")
     finally:
-        celery_app.conf.broker_url, celery_app.conf.broker_write_url = original
+        celery_app.conf.update(broker_url=original[0], broker_write_url=original[1])
 
     assert response.status_code == 503
     assert response.json() == {"status": "degraded", "database": "ok", "broker": "down"}

@@ -103,7 +103,7 @@ def record_webhook_event(
                 dedup_key=dedup_key[:255],
                 payload=scrub_pii(payload),
             )
-            process_webhook_event_task.delay_on_commit(event.id)
+            process_webhook_event_task.delay_on_commit(event.id)  # type: ignore[attr-defined]  # celery-types lacks it
     except IntegrityError:
         existing = WebhookEvent.objects.get(platform=platform, dedup_key=dedup_key[:255])
         logger.info("webhook.duplicate", extra={"platform": platform, "topic": topic, "dedup_key": dedup_key})

@@ -4,7 +4,7 @@ from django.utils import timezone
 from merchants.models import PlatformCredential, Store
 
 
-class StoreFactory(factory.django.DjangoModelFactory):
+class StoreFactory(factory.django.DjangoModelFactory[Store]):
     class Meta:
         model = Store
 
@@ -15,7 +15,7 @@ class StoreFactory(factory.django.DjangoModelFactory):
     installed_at = factory.LazyFunction(timezone.now)
 
 
-class PlatformCredentialFactory(factory.django.DjangoModelFactory):
+class PlatformCredentialFactory(factory.django.DjangoModelFactory[PlatformCredential]):
     class Meta:
         model = PlatformCredential
 

@@ -26,3 +26,11 @@ def prune_webhook_events_task() -> int:
     from merchants.services.webhooks import prune_webhook_events  # services enqueue tasks from here
 
     return prune_webhook_events(before=timezone.now() - WEBHOOK_DEDUP_WINDOW)
+
+
+@shared_task(name="merchants.refresh_expiring_tokens", ignore_result=True)
+def refresh_expiring_tokens_task() -> int:
+    """Refresh the Shopify access tokens that expire within SHOPIFY_TOKEN_REFRESH_MARGIN_SECONDS."""
+    from merchants.services.shopify import refresh_expiring_tokens  # services enqueue tasks from here
+
+    return refresh_expiring_tokens()

@@ -6,13 +6,23 @@ It serves `POST /{shop}/admin/api/{version}/graphql.json` (point SHOPIFY_ADMIN_U
 - `products` and `orders` connections with cursor pagination (`first`/`after`, `pageInfo`), answered in
   Shopify's JSON shape, with `extensions.cost` and a leaky bucket (`throttleStatus`) that answers
   `THROTTLED` when the bucket is empty, and `MAX_COST_EXCEEDED` for a query over 1,000 points;
-- bulk operations: `bulkOperationRunQuery` (products with their variants), polling with `node(id:)`,
-  and the JSONL result (`__parentId` on child rows) streamed from `/bulk/{id}.jsonl`;
+- follow-up pages of a single node's children: `product(id:) { variants(first:, after:) }` and
+  `order(id:) { lineItems(first:, after:) }`, and `shop { currencyCode }`;
+- the search syntax a sync uses: `updated_at:>'…'` / `created_at:>='…'` in the `query` argument filters nodes;
+- bulk operations: `bulkOperationRunQuery` (products with their variants), polling with `bulkOperation(id:)`
+  (API 2026-01+) or `node(id:) { ... on BulkOperation }`, and the JSONL result (`__parentId` on child rows)
+  streamed from `/bulk/{id}.jsonl`. As in API 2026-01+, `groupObjects` defaults to false: an ungrouped file
+  lists every product row first and then the variant rows; `groupObjects: true` puts each product's
+  variant rows right after it;
 - fault injection: the next N answers can be an HTTP status (401, 429 with Retry-After, 500…),
   a THROTTLED error, or a truncated JSONL file.
 
 Operations are recognised by their root field, as Shopify's resolver would; variables are honoured.
 The catalog is a list of product nodes (dicts in the Admin API's shape), made by `make_product`.
+
+Known differences from Shopify: nodes carry every field they have, whatever the selection asked for (so
+order nodes always include the buyer's email and customer); the cost is `2 + first * (1 + nested first)`
+rather than Shopify's per-object sum; cursors are `cursor:{index}`.
 """
 
 from __future__ import annotations
@@ -23,6 +33,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -52,21 +63,31 @@ def make_product(
     status: str = "ACTIVE",
     sku_prefix: str = "SKU",
     updated_at: str = "2026-11-01T10:00:00Z",
+    variant_options: list[dict[str, str]] | None = None,
 ) -> dict[str, Any]:
-    """A product node as the Admin API returns it, with `variants` variants."""
+    """A product node as the Admin API returns it, with `variants` variants.
+
+    `variant_options` gives each variant's options ({"Size": "M", "Color": "Red"}) and then sets the number
+    of variants; without it a single variant is Shopify's "Title: Default Title" and several are "Option N".
+    """
     handle = re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-") or f"product-{number}"
+    if variant_options is None:
+        default = "Default Title" if variants == 1 else None
+        variant_options = [{"Title": default or f"Option {index}"} for index in range(1, variants + 1)]
+    variants = len(variant_options)
     variant_nodes = [
         {
             "id": gid("ProductVariant", number * 1000 + index),
             "sku": f"{sku_prefix}-{number}-{index}",
-            "title": "Default Title" if variants == 1 else f"Option {index}",
+            "title": " / ".join(options.values()),
+            "position": index,
             "price": str(price),
             "compareAtPrice": compare_at_price,
             "inventoryQuantity": inventory,
             "availableForSale": inventory > 0,
-            "selectedOptions": [{"name": "Title", "value": "Default Title" if variants == 1 else f"Option {index}"}],
+            "selectedOptions": [{"name": name, "value": value} for name, value in options.items()],
         }
-        for index in range(1, variants + 1)
+        for index, options in enumerate(variant_options, start=1)
     ]
     return {
         "id": gid("Product", number),
@@ -122,6 +143,7 @@ class BulkOperation:
     status: str = "CREATED"
     polls: int = 0
     object_count: int = 0
+    group_objects: bool = False
 
 
 @dataclass
@@ -137,6 +159,9 @@ class FakeShopifyAdmin:
     requests: list[dict[str, Any]] = field(default_factory=list)
     faults: list[Any] = field(default_factory=list)
     truncate_bulk: bool = False
+    currency: str = "USD"
+    # How many THROTTLED answers the leaky bucket gave (injected faults are not counted).
+    throttled_answers: int = 0
     # Computed per request: the product list of a call, to let a test change the catalog as it goes.
     port: int = 0
 
@@ -151,6 +176,14 @@ class FakeShopifyAdmin:
         return f"http://127.0.0.1:{self.port}/{{shop}}"
 
     # -- the leaky bucket -------------------------------------------------------------------------
+
+    def set_bucket(self, maximum: float, restore_rate: float) -> None:
+        """Resize the bucket (as a different Shopify plan would) and fill it."""
+        with self._lock:
+            self.bucket_max = maximum
+            self.restore_rate = restore_rate
+            self._available = maximum
+            self._refilled_at = time.monotonic()
 
     def _take(self, cost: float) -> tuple[bool, dict[str, float]]:
         with self._lock:
@@ -171,9 +204,19 @@ class FakeShopifyAdmin:
 
     def graphql(self, query: str, variables: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         if "bulkOperationRunQuery" in query:
-            return 200, self._run_bulk(variables.get("query") or _inline_bulk_query(query))
+            group = variables.get("groupObjects")
+            if group is None:
+                literal = re.search(r"\bgroupObjects\s*:\s*(true|false)", query)
+                group = bool(literal and literal.group(1) == "true")
+            return 200, self._run_bulk(variables.get("query") or _inline_bulk_query(query), group_objects=bool(group))
+        if re.search(r"\bbulkOperation\s*\(", query):
+            return 200, self._poll_bulk(str(variables.get("id", "")), "bulkOperation")
         if re.search(r"\bnode\s*\(", query) and "BulkOperation" in query:
-            return 200, self._poll_bulk(str(variables.get("id", "")))
+            return 200, self._poll_bulk(str(variables.get("id", "")), "node")
+        if re.search(r"\b(product|order)\s*\(", query):
+            return self._one_node(query, variables)
+        if not re.search(r"\b(products|orders)\s*\(", query) and re.search(r"\bshop\s*\{", query):
+            return self._charged(1, {"shop": {"currencyCode": self.currency}}, 1)
         root = "orders" if re.search(r"\borders\s*\(", query) else "products"
         first = int(variables.get("first") or _literal(query, root, "first") or 50)
         variants_first = int(_literal(query, "variants", "first") or 0)
@@ -191,15 +234,10 @@ class FakeShopifyAdmin:
                     }
                 ]
             }
-        ok, throttle = self._take(cost)
-        if not ok:
-            return 200, {
-                "errors": [{"message": "Throttled", "extensions": {"code": "THROTTLED"}}],
-                "extensions": {
-                    "cost": {"requestedQueryCost": cost, "actualQueryCost": None, "throttleStatus": throttle}
-                },
-            }
         items = self.orders if root == "orders" else self.products
+        search = variables.get("query") or _literal_string(query, root, "query")
+        if search:
+            items = [node for node in items if _matches(node, str(search))]
         start = _cursor_index(variables.get("after"))
         page = items[start : start + first]
         nodes = [_shape(node, nested) for node in page]
@@ -210,24 +248,65 @@ class FakeShopifyAdmin:
                 "pageInfo": {"hasNextPage": end < len(items), "endCursor": _cursor(end) if page else None},
             }
         }
-        actual = 2 + len(page) * (1 + nested)
+        return self._charged(cost, data, 2 + len(page) * (1 + nested))
+
+    def _charged(self, cost: int, data: dict[str, Any], actual: int) -> tuple[int, dict[str, Any]]:
+        """Take `cost` from the bucket and answer `data`, or answer THROTTLED when the bucket is short."""
+        ok, throttle = self._take(cost)
+        if not ok:
+            with self._lock:
+                self.throttled_answers += 1
+            return 200, {
+                "errors": [{"message": "Throttled", "extensions": {"code": "THROTTLED"}}],
+                "extensions": {
+                    "cost": {"requestedQueryCost": cost, "actualQueryCost": None, "throttleStatus": throttle}
+                },
+            }
         return 200, {
             "data": data,
             "extensions": {"cost": {"requestedQueryCost": cost, "actualQueryCost": actual, "throttleStatus": throttle}},
         }
 
-    def _run_bulk(self, bulk_query: str) -> dict[str, Any]:
+    def _one_node(self, query: str, variables: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        """`product(id:) { variants(first:, after:) }` or `order(id:) { lineItems(first:, after:) }`."""
+        is_order = re.search(r"\border\s*\(", query) is not None
+        root, child, items = ("order", "lineItems", self.orders) if is_order else ("product", "variants", self.products)
+        first = int(variables.get("first") or _literal(query, child, "first") or 0)
+        if first > 250 and not (child == "variants" and first <= 2000):
+            return 200, _error(f"The page size {first} is larger than 250.", "BAD_REQUEST")
+        cost = 3 + first
+        node = next((item for item in items if item["id"] == variables.get("id")), None)
+        if node is None:
+            return self._charged(cost, {root: None}, 1)
+        children = node[child]["nodes"]
+        start = _cursor_index(variables.get("after"))
+        page = children[start : start + first]
+        end = start + len(page)
+        shaped = {k: v for k, v in node.items() if k not in ("variants", "lineItems")}
+        shaped[child] = {
+            "nodes": page,
+            "pageInfo": {"hasNextPage": end < len(children), "endCursor": _cursor(end) if page else None},
+        }
+        return self._charged(cost, {root: shaped}, 3 + len(page))
+
+    def _run_bulk(self, bulk_query: str, *, group_objects: bool = False) -> dict[str, Any]:
         running = [op for op in self._bulk.values() if op.status in ("CREATED", "RUNNING")]
         if len(running) >= 5:
             return {
                 "data": {
                     "bulkOperationRunQuery": {
                         "bulkOperation": None,
-                        "userErrors": [{"field": None, "message": "A bulk query operation is already in progress."}],
+                        "userErrors": [
+                            {
+                                "field": None,
+                                "message": "A bulk query operation is already in progress.",
+                                "code": "OPERATION_IN_PROGRESS",
+                            }
+                        ],
                     }
                 }
             }
-        op = BulkOperation(id=gid("BulkOperation", len(self._bulk) + 1), query=bulk_query)
+        op = BulkOperation(id=gid("BulkOperation", len(self._bulk) + 1), query=bulk_query, group_objects=group_objects)
         self._bulk[op.id] = op
         return {
             "data": {"bulkOperationRunQuery": {"bulkOperation": {"id": op.id, "status": op.status}, "userErrors": []}},
@@ -236,10 +315,10 @@ class FakeShopifyAdmin:
             },
         }
 
-    def _poll_bulk(self, op_id: str) -> dict[str, Any]:
+    def _poll_bulk(self, op_id: str, root_field: str = "node") -> dict[str, Any]:
         op = self._bulk.get(op_id)
         if op is None:
-            return {"data": {"node": None}}
+            return {"data": {root_field: None}}
         op.polls += 1
         if op.polls >= self.polls_until_complete:
             op.status = "COMPLETED"
@@ -251,20 +330,26 @@ class FakeShopifyAdmin:
         )
         return {
             "data": {
-                "node": {
+                root_field: {
                     "id": op.id,
                     "status": op.status,
                     "errorCode": None,
                     "objectCount": str(op.object_count),
+                    "rootObjectCount": str(len(self.products)) if op.status == "COMPLETED" else "0",
                     "fileSize": None,
                     "url": url,
                     "partialDataUrl": None,
                 }
-            }
+            },
+            "extensions": {"cost": {"requestedQueryCost": 1, "actualQueryCost": 1, "throttleStatus": self._take(1)[1]}},
         }
 
-    def bulk_lines(self) -> Iterator[bytes]:
-        """The JSONL result, grouped: each product row followed by its variant rows (groupObjects: true)."""
+    def bulk_lines(self, *, grouped: bool = True) -> Iterator[bytes]:
+        """The JSONL result: grouped (each product row, then its variant rows) or, as Shopify's default since
+        2026-01, ungrouped (every product row, then every variant row)."""
+        if not grouped:
+            yield from self._ungrouped_bulk_lines()
+            return
         for emitted, product in enumerate(self.products, start=1):
             row = {k: v for k, v in product.items() if k != "variants"}
             yield (json.dumps(row) + "\n").encode()
@@ -274,6 +359,19 @@ class FakeShopifyAdmin:
                 yield b'{"id": "gid://shopify/Product/9999999", "title": "cut o'
                 return
 
+    def _ungrouped_bulk_lines(self) -> Iterator[bytes]:
+        for product in self.products:
+            yield (json.dumps({k: v for k, v in product.items() if k != "variants"}) + "\n").encode()
+        for emitted, product in enumerate(self.products, start=1):
+            for variant in product["variants"]["nodes"]:
+                yield (json.dumps({**variant, "__parentId": product["id"]}) + "\n").encode()
+            if self.truncate_bulk and emitted * 2 >= len(self.products):
+                yield b'{"id": "gid://shopify/ProductVariant/9999999", "title": "cut o'
+                return
+
+    def bulk_operation(self, number: str) -> BulkOperation | None:
+        return self._bulk.get(gid("BulkOperation", int(number)))
+
 
 def _literal(query: str, field_name: str, argument: str) -> str | None:
     match = re.search(rf"\b{field_name}\s*\(([^)]*)\)", query)
@@ -281,6 +379,33 @@ def _literal(query: str, field_name: str, argument: str) -> str | None:
         return None
     arg = re.search(rf"\b{argument}\s*:\s*(\d+)", match.group(1))
     return arg.group(1) if arg else None
+
+
+def _literal_string(query: str, field_name: str, argument: str) -> str | None:
+    match = re.search(rf"\b{field_name}\s*\(([^)]*)\)", query)
+    if not match:
+        return None
+    arg = re.search(rf'\b{argument}\s*:\s*"([^"]*)"', match.group(1))
+    return arg.group(1) if arg else None
+
+
+_SEARCH_TERM = re.compile(r"\b(updated_at|created_at):(>=|<=|>|<)'?([0-9T:.+\-Z]+)'?")
+_SEARCH_FIELDS = {"updated_at": "updatedAt", "created_at": "createdAt"}
+
+
+def _matches(node: dict[str, Any], search: str) -> bool:
+    """Whether a node passes the `updated_at:>'…'` / `created_at:>='…'` terms of a search query (AND-ed)."""
+    for name, operator, value in _SEARCH_TERM.findall(search):
+        raw = node.get(_SEARCH_FIELDS[name])
+        if not raw:
+            return False
+        left = datetime.fromisoformat(str(raw).replace("Z", "+00:00"))
+        right = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        if right.tzinfo is None:
+            right = right.replace(tzinfo=left.tzinfo)
+        if not {">": left > right, ">=": left >= right, "<": left < right, "<=": left <= right}[operator]:
+            return False
+    return True
 
 
 def _inline_bulk_query(query: str) -> str:
@@ -378,12 +503,14 @@ def _handler_for(state: FakeShopifyAdmin) -> type[BaseHTTPRequestHandler]:
             if not match:
                 self._send(404, b"Not Found", "text/plain")
                 return
-            state.requests.append({"bulk_download": match.group(1)})
+            state.requests.append({"bulk_download": match.group(1), "headers": dict(self.headers)})
+            op = state.bulk_operation(match.group(1))
+            grouped = op.group_objects if op is not None else True
             self.send_response(200)
             self.send_header("Content-Type", "application/jsonl")
             self.send_header("Transfer-Encoding", "chunked")
             self.end_headers()
-            for line in state.bulk_lines():
+            for line in state.bulk_lines(grouped=grouped):
                 self.wfile.write(f"{len(line):x}\r\n".encode() + line + b"\r\n")
             self.wfile.write(b"0\r\n\r\n")
 

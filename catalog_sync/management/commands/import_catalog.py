@@ -1,0 +1,60 @@
+"""python manage.py import_catalog --store SITE_KEY FILE [--format auto|woocommerce|shopify|walmart|asos|amazon]."""
+
+import sys
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from tqdm import tqdm
+
+from catalog_sync.exceptions import CatalogSyncError
+from catalog_sync.importers import FORMATS
+from catalog_sync.services import ImportProgress, import_catalog_file
+from merchants.models import Store
+
+# Without a terminal, one progress line per this many bytes read.
+_PLAIN_PROGRESS_STEP = 4 * 1024 * 1024
+
+
+class Command(BaseCommand):
+    help = "Import a catalog export (WooCommerce, Shopify, Walmart or ASOS CSV, Amazon JSON) into a store."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("file", help="the catalog file")
+        parser.add_argument("--store", required=True, help="the store's site key")
+        parser.add_argument("--format", default="auto", choices=FORMATS, help="the file's format (default: detect)")
+        parser.add_argument("--currency", default="", help="ISO currency of the prices when the file does not say")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        store = Store.objects.filter(site_key=options["store"]).first()
+        if store is None:
+            raise CommandError(f"No store has the site key {options['store']!r}; create one with create_store.")
+        bar = tqdm(total=0, unit="B", unit_scale=True, desc="import", file=sys.stderr, disable=None, leave=False)
+        next_plain = _PLAIN_PROGRESS_STEP
+
+        def progress(state: ImportProgress) -> None:
+            nonlocal next_plain
+            if not bar.disable:
+                bar.total = state.bytes_total
+                bar.update(state.bytes_read - bar.n)
+                bar.set_postfix(products=state.products, skipped=state.skipped, refresh=False)
+            elif state.bytes_read >= next_plain:
+                next_plain = state.bytes_read + _PLAIN_PROGRESS_STEP
+                self.stderr.write(
+                    f"import: {state.bytes_read * 100 // max(state.bytes_total, 1)}% read, "
+                    f"{state.products} products, {state.skipped} skipped"
+                )
+
+        try:
+            report = import_catalog_file(
+                store=store,
+                path=options["file"],
+                fmt=options["format"],
+                progress=progress,
+                currency=options["currency"],
+            )
+        except CatalogSyncError as exc:
+            raise CommandError(str(exc)) from exc
+        finally:
+            bar.close()
+        for line in report.summary_lines():
+            self.stdout.write(line)

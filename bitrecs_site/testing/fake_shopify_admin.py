@@ -15,7 +15,7 @@ It serves `POST /{shop}/admin/api/{version}/graphql.json` (point SHOPIFY_ADMIN_U
   lists every product row first and then the variant rows; `groupObjects: true` puts each product's
   variant rows right after it;
 - fault injection: the next N answers can be an HTTP status (401, 429 with Retry-After, 500…),
-  a THROTTLED error, or a truncated JSONL file.
+  a THROTTLED error, or a truncated JSONL file; `bulk_file_lines` serves exact JSONL content instead.
 
 Operations are recognised by their root field, as Shopify's resolver would; variables are honoured.
 The catalog is a list of product nodes (dicts in the Admin API's shape), made by `make_product`.
@@ -159,6 +159,8 @@ class FakeShopifyAdmin:
     requests: list[dict[str, Any]] = field(default_factory=list)
     faults: list[Any] = field(default_factory=list)
     truncate_bulk: bool = False
+    # When set, the JSONL file served for every bulk operation, verbatim (to test odd or damaged files).
+    bulk_file_lines: list[bytes] | None = None
     currency: str = "USD"
     # How many THROTTLED answers the leaky bucket gave (injected faults are not counted).
     throttled_answers: int = 0
@@ -347,6 +349,9 @@ class FakeShopifyAdmin:
     def bulk_lines(self, *, grouped: bool = True) -> Iterator[bytes]:
         """The JSONL result: grouped (each product row, then its variant rows) or, as Shopify's default since
         2026-01, ungrouped (every product row, then every variant row)."""
+        if self.bulk_file_lines is not None:
+            yield from self.bulk_file_lines
+            return
         if not grouped:
             yield from self._ungrouped_bulk_lines()
             return
@@ -510,8 +515,15 @@ def _handler_for(state: FakeShopifyAdmin) -> type[BaseHTTPRequestHandler]:
             self.send_header("Content-Type", "application/jsonl")
             self.send_header("Transfer-Encoding", "chunked")
             self.end_headers()
+            # Lines are sent in HTTP chunks of about 64 KiB, cut anywhere (as a storage bucket would).
+            pending = bytearray()
             for line in state.bulk_lines(grouped=grouped):
-                self.wfile.write(f"{len(line):x}\r\n".encode() + line + b"\r\n")
+                pending += line
+                if len(pending) >= 64 * 1024:
+                    self.wfile.write(f"{len(pending):x}\r\n".encode() + pending + b"\r\n")
+                    pending.clear()
+            if pending:
+                self.wfile.write(f"{len(pending):x}\r\n".encode() + pending + b"\r\n")
             self.wfile.write(b"0\r\n\r\n")
 
     return Handler
@@ -525,7 +537,7 @@ class FakeShopifyAdminServer:
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self.state))
         self._server.daemon_threads = True
         self.state.port = self._server.server_address[1]
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)
 
     def __enter__(self) -> FakeShopifyAdmin:
         self._thread.start()

@@ -80,7 +80,7 @@ def test_upsert_products_with_variants_none_leaves_stored_variants(store):
 
 def test_upsert_products_works_across_batches(store, monkeypatch):
     # given
-    monkeypatch.setattr("catalog_sync.services.BATCH_SIZE", 3)
+    monkeypatch.setattr("catalog_sync.services.catalog.BATCH_SIZE", 3)
     payloads = [
         ProductPayloadFactory.build(external_id=str(n), variants=(VariantPayloadFactory.build(),)) for n in range(7)
     ]

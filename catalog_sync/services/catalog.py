@@ -158,13 +158,6 @@ class ImportReport:
         return lines
 
 
-def start_store_sync(*, store: Store) -> None:
-    """Enqueue a full catalog sync of the store after the current transaction commits."""
-    from catalog_sync.tasks import sync_store_task  # tasks.py imports this module
-
-    sync_store_task.delay_on_commit(store.id)  # type: ignore[attr-defined]
-
-
 def start_sync_run(*, store: Store, kind: str, detail: dict[str, Any] | None = None) -> SyncRun:
     """Open a running SyncRun for the store; raise SyncAlreadyRunning if one is already running."""
     try:

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import environ
+from celery.schedules import crontab
 from cryptography.fernet import Fernet
 from django.core.exceptions import ImproperlyConfigured
 
@@ -180,6 +181,8 @@ SHOPIFY_SCOPES = env.str("SHOPIFY_SCOPES", default="read_products,read_inventory
 SHOPIFY_ADMIN_URL_TEMPLATE = env.str("SHOPIFY_ADMIN_URL_TEMPLATE", default="https://{shop}")
 SHOPIFY_HMAC_MAX_AGE_SECONDS = env.int("SHOPIFY_HMAC_MAX_AGE_SECONDS", default=300)
 SHOPIFY_TOKEN_REFRESH_MARGIN_SECONDS = env.int("SHOPIFY_TOKEN_REFRESH_MARGIN_SECONDS", default=600)
+# Shopify catalogs with at least this many products are read with a bulk operation instead of pages.
+SHOPIFY_BULK_THRESHOLD = env.int("SHOPIFY_BULK_THRESHOLD", default=5000)
 PLATFORM_HTTP_TIMEOUT_SECONDS = env.float("PLATFORM_HTTP_TIMEOUT_SECONDS", default=20.0)
 
 # WooCommerce key provisioning.
@@ -236,6 +239,8 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_TIME_LIMIT = 30 * 60
 CELERY_TASK_SOFT_TIME_LIMIT = 25 * 60
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# A task whose worker process dies is put back on the queue (tasks that opt into acks_late are idempotent).
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULE_FILENAME = str(LOCAL_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
@@ -243,6 +248,13 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "refresh-shopify-tokens": {"task": "merchants.refresh_expiring_tokens", "schedule": 300.0},
     # Forget webhook ids older than the dedup window (Shopify retries for 4 hours): hourly.
     "prune-webhook-events": {"task": "merchants.prune_webhook_events", "schedule": 3600.0},
+    # Heal lost webhooks (WooCommerce never retries them): a catch-up sync of every store every 15 minutes.
+    "catch-up-syncs": {"task": "catalog_sync.catch_up_all", "schedule": 900.0},
+    # A full sync, which also removes products deleted on the platform: daily at 03:17 UTC
+    # (https://crontab.guru/#17_3_*_*_*).
+    "full-syncs": {"task": "catalog_sync.full_sync_all", "schedule": crontab(minute="17", hour="3")},
+    # Re-enqueue syncs whose next step was lost (a worker died between two steps): every 5 minutes.
+    "resume-stalled-syncs": {"task": "catalog_sync.resume_stalled", "schedule": 300.0},
 }
 
 LOGGING = {

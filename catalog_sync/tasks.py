@@ -1,19 +1,78 @@
-"""Celery tasks of catalog_sync: thin wrappers that take ids and call services."""
+"""Celery tasks of catalog_sync: thin wrappers that take ids, run one sync step, and re-enqueue the next."""
 
 import logging
+from typing import Any
 
 from celery import shared_task
 
+from catalog_sync.models import SyncRun
+from merchants.exceptions import PlatformUnavailable
 from merchants.models import Store
 
 logger = logging.getLogger(__name__)
 
+MAX_STEP_RETRIES = 8
 
-@shared_task(name="catalog_sync.sync_store", bind=True, acks_late=True, max_retries=5)
-def sync_store_task(self: object, store_id: int) -> None:
-    """Sync a store's catalog (a no-op until the sync issue lands; the enqueue is already real)."""
+
+@shared_task(name="catalog_sync.sync_store", acks_late=True, ignore_result=True)
+def sync_store_task(store_id: int, kind: str = SyncRun.Kind.FULL) -> None:
+    """Open a sync of the store and enqueue its first step (a store already syncing is left alone)."""
+    from catalog_sync.services.sync import begin_store_sync  # services enqueue this task
+
     store = Store.objects.filter(id=store_id).first()
-    if store is None:
+    if store is None:  # deleted (shop/redact) while queued
         logger.info("catalog_sync.store_gone", extra={"store_id": store_id})
         return
-    logger.info("catalog_sync.sync_requested", extra={"store_id": store_id})
+    step = begin_store_sync(store=store, kind=kind)
+    if step is not None:
+        sync_step_task.apply_async((step.run_id, step.phase, step.cursor), countdown=step.countdown)
+
+
+@shared_task(name="catalog_sync.sync_step", bind=True, acks_late=True, ignore_result=True, max_retries=MAX_STEP_RETRIES)
+def sync_step_task(self: Any, run_id: int, phase: str, cursor: str = "") -> None:
+    """Run one step (page) of a sync; retry it on 429/5xx honouring Retry-After, then enqueue the next."""
+    from catalog_sync.services.sync import fail_sync_run, run_sync_step  # services enqueue this task
+
+    try:
+        step = run_sync_step(run_id=run_id, phase=phase, cursor=cursor)
+    except PlatformUnavailable as exc:
+        if self.request.retries >= self.max_retries:
+            fail_sync_run(run_id=run_id, error=f"Gave up after {self.max_retries} retries: {exc.message}")
+            return
+        countdown = exc.retry_after if exc.retry_after is not None else 5 * 2**self.request.retries
+        raise self.retry(exc=exc, countdown=min(countdown, 600)) from exc
+    if step is not None:
+        sync_step_task.apply_async((step.run_id, step.phase, step.cursor), countdown=step.countdown)
+
+
+@shared_task(name="catalog_sync.catch_up_all", ignore_result=True)
+def catch_up_all_task() -> int:
+    """Start a catch-up sync of every active platform store that is not syncing."""
+    from catalog_sync.services.sync import list_stores_to_sync  # services enqueue tasks from here
+
+    store_ids = list_stores_to_sync()
+    for store_id in store_ids:
+        sync_store_task.delay(store_id, SyncRun.Kind.CATCH_UP)
+    return len(store_ids)
+
+
+@shared_task(name="catalog_sync.full_sync_all", ignore_result=True)
+def full_sync_all_task() -> int:
+    """Start a full sync (which also removes deleted products) of every active platform store not syncing."""
+    from catalog_sync.services.sync import list_stores_to_sync  # services enqueue tasks from here
+
+    store_ids = list_stores_to_sync()
+    for store_id in store_ids:
+        sync_store_task.delay(store_id, SyncRun.Kind.FULL)
+    return len(store_ids)
+
+
+@shared_task(name="catalog_sync.resume_stalled", ignore_result=True)
+def resume_stalled_syncs_task() -> int:
+    """Re-enqueue the expected step of running syncs that nobody advanced for a while."""
+    from catalog_sync.services.sync import resume_stalled_syncs  # services enqueue tasks from here
+
+    steps = resume_stalled_syncs()
+    for step in steps:
+        sync_step_task.delay(step.run_id, step.phase, step.cursor)
+    return len(steps)

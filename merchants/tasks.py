@@ -15,9 +15,11 @@ WEBHOOK_DEDUP_WINDOW = timedelta(days=1)
 @shared_task(name="merchants.process_webhook_event", acks_late=True, ignore_result=True)
 def process_webhook_event_task(event_id: int) -> None:
     """Apply one stored webhook delivery (idempotent: a processed event is left alone)."""
+    from catalog_sync.services.sync import apply_catalog_webhook, is_catalog_topic
     from merchants.services.webhooks import process_webhook_event  # services enqueue this task
 
-    process_webhook_event(event_id=event_id)
+    # Entry points compose apps: product and order topics are applied by catalog_sync.
+    process_webhook_event(event_id=event_id, catalog_handler=apply_catalog_webhook, is_catalog_topic=is_catalog_topic)
 
 
 @shared_task(name="merchants.prune_webhook_events", ignore_result=True)

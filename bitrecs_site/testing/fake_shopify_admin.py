@@ -211,6 +211,12 @@ class FakeShopifyAdmin:
                 literal = re.search(r"\bgroupObjects\s*:\s*(true|false)", query)
                 group = bool(literal and literal.group(1) == "true")
             return 200, self._run_bulk(variables.get("query") or _inline_bulk_query(query), group_objects=bool(group))
+        if re.search(r"\bproductsCount\b", query):
+            _ok, throttle = self._take(1)
+            return 200, {
+                "data": {"productsCount": {"count": len(self.products), "precision": "EXACT"}},
+                "extensions": {"cost": {"requestedQueryCost": 1, "actualQueryCost": 1, "throttleStatus": throttle}},
+            }
         if re.search(r"\bbulkOperation\s*\(", query):
             return 200, self._poll_bulk(str(variables.get("id", "")), "bulkOperation")
         if re.search(r"\bnode\s*\(", query) and "BulkOperation" in query:

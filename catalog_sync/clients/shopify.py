@@ -197,6 +197,7 @@ query BitrecsOrderLineItems($id: ID!, $first: Int!, $after: String) {
 """
 )
 
+PRODUCTS_COUNT_QUERY = "query ProductsCount { productsCount(limit: null) { count precision } }"
 SHOP_CURRENCY_QUERY = "query BitrecsShop { shop { currencyCode } }"
 
 # The bulk query: no `first` (bulk connections are unbounded), edges/node as the bulk guide writes them, and a
@@ -451,6 +452,14 @@ class ShopifyAdminClient:
                 raise PlatformUnavailable("Shopify answered without the shop's currency.")
             self._currency = currency
         return self._currency
+
+    def products_count(self) -> int:
+        """How many products the shop has (to choose between paging and a bulk operation)."""
+        data = self.graphql(PRODUCTS_COUNT_QUERY)
+        count = _get(data, "productsCount", "count")
+        if not isinstance(count, int) or count < 0:
+            raise PlatformUnavailable("Shopify answered without a product count.")
+        return count
 
     # -- products -----------------------------------------------------------------------------------
 

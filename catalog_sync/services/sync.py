@@ -1,10 +1,579 @@
-"""Platform syncs (to be built)."""
+"""Platform syncs: a store's catalog and recent order lines, one step (a page) per task run.
 
-from merchants.models import Store
+A sync is a SyncRun that knows the step it expects next (`detail["phase"]` and `cursor`). A step
+fetches one page from the platform, then, in one transaction holding the run's row lock, checks the
+run still expects that step, upserts the page and advances the run. So a task delivered twice (a
+worker killed mid-page, a broker redelivery) applies its page once: a redelivered step that already
+ran finds the run past it and does nothing, and one that did not finish runs again from its cursor.
+`resume_stalled_syncs` (beat) re-enqueues the expected step of a run nobody has advanced for a while.
+
+Phases, per platform:
+- Shopify: start → products (GraphQL pages) | bulk_start → bulk_poll → bulk_import (JSONL stream) → orders → finish
+- WooCommerce: start → products (REST pages, with variations) → orders → finish
+A full sync ends by deleting the products it did not see (only when no record failed); a catch-up
+sync reads what changed since the last successful sync (webhooks can be lost; WooCommerce never
+retries them).
+"""
+
+import logging
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db import transaction
+from django.utils import timezone
+
+from catalog_sync.clients import Page, PlatformUnauthorized, SkippedRecord
+from catalog_sync.clients.shopify import ShopifyAdminClient
+from catalog_sync.clients.shopify_webhooks import deleted_product_id, order_lines_from_webhook, product_from_webhook
+from catalog_sync.clients.woocommerce import WooCommerceCatalog, WooCommerceDeleted, WooCommerceVariationChanged
+from catalog_sync.exceptions import SyncAlreadyRunning
+from catalog_sync.models import OrderLine, Product, SyncRun
+from catalog_sync.services.catalog import (
+    UpsertResult,
+    finish_sync_run,
+    start_sync_run,
+    upsert_order_lines,
+    upsert_products,
+)
+from catalog_sync.types import OrderLinePayload, ProductPayload
+from merchants.exceptions import PlatformRejected, PlatformUnavailable
+from merchants.models import Store, WebhookEvent
+from merchants.services.shopify import get_shopify_access_token
+from merchants.services.stores import mark_store_needs_reauth
+from merchants.services.woocommerce import build_woocommerce_client
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+ORDER_HISTORY_DAYS = 60  # Shopify lets apps read the last 60 days of orders without read_all_orders.
+CATCH_UP_OVERLAP = timedelta(minutes=5)
+STALLED_AFTER = timedelta(minutes=10)
+SHOPIFY_PAGE_SIZE = 50
+WOOCOMMERCE_PAGE_SIZE = 100
+BULK_BATCH_SIZE = 1000
+SYNCABLE_PLATFORMS = (Store.Platform.SHOPIFY, Store.Platform.WOOCOMMERCE)
 
 
-def start_store_sync(*, store: Store) -> None:
-    """Enqueue a full catalog sync of the store after the current transaction commits."""
+@dataclass(frozen=True)
+class SyncStep:
+    """The next step of a run: what the task runs next, after `countdown` seconds."""
+
+    run_id: int
+    phase: str
+    cursor: str = ""
+    countdown: float = 0.0
+
+
+def start_store_sync(*, store: Store, kind: str = SyncRun.Kind.FULL) -> None:
+    """Enqueue a sync of the store (opened by the task) after the current transaction commits."""
     from catalog_sync.tasks import sync_store_task  # tasks.py imports this module
 
-    sync_store_task.delay_on_commit(store.id)  # type: ignore[attr-defined]
+    if kind == SyncRun.Kind.FULL:
+        sync_store_task.delay_on_commit(store.id)  # type: ignore[attr-defined]
+    else:
+        sync_store_task.delay_on_commit(store.id, kind)  # type: ignore[attr-defined]
+
+
+def begin_store_sync(*, store: Store, kind: str = SyncRun.Kind.FULL) -> SyncStep | None:
+    """Open a sync run for an active platform store and return its first step; None if it cannot start.
+
+    A store already syncing keeps its running sync (the database allows one running sync per store).
+    """
+    if store.platform not in SYNCABLE_PLATFORMS or not store.is_active:
+        logger.info("catalog_sync.not_syncable", extra={"store_id": store.id, "status": store.status})
+        return None
+    detail: dict[str, Any] = {"phase": "start"}
+    if kind == SyncRun.Kind.CATCH_UP:
+        since = _catch_up_watermark(store=store)
+        if since is None:
+            kind = SyncRun.Kind.FULL  # nothing synced yet: a catch-up would be a full sync anyway
+        else:
+            detail["since"] = since.isoformat()
+    try:
+        run = start_sync_run(store=store, kind=kind, detail=detail)
+    except SyncAlreadyRunning:
+        logger.info("catalog_sync.already_running", extra={"store_id": store.id})
+        return None
+    return SyncStep(run_id=run.id, phase="start")
+
+
+def run_sync_step(*, run_id: int, phase: str, cursor: str = "") -> SyncStep | None:
+    """Run one step of a sync and return the next one (None when the run has ended or moved on).
+
+    PlatformUnavailable (429, 5xx, timeouts) propagates for the task to retry the same step. A refused
+    credential marks the store as needing re-authorisation and fails the run; any other refusal fails
+    the run with the platform's message.
+    """
+    run = SyncRun.objects.select_related("store").filter(id=run_id).first()
+    if run is None or run.status != SyncRun.Status.RUNNING or not _expects(run, phase, cursor):
+        return None  # finished, cancelled, or this step was already applied by an earlier delivery
+    store = run.store
+    if not store.is_active:
+        fail_sync_run(run_id=run.id, error=f"The store is {store.get_status_display().lower()}; the sync stopped.")
+        return None
+    try:
+        handler = _PHASES[(store.platform, phase)]
+        return handler(run, cursor)
+    except PlatformUnauthorized as exc:
+        mark_store_needs_reauth(store=store, reason=exc.message)
+        fail_sync_run(
+            run_id=run.id,
+            error=f"{store.get_platform_display()} refused our credentials ({exc.message}); "
+            "the merchant must re-authorise the app.",
+        )
+    except PlatformUnavailable:
+        raise
+    except PlatformRejected as exc:
+        if store.platform == Store.Platform.SHOPIFY and not Store.objects.get(id=store.id).is_active:
+            # get_shopify_access_token marked the store (its refresh token was refused).
+            fail_sync_run(run_id=run.id, error=f"{exc.message} The merchant must re-authorise the app.")
+        else:
+            fail_sync_run(run_id=run.id, error=exc.message)
+    return None
+
+
+def fail_sync_run(*, run_id: int, error: str) -> None:
+    """Close a running sync as failed with a message a person can act on."""
+    with transaction.atomic():
+        run = SyncRun.objects.select_for_update().filter(id=run_id, status=SyncRun.Status.RUNNING).first()
+        if run is not None:
+            finish_sync_run(run=run, status=SyncRun.Status.FAILED, error=error[:2000])
+    logger.warning("catalog_sync.failed", extra={"run_id": run_id, "error": error[:200]})
+
+
+def resume_stalled_syncs(*, older_than: timedelta = STALLED_AFTER) -> list[SyncStep]:
+    """Return the expected step of every running platform sync nobody has advanced for `older_than`.
+
+    A run stalls when its next step was lost (a worker died between committing a page and enqueueing
+    the next one, or a transport without redelivery). File imports are not resumable: a stalled one is
+    failed instead, so the store can sync again.
+    """
+    cutoff = timezone.now() - older_than
+    steps = []
+    for run in SyncRun.objects.filter(status=SyncRun.Status.RUNNING, updated_at__lt=cutoff).order_by("id"):
+        if run.kind == SyncRun.Kind.IMPORT:
+            fail_sync_run(run_id=run.id, error="The import stopped without finishing (its process ended).")
+            continue
+        SyncRun.objects.filter(id=run.id).update(updated_at=timezone.now())
+        steps.append(SyncStep(run_id=run.id, phase=run.detail.get("phase", "start"), cursor=run.cursor))
+    return steps
+
+
+def list_stores_to_sync() -> list[int]:
+    """Ids of the active platform stores with no running sync (for the scheduled syncs)."""
+    running = SyncRun.objects.filter(status=SyncRun.Status.RUNNING).values("store_id")
+    return list(
+        Store.objects.filter(platform__in=SYNCABLE_PLATFORMS, status=Store.Status.ACTIVE)
+        .exclude(id__in=running)
+        .order_by("id")
+        .values_list("id", flat=True)
+    )
+
+
+# --- Steps ---------------------------------------------------------------------------------------------
+
+
+def _expects(run: SyncRun, phase: str, cursor: str) -> bool:
+    return run.detail.get("phase", "start") == phase and (run.cursor or "") == (cursor or "")
+
+
+def _since(run: SyncRun) -> datetime | None:
+    value = run.detail.get("since")
+    return datetime.fromisoformat(value) if value else None
+
+
+def _order_window_start() -> datetime:
+    return timezone.now() - timedelta(days=ORDER_HISTORY_DAYS)
+
+
+def _catch_up_watermark(*, store: Store) -> datetime | None:
+    last = (
+        SyncRun.objects.filter(
+            store=store,
+            kind__in=[SyncRun.Kind.FULL, SyncRun.Kind.CATCH_UP],
+            status__in=[SyncRun.Status.SUCCEEDED, SyncRun.Status.PARTIAL],
+        )
+        .order_by("-started_at")
+        .first()
+    )
+    return last.started_at - CATCH_UP_OVERLAP if last else None
+
+
+def _advance(
+    run: SyncRun,
+    *,
+    phase: str,
+    cursor: str,
+    next_phase: str,
+    next_cursor: str,
+    apply: Callable[[SyncRun], UpsertResult] | None = None,
+    skipped: Sequence[SkippedRecord] = (),
+    countdown: float = 0.0,
+    detail: dict[str, Any] | None = None,
+    total: int | None = None,
+) -> SyncStep | None:
+    """Apply a fetched page and move the run to its next step, atomically and at most once."""
+    with transaction.atomic():
+        locked = SyncRun.objects.select_for_update().get(id=run.id)
+        if locked.status != SyncRun.Status.RUNNING or not _expects(locked, phase, cursor):
+            return None  # another delivery of this step got here first
+        if apply is not None:
+            result = apply(locked)
+            locked.created += result.created
+            locked.updated += result.updated
+            seen = result.created + result.updated
+            locked.seen += seen
+            locked.done += seen
+        _record_skipped(locked, skipped)
+        if total is not None:
+            locked.total = total
+        locked.detail = {**locked.detail, **(detail or {}), "phase": next_phase}
+        locked.cursor = next_cursor
+        locked.save()
+    return SyncStep(run_id=run.id, phase=next_phase, cursor=next_cursor, countdown=countdown)
+
+
+def _record_skipped(run: SyncRun, skipped: Iterable[SkippedRecord]) -> None:
+    for record in skipped:
+        run.failed += 1
+        run.error_count += 1
+        if len(run.errors) < SyncRun.MAX_ERRORS:
+            run.errors = [*run.errors, {"id": record.external_id, "reason": record.reason}]
+
+
+def _products(page: Page[ProductPayload]) -> Callable[[SyncRun], UpsertResult]:
+    return lambda run: upsert_products(store=run.store, payloads=page.items)
+
+
+def _order_lines(page: Page[OrderLinePayload]) -> Callable[[SyncRun], UpsertResult]:
+    def apply(run: SyncRun) -> UpsertResult:
+        result = upsert_order_lines(store=run.store, payloads=page.items)
+        run.detail = {**run.detail, "order_lines": run.detail.get("order_lines", 0) + result.created + result.updated}
+        return UpsertResult()  # order lines are counted in detail, not as products
+
+    return apply
+
+
+def _finish(run: SyncRun, cursor: str) -> SyncStep | None:
+    """Delete what a full sync did not see (when nothing failed), then close the run."""
+    with transaction.atomic():
+        locked = SyncRun.objects.select_for_update().get(id=run.id)
+        if locked.status != SyncRun.Status.RUNNING or not _expects(locked, "finish", cursor):
+            return None
+        if locked.kind == SyncRun.Kind.FULL and locked.failed == 0:
+            stale = Product.objects.filter(store_id=locked.store_id, updated_at__lt=locked.started_at)
+            locked.deleted = stale.count()
+            stale.delete()
+        elif locked.kind == SyncRun.Kind.FULL:
+            locked.detail["deletions_skipped"] = (
+                f"{locked.failed} record(s) failed, so products not seen were kept rather than deleted."
+            )
+        status = SyncRun.Status.PARTIAL if locked.failed else SyncRun.Status.SUCCEEDED
+        finish_sync_run(run=locked, status=status)
+    logger.info("catalog_sync.finished", extra={"run_id": run.id, "status": status})
+    return None
+
+
+# Shopify.
+
+
+def _shopify_client(store: Store) -> ShopifyAdminClient:
+    return ShopifyAdminClient(store.domain, get_shopify_access_token(store=store))
+
+
+def _shopify_start(run: SyncRun, cursor: str) -> SyncStep | None:
+    if run.kind == SyncRun.Kind.CATCH_UP:
+        return _advance(run, phase="start", cursor=cursor, next_phase="products", next_cursor="")
+    with _shopify_client(run.store) as client:
+        count = client.products_count()
+    bulk = count >= int(settings.SHOPIFY_BULK_THRESHOLD)
+    return _advance(
+        run,
+        phase="start",
+        cursor=cursor,
+        next_phase="bulk_start" if bulk else "products",
+        next_cursor="",
+        total=count,
+        detail={"mode": "bulk" if bulk else "paged"},
+    )
+
+
+def _shopify_products(run: SyncRun, cursor: str) -> SyncStep | None:
+    with _shopify_client(run.store) as client:
+        page = client.products_page(after=cursor or None, page_size=SHOPIFY_PAGE_SIZE, updated_since=_since(run))
+    following = ("products", page.next_cursor) if page.next_cursor else ("orders", "")
+    return _advance(
+        run,
+        phase="products",
+        cursor=cursor,
+        next_phase=following[0],
+        next_cursor=following[1],
+        apply=_products(page),
+        skipped=page.skipped,
+    )
+
+
+def _shopify_bulk_start(run: SyncRun, cursor: str) -> SyncStep | None:
+    with _shopify_client(run.store) as client:
+        operation_id = client.start_bulk_products()
+    return _advance(
+        run,
+        phase="bulk_start",
+        cursor=cursor,
+        next_phase="bulk_poll",
+        next_cursor="1",
+        countdown=1.0,
+        detail={"bulk_operation": operation_id},
+    )
+
+
+def _shopify_bulk_poll(run: SyncRun, cursor: str) -> SyncStep | None:
+    with _shopify_client(run.store) as client:
+        status = client.bulk_status(run.detail["bulk_operation"])
+    if status.status == "COMPLETED" and status.url:
+        return _advance(
+            run,
+            phase="bulk_poll",
+            cursor=cursor,
+            next_phase="bulk_import",
+            next_cursor="",
+            detail={"bulk_url": status.url},
+        )
+    if status.status == "COMPLETED":  # an empty catalog gives no file
+        return _advance(run, phase="bulk_poll", cursor=cursor, next_phase="orders", next_cursor="")
+    if status.status in ("FAILED", "CANCELED", "CANCELLED", "EXPIRED"):
+        fail_sync_run(
+            run_id=run.id,
+            error=f"Shopify's bulk operation ended {status.status} ({status.error_code or 'no error code'}).",
+        )
+        return None
+    polls = int(cursor or "1")
+    return _advance(
+        run,
+        phase="bulk_poll",
+        cursor=cursor,
+        next_phase="bulk_poll",
+        next_cursor=str(polls + 1),
+        countdown=min(2.0 ** min(polls, 5), 30.0),
+    )
+
+
+def _shopify_bulk_import(run: SyncRun, cursor: str) -> SyncStep | None:
+    """Stream the bulk JSONL, upserting batches; a redelivery skips the products already applied."""
+    already = run.done
+    position = 0
+    batch: list[ProductPayload] = []
+    skipped: list[SkippedRecord] = []
+    with _shopify_client(run.store) as client:
+        for item in client.iter_bulk_products(run.detail["bulk_url"]):
+            if isinstance(item, SkippedRecord):
+                position += 1
+                if position > already:
+                    skipped.append(item)
+                continue
+            position += 1
+            if position <= already:
+                continue
+            batch.append(item)
+            if len(batch) + len(skipped) >= BULK_BATCH_SIZE:
+                if not _apply_bulk_batch(run, batch, skipped):
+                    return None
+                batch, skipped = [], []
+    if (batch or skipped) and not _apply_bulk_batch(run, batch, skipped):
+        return None
+    return _advance(run, phase="bulk_import", cursor=cursor, next_phase="orders", next_cursor="")
+
+
+def _apply_bulk_batch(run: SyncRun, batch: list[ProductPayload], skipped: list[SkippedRecord]) -> bool:
+    with transaction.atomic():
+        locked = SyncRun.objects.select_for_update().get(id=run.id)
+        if locked.status != SyncRun.Status.RUNNING or not _expects(locked, "bulk_import", ""):
+            return False
+        result = upsert_products(store=locked.store, payloads=batch)
+        locked.created += result.created
+        locked.updated += result.updated
+        locked.seen += len(batch)
+        # done counts records read (skipped ones too), so a redelivery knows where to resume.
+        locked.done += len(batch) + len(skipped)
+        _record_skipped(locked, skipped)
+        locked.save()
+    run.done = locked.done
+    return True
+
+
+def _shopify_orders(run: SyncRun, cursor: str) -> SyncStep | None:
+    since = _since(run) or _order_window_start()
+    with _shopify_client(run.store) as client:
+        page = client.orders_page(after=cursor or None, page_size=SHOPIFY_PAGE_SIZE, created_since=since)
+    following = ("orders", page.next_cursor) if page.next_cursor else ("finish", "")
+    return _advance(
+        run,
+        phase="orders",
+        cursor=cursor,
+        next_phase=following[0],
+        next_cursor=following[1],
+        apply=_order_lines(page),
+        skipped=page.skipped,
+    )
+
+
+# WooCommerce.
+
+
+# A store's currency and category tree, read at the start of each sync and reused by its pages and by
+# webhooks (whose payloads carry neither), so that they cost no extra REST calls.
+WOOCOMMERCE_CONTEXT_TTL = 24 * 3600
+
+
+def _woocommerce_context_key(store: Store) -> str:
+    return f"catalog_sync:woocommerce:context:{store.id}"
+
+
+def _woocommerce(store: Store) -> WooCommerceCatalog:
+    cached = cache.get(_woocommerce_context_key(store))
+    currency, category_paths = cached if cached else (None, None)
+    return WooCommerceCatalog(build_woocommerce_client(store=store), currency=currency, category_paths=category_paths)
+
+
+def _woocommerce_start(run: SyncRun, cursor: str) -> SyncStep | None:
+    catalog = WooCommerceCatalog(build_woocommerce_client(store=run.store))
+    context = (catalog.currency(), dict(catalog.category_paths()))
+    cache.set(_woocommerce_context_key(run.store), context, WOOCOMMERCE_CONTEXT_TTL)
+    return _advance(run, phase="start", cursor=cursor, next_phase="products", next_cursor="1")
+
+
+def _woocommerce_products(run: SyncRun, cursor: str) -> SyncStep | None:
+    page = _woocommerce(run.store).products_page(
+        page=int(cursor or "1"), per_page=WOOCOMMERCE_PAGE_SIZE, modified_after=_since(run)
+    )
+    following = ("products", str(page.next_cursor)) if page.next_cursor else ("orders", "1")
+    return _advance(
+        run,
+        phase="products",
+        cursor=cursor,
+        next_phase=following[0],
+        next_cursor=following[1],
+        apply=_products(page),
+        skipped=page.skipped,
+        total=page.total if getattr(page, "total", None) is not None else None,
+    )
+
+
+def _woocommerce_orders(run: SyncRun, cursor: str) -> SyncStep | None:
+    catalog = _woocommerce(run.store)
+    since = _since(run)
+    if since is not None:
+        page = catalog.orders_page(page=int(cursor or "1"), per_page=WOOCOMMERCE_PAGE_SIZE, modified_after=since)
+    else:
+        page = catalog.orders_page(
+            page=int(cursor or "1"), per_page=WOOCOMMERCE_PAGE_SIZE, created_after=_order_window_start()
+        )
+    following = ("orders", str(page.next_cursor)) if page.next_cursor else ("finish", "")
+    return _advance(
+        run,
+        phase="orders",
+        cursor=cursor,
+        next_phase=following[0],
+        next_cursor=following[1],
+        apply=_order_lines(page),
+        skipped=page.skipped,
+    )
+
+
+_PHASES: dict[tuple[str, str], Callable[[SyncRun, str], SyncStep | None]] = {
+    (Store.Platform.SHOPIFY, "start"): _shopify_start,
+    (Store.Platform.SHOPIFY, "products"): _shopify_products,
+    (Store.Platform.SHOPIFY, "bulk_start"): _shopify_bulk_start,
+    (Store.Platform.SHOPIFY, "bulk_poll"): _shopify_bulk_poll,
+    (Store.Platform.SHOPIFY, "bulk_import"): _shopify_bulk_import,
+    (Store.Platform.SHOPIFY, "orders"): _shopify_orders,
+    (Store.Platform.SHOPIFY, "finish"): _finish,
+    (Store.Platform.WOOCOMMERCE, "start"): _woocommerce_start,
+    (Store.Platform.WOOCOMMERCE, "products"): _woocommerce_products,
+    (Store.Platform.WOOCOMMERCE, "orders"): _woocommerce_orders,
+    (Store.Platform.WOOCOMMERCE, "finish"): _finish,
+}
+
+
+# --- Webhooks ------------------------------------------------------------------------------------------
+
+CATALOG_TOPICS: dict[str, tuple[str, ...]] = {
+    Store.Platform.SHOPIFY: ("products/create", "products/update", "products/delete", "orders/create"),
+    Store.Platform.WOOCOMMERCE: (
+        "product.created",
+        "product.updated",
+        "product.restored",
+        "product.deleted",
+        "order.created",
+        "order.updated",
+    ),
+}
+
+
+def is_catalog_topic(*, platform: str, topic: str) -> bool:
+    return topic in CATALOG_TOPICS.get(platform, ())
+
+
+def apply_catalog_webhook(event: WebhookEvent) -> str:
+    """Apply a product or order delivery to the store's catalog; returns the WebhookEvent status."""
+    store = event.store
+    if store is None or not store.is_active:
+        return WebhookEvent.Status.IGNORED
+    body = event.payload if isinstance(event.payload, dict) else {}
+    if event.platform == Store.Platform.SHOPIFY:
+        return _apply_shopify_webhook(store, event.topic, body)
+    return _apply_woocommerce_webhook(store, event.topic, body)
+
+
+def _apply_shopify_webhook(store: Store, topic: str, body: dict[str, Any]) -> str:
+    if topic == "products/delete":
+        external_id = deleted_product_id(body)
+        if not external_id:
+            raise ValueError("products/delete without an id")
+        Product.objects.filter(store=store, external_id=external_id).delete()
+        return WebhookEvent.Status.PROCESSED
+    if topic == "orders/create":
+        lines, skipped = order_lines_from_webhook(body)
+        upsert_order_lines(store=store, payloads=lines)
+        if skipped and not lines:
+            raise ValueError("; ".join(record.reason for record in skipped))
+        return WebhookEvent.Status.PROCESSED
+    payload = product_from_webhook(body)
+    if isinstance(payload, SkippedRecord):
+        raise ValueError(f"product {payload.external_id or '?'}: {payload.reason}")
+    upsert_products(store=store, payloads=[payload])
+    return WebhookEvent.Status.PROCESSED
+
+
+def _apply_woocommerce_webhook(store: Store, topic: str, body: dict[str, Any]) -> str:
+    resource = topic.split(".", 1)[0]
+    cached = cache.get(_woocommerce_context_key(store))
+    currency = cached[0] if cached else _stored_currency(store)
+    mapped = WooCommerceCatalog.payload_from_webhook(
+        resource, body, currency=currency, category_paths=cached[1] if cached else None
+    )
+    if isinstance(mapped, WooCommerceDeleted):
+        if mapped.resource == "product":
+            Product.objects.filter(store=store, external_id=mapped.external_id).delete()
+        elif mapped.resource == "order":
+            OrderLine.objects.filter(store=store, order_id=mapped.external_id).delete()
+        return WebhookEvent.Status.PROCESSED
+    if isinstance(mapped, WooCommerceVariationChanged):
+        # The body is one variation: re-read its product so the stored variant set stays complete.
+        mapped = _woocommerce(store).product(mapped.product_external_id)
+    if isinstance(mapped, SkippedRecord):
+        raise ValueError(f"{resource} {mapped.external_id or '?'}: {mapped.reason}")
+    if isinstance(mapped, ProductPayload):
+        upsert_products(store=store, payloads=[mapped])
+    else:
+        upsert_order_lines(store=store, payloads=list(mapped))
+    return WebhookEvent.Status.PROCESSED
+
+
+def _stored_currency(store: Store) -> str:
+    return Product.objects.filter(store=store).exclude(currency="").values_list("currency", flat=True).first() or ""

@@ -193,6 +193,12 @@ class WooCommerceClient:
         try:
             body = response.json()
         except ValueError as exc:
+            if "json" in response.headers.get("Content-Type", "").lower():
+                # WordPress meant to send JSON: a PHP notice or a plugin's output corrupted it, or it was cut off.
+                raise PlatformRejected(
+                    f"{self.host} answered {endpoint} with malformed JSON (HTTP {status}, {len(response.content)} "
+                    "bytes); a PHP notice or a plugin's output may be corrupting its REST API answers."
+                ) from exc
             # Typically plain permalinks: /wp-json/ is then served as an ordinary page.
             raise PlatformRejected(
                 f"{self.host} did not answer {endpoint} with JSON; the store needs pretty permalinks "

@@ -27,7 +27,7 @@ from merchants.exceptions import (
     StaleRequest,
 )
 from merchants.models import OAuthState, PlatformCredential, Store, StoreEvent, WebhookEvent
-from merchants.services.stores import record_store_event
+from merchants.services.stores import mark_store_needs_reauth, record_store_event
 from merchants.services.webhooks import parse_json_object, record_webhook_event
 
 logger = logging.getLogger(__name__)
@@ -334,14 +334,14 @@ def _refresh_locked(*, store: Store) -> str | MerchantError:
         refresh_expires_at = credential.refresh_token_expires_at
         if not credential.refresh_token or (refresh_expires_at is not None and refresh_expires_at <= now):
             reason = "The refresh token is missing or expired."
-            _mark_needs_reauth(store=credential.store, reason=reason)
+            mark_store_needs_reauth(store=credential.store, reason=reason)
             return PlatformRejected(f"{store.domain}: {reason} The merchant must open the app again.")
         try:
             token = _oauth_client(shop=credential.store.domain).refresh(refresh_token=credential.refresh_token)
         except ShopifyTokenRejected as exc:
             if exc.upstream_status not in REAUTH_STATUSES:
                 raise
-            _mark_needs_reauth(store=credential.store, reason=exc.message)
+            mark_store_needs_reauth(store=credential.store, reason=exc.message)
             return exc
         credential.access_token = token.access_token
         credential.access_token_expires_at = _expiry(now, token.expires_in)
@@ -361,15 +361,6 @@ def _refresh_locked(*, store: Store) -> str | MerchantError:
         )
     logger.info("shopify.token_refreshed", extra={"store_id": store.id})
     return token.access_token
-
-
-def _mark_needs_reauth(*, store: Store, reason: str) -> None:
-    if store.status == Store.Status.NEEDS_REAUTH:
-        return
-    store.status = Store.Status.NEEDS_REAUTH
-    store.save(update_fields=["status", "updated_at"])
-    record_store_event(store=store, kind=StoreEvent.Kind.REAUTH_REQUIRED, detail={"reason": reason[:500]})
-    logger.warning("shopify.reauth_required", extra={"store_id": store.id})
 
 
 def refresh_expiring_tokens() -> int:

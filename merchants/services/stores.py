@@ -18,6 +18,16 @@ def record_store_event(*, store: Store, kind: str, detail: dict[str, Any] | None
     return StoreEvent.objects.create(store=store, kind=kind, detail=detail or {})
 
 
+def mark_store_needs_reauth(*, store: Store, reason: str) -> None:
+    """Mark the store as needing re-authorisation (its syncs stop) and record why; no-op if already marked."""
+    if store.status == Store.Status.NEEDS_REAUTH:
+        return
+    store.status = Store.Status.NEEDS_REAUTH
+    store.save(update_fields=["status", "updated_at"])
+    record_store_event(store=store, kind=StoreEvent.Kind.REAUTH_REQUIRED, detail={"reason": reason[:500]})
+    logger.warning("store.reauth_required", extra={"store_id": store.id, "platform": store.platform})
+
+
 @transaction.atomic
 def create_store(*, platform: str, domain: str, site_key: str | None = None, name: str = "") -> Store:
     """Create an active store by hand (no platform credentials) and record its installation."""

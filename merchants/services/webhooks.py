@@ -2,6 +2,7 @@
 
 import json
 import logging
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -112,19 +113,35 @@ def record_webhook_event(
     return event, True
 
 
-def process_webhook_event(*, event_id: int) -> WebhookEvent | None:
-    """Apply one stored delivery with its platform's handler and record the outcome on the event."""
+WebhookHandler = Callable[[WebhookEvent], str]
+
+
+def process_webhook_event(
+    *, event_id: int, catalog_handler: WebhookHandler | None = None, is_catalog_topic: Callable[..., bool] | None = None
+) -> WebhookEvent | None:
+    """Apply one stored delivery and record the outcome on the event.
+
+    Installation topics go to the platform's handler here; product and order topics go to
+    `catalog_handler` (catalog_sync's, passed in by the task, since merchants does not import catalog_sync).
+    """
     from merchants.services import shopify, woocommerce  # the platform modules import this one
 
     event = WebhookEvent.objects.select_related("store").filter(id=event_id).first()
     if event is None or event.status != WebhookEvent.Status.PENDING:
         return event  # pruned, or already applied by an earlier delivery of the task
-    handlers = {
+    handlers: dict[str, WebhookHandler] = {
         Store.Platform.SHOPIFY: shopify.handle_shopify_webhook,
         Store.Platform.WOOCOMMERCE: woocommerce.handle_woocommerce_webhook,
     }
+    handler = handlers[Store.Platform(event.platform)]
+    if (
+        catalog_handler is not None
+        and is_catalog_topic is not None
+        and is_catalog_topic(platform=event.platform, topic=event.topic)
+    ):
+        handler = catalog_handler
     try:
-        event.status = handlers[Store.Platform(event.platform)](event)
+        event.status = handler(event)
         event.error = ""
     except Exception as exc:
         logger.exception("webhook.failed", extra={"event_id": event.id, "topic": event.topic})

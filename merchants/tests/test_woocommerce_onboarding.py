@@ -9,6 +9,7 @@ from django.db import connection
 from django.utils import timezone
 
 from bitrecs_site.testing.fake_woocommerce import Approval, AuthorizeRefused, DjangoClientTransport, FakeWooCommerce
+from catalog_sync.models import SyncRun
 from merchants.models import PlatformCredential, Store, StoreEvent, WooCommerceInstall
 from merchants.services.woocommerce import build_woocommerce_client, get_store_api_url
 
@@ -213,8 +214,8 @@ def test_approving_connects_the_store_end_to_end(
     assert approval.key.consumer_secret.encode() not in json.dumps(raw_credential_row(store)).encode()
     # the first sync is enqueued for this store, once
     assert len(on_commit) == 1
-    requested = [r for r in caplog.records if r.getMessage() == "catalog_sync.sync_requested"]
-    assert [r.store_id for r in requested] == [store.id]
+    run = SyncRun.objects.get(store=store)
+    assert (run.kind, run.status, run.error) == (SyncRun.Kind.FULL, SyncRun.Status.SUCCEEDED, "")
 
 
 def test_the_callback_tests_the_keys_with_oauth1_against_the_store_before_trusting_them(

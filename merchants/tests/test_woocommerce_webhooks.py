@@ -8,6 +8,7 @@ from bitrecs_site.testing.fake_woocommerce import (
     send_delivery,
     webhook_signature,
 )
+from catalog_sync.models import Product
 from merchants.models import PlatformCredential, Store, WebhookEvent
 from merchants.services.webhooks import process_webhook_event
 from merchants.services.woocommerce import handle_woocommerce_webhook
@@ -98,9 +99,10 @@ def test_a_delivery_signed_with_the_webhook_secret_is_stored_once_and_answered_2
     assert event.topic == "product.updated"
     assert event.payload == PRODUCT
     assert event.dedup_key.startswith(f"7:{delivery.headers['X-WC-Webhook-Delivery-ID']}:")
-    # processed by the eager task: product topics wait for the sync issue
-    assert event.status == WebhookEvent.Status.IGNORED
+    # applied to the catalog by the eager task
+    assert event.status == WebhookEvent.Status.PROCESSED
     assert event.processed_at is not None
+    assert Product.objects.get(store=store, external_id="42").title == "Blue mug"
 
 
 def test_a_delivery_signed_with_the_consumer_secret_is_accepted(client, store):

@@ -46,6 +46,13 @@ class PlatformRejected(MerchantError):
     code = "platform_rejected"
 
 
+class PlatformUnauthorized(PlatformRejected):
+    """The platform refused our credentials (HTTP 401/403, or a missing access scope): re-authorise the store.
+
+    Answered to a caller as a plain rejection (same code and status): the difference matters to syncs.
+    """
+
+
 class PlatformUnavailable(MerchantError):
     """The platform could not be reached or answered 429/5xx; worth retrying later."""
 

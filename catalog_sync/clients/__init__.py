@@ -8,15 +8,9 @@ of a cost-based rate limit, and `PlatformUnauthorized`, the error that means the
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
-from merchants.exceptions import PlatformRejected
+from merchants.exceptions import PlatformUnauthorized
 
 T = TypeVar("T")
-
-
-class PlatformUnauthorized(PlatformRejected):
-    """The platform refused our credentials (HTTP 401/403, or a missing access scope): re-authorise the store."""
-
-    code = "platform_unauthorized"
 
 
 @dataclass(frozen=True)

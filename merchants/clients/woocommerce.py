@@ -16,7 +16,7 @@ import requests
 from django.conf import settings
 from woocommerce import API
 
-from merchants.exceptions import PlatformRejected, PlatformUnavailable
+from merchants.exceptions import PlatformRejected, PlatformUnauthorized, PlatformUnavailable
 
 logger = logging.getLogger(__name__)
 
@@ -189,7 +189,8 @@ class WooCommerceClient:
             )
         if status >= 400:
             logger.info("woocommerce.rejected", extra={"host": self.host, "endpoint": endpoint, "status": status})
-            raise PlatformRejected(f"{self.host} refused the API call (HTTP {status}){_describe_error(response)}.")
+            error = PlatformUnauthorized if status in (401, 403) else PlatformRejected
+            raise error(f"{self.host} refused the API call (HTTP {status}){_describe_error(response)}.")
         try:
             body = response.json()
         except ValueError as exc:

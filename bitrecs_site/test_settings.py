@@ -1,10 +1,11 @@
 """Test settings: the real settings with fast, isolated overrides."""
 
 from bitrecs_site.settings import *  # noqa: F403
-from bitrecs_site.settings import DATABASES, LOCAL_DIR
+from bitrecs_site.settings import DATABASES, LOCAL_DIR, env
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-CELERY_TASK_ALWAYS_EAGER = True
+# Tests run tasks in-process; a real worker started by a test (bitrecs_site.testing.celery_worker) turns it off.
+CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=True)
 CELERY_TASK_EAGER_PROPAGATES = True
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "tests"}}
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"

@@ -1,6 +1,7 @@
 """Celery tasks of catalog_sync: thin wrappers that take ids, run one sync step, and re-enqueue the next."""
 
 import logging
+from datetime import timedelta
 from typing import Any
 
 from celery import shared_task
@@ -68,11 +69,12 @@ def full_sync_all_task() -> int:
 
 
 @shared_task(name="catalog_sync.resume_stalled", ignore_result=True)
-def resume_stalled_syncs_task() -> int:
-    """Re-enqueue the expected step of running syncs that nobody advanced for a while."""
-    from catalog_sync.services.sync import resume_stalled_syncs  # services enqueue tasks from here
+def resume_stalled_syncs_task(older_than_seconds: float | None = None) -> int:
+    """Re-enqueue the expected step of running syncs that nobody advanced for a while (default 10 minutes)."""
+    from catalog_sync.services.sync import STALLED_AFTER, resume_stalled_syncs  # services enqueue tasks from here
 
-    steps = resume_stalled_syncs()
+    older_than = STALLED_AFTER if older_than_seconds is None else timedelta(seconds=older_than_seconds)
+    steps = resume_stalled_syncs(older_than=older_than)
     for step in steps:
         sync_step_task.delay(step.run_id, step.phase, step.cursor)
     return len(steps)

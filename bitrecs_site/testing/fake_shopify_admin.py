@@ -159,6 +159,8 @@ class FakeShopifyAdmin:
     requests: list[dict[str, Any]] = field(default_factory=list)
     faults: list[Any] = field(default_factory=list)
     truncate_bulk: bool = False
+    # Seconds to wait before answering each GraphQL call (to catch a client in the middle of a page).
+    delay_seconds: float = 0.0
     # When set, the JSONL file served for every bulk operation, verbatim (to test odd or damaged files).
     bulk_file_lines: list[bytes] | None = None
     currency: str = "USD"
@@ -499,6 +501,8 @@ def _handler_for(state: FakeShopifyAdmin) -> type[BaseHTTPRequestHandler]:
                     b'{"errors":"[API] Invalid API key or access token (unrecognized login or wrong password)"}',
                 )
                 return
+            if state.delay_seconds:
+                time.sleep(state.delay_seconds)
             if self._fault():
                 return
             try:

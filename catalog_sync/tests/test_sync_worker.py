@@ -68,7 +68,7 @@ def test_a_crashed_worker_s_sync_is_resumed_by_a_new_worker_and_completes_once(
     celery_worker_process, fake_shopify_admin
 ):
     # given a sync whose whole worker (main and pool processes) died mid-page: its message may never come back
-    store, worker, _ = _start_sync_and_kill_mid_page(celery_worker_process, fake_shopify_admin, kill_all=True)
+    store, _, _ = _start_sync_and_kill_mid_page(celery_worker_process, fake_shopify_admin, kill_all=True)
     run = SyncRun.objects.get(store=store)
     assert run.status == SyncRun.Status.RUNNING
 

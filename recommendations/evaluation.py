@@ -1,0 +1,286 @@
+"""Offline evaluation of the recommender (leave-last-out next item, full ranking), as in EVALUATION.md.
+
+Protocol: item id = parent_asin; per user, records sorted by timestamp then file order; a repeated
+(user, item) keeps the first; users with >= 2 distinct items are evaluated; the last item is the target,
+the earlier ones the history (the query is the last history item, the others the session, most recent
+first); the catalog is every item in the file, imported through catalog_sync's importer into a throwaway
+store (rolled back) and loaded through the same loader serving uses; the whole catalog minus the history
+is ranked.
+
+What the models may see: item metadata (title, store/brand, main category, price) through the importer,
+never review text. The production engine gets no co-purchase or popularity here, because the imported
+store has no orders. The popularity baseline counts every interaction except the held-out targets, so the
+answer never contributes to its own score (it shows how much the protocol penalises popularity: most
+targets are items nobody else interacted with).
+"""
+
+import json
+import math
+import uuid
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import IO, Any
+
+import numpy as np
+import scipy.sparse as sp
+from django.db import transaction
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.preprocessing import normalize
+
+from catalog_sync.importers.amazon import BrokenJson, iter_json_records
+from catalog_sync.services import import_catalog_file
+from merchants.services.stores import create_store
+from recommendations.engine import CatalogItem, Placement, Recommender
+from recommendations.engine.core import top_k_desc
+from recommendations.engine.loader import build_recommender_for_store
+
+SEED = 20240501
+BASELINE_RECENCY_DECAY = 0.7
+
+
+class Model(StrEnum):
+    ENGINE = "engine"
+    POPULARITY = "popularity"
+    TFIDF = "tfidf"
+    TFIDF_HISTORY = "tfidf-history"
+
+
+@dataclass(frozen=True)
+class Interaction:
+    user_id: str
+    item_id: str
+    timestamp: float
+    position: int
+
+
+@dataclass(frozen=True)
+class EvalCase:
+    user_id: str
+    history: tuple[str, ...]  # oldest first; history[-1] is the query product
+    target: str
+
+
+@dataclass(frozen=True)
+class EvalResult:
+    k: int
+    hit_rate: float
+    ndcg: float
+    coverage: float
+    users: int
+
+    def as_dict(self) -> dict[str, float | int]:
+        return {
+            f"hit_rate@{self.k}": round(self.hit_rate, 4),
+            f"ndcg@{self.k}": round(self.ndcg, 4),
+            f"coverage@{self.k}": round(self.coverage, 4),
+            "users": self.users,
+        }
+
+
+Ranker = Callable[[EvalCase], Sequence[str]]
+
+
+# ---------------------------------------------------------------- protocol
+
+
+def read_interactions(path: str | Path) -> list[Interaction]:
+    """Read (user, parent_asin, timestamp) records in file order; records without a user or item are skipped."""
+    out: list[Interaction] = []
+    with open(path, encoding="utf-8") as handle:
+        for position, record in iter_json_records(handle):
+            if isinstance(record, BrokenJson) or not isinstance(record, dict):
+                continue
+            user_id = str(record.get("user_id") or "").strip()
+            item_id = str(record.get("parent_asin") or record.get("asin") or "").strip()
+            if not user_id or not item_id:
+                continue
+            timestamp = record.get("timestamp")
+            out.append(
+                Interaction(
+                    user_id=user_id,
+                    item_id=item_id,
+                    timestamp=float(timestamp) if isinstance(timestamp, int | float) else math.inf,
+                    position=position,
+                )
+            )
+    return out
+
+
+def build_cases(interactions: Iterable[Interaction]) -> list[EvalCase]:
+    """Return one case per user with >= 2 distinct items, users in order of first appearance."""
+    by_user: dict[str, list[Interaction]] = defaultdict(list)
+    for interaction in interactions:
+        by_user[interaction.user_id].append(interaction)
+    cases: list[EvalCase] = []
+    for user_id, rows in by_user.items():
+        items: list[str] = []
+        for row in sorted(rows, key=lambda r: (r.timestamp, r.position)):
+            if row.item_id not in items:
+                items.append(row.item_id)
+        if len(items) >= 2:
+            cases.append(EvalCase(user_id=user_id, history=tuple(items[:-1]), target=items[-1]))
+    return cases
+
+
+def training_counts(interactions: Iterable[Interaction], cases: Iterable[EvalCase]) -> Counter[str]:
+    """Distinct users per item over every (user, item) pair except the held-out (user, target) pairs."""
+    held_out = {(case.user_id, case.target) for case in cases}
+    pairs = {(i.user_id, i.item_id) for i in interactions} - held_out
+    return Counter(item for _, item in pairs)
+
+
+def hit_at_k(rank: int | None, k: int) -> float:
+    """1.0 when the target is in the top k (rank is 0-based; None means not ranked)."""
+    return 1.0 if rank is not None and rank < k else 0.0
+
+
+def ndcg_at_k(rank: int | None, k: int) -> float:
+    """NDCG with one relevant item: 1 / log2(rank + 2) inside the top k, else 0."""
+    return 1.0 / math.log2(rank + 2) if rank is not None and rank < k else 0.0
+
+
+def evaluate_rankings(
+    cases: Sequence[EvalCase], rankings: Iterable[Sequence[str]], *, catalog_size: int, k: int
+) -> EvalResult:
+    """Score each case's ranked list (only its first k count) against its target."""
+    hits = 0.0
+    gain = 0.0
+    shown: set[str] = set()
+    users = 0
+    for case, ranking in zip(cases, rankings, strict=True):
+        top = list(ranking)[:k]
+        shown.update(top)
+        rank = top.index(case.target) if case.target in top else None
+        hits += hit_at_k(rank, k)
+        gain += ndcg_at_k(rank, k)
+        users += 1
+    if not users:
+        return EvalResult(k=k, hit_rate=0.0, ndcg=0.0, coverage=0.0, users=0)
+    return EvalResult(
+        k=k,
+        hit_rate=hits / users,
+        ndcg=gain / users,
+        coverage=len(shown) / catalog_size if catalog_size else 0.0,
+        users=users,
+    )
+
+
+# ---------------------------------------------------------------- models
+
+
+def engine_ranker(recommender: Recommender, *, k: int) -> Ranker:
+    """The production engine, product placement: query = last history item, session = the rest."""
+
+    def rank(case: EvalCase) -> list[str]:
+        results = recommender.recommend(
+            query_id=case.history[-1],
+            placement=Placement.PRODUCT,
+            session_ids=case.history[-2::-1],
+            exclude_ids=case.history,
+            limit=k,
+        )
+        return [r.id for r in results]
+
+    return rank
+
+
+def popularity_ranker(items: Sequence[CatalogItem], counts: Counter[str], *, k: int) -> Ranker:
+    """Most interacted-with items (training interactions only), ties by catalog order."""
+    scores = np.array([float(counts.get(item.id, 0)) for item in items])
+    order = [items[i].id for i in top_k_desc(scores, len(items))]
+
+    def rank(case: EvalCase) -> list[str]:
+        history = set(case.history)
+        out: list[str] = []
+        for item_id in order:
+            if item_id not in history:
+                out.append(item_id)
+                if len(out) == k:
+                    break
+        return out
+
+    return rank
+
+
+def tfidf_ranker(items: Sequence[CatalogItem], *, k: int, history_decay: float | None) -> Ranker:
+    """TF-IDF over title + brand (scikit-learn defaults), cosine to the query product, or (history_decay set)
+    to the whole history weighted history_decay**age, newest first."""
+    ids = [item.id for item in items]
+    index = {item_id: i for i, item_id in enumerate(ids)}
+    matrix = sp.csr_matrix(normalize(TfidfVectorizer().fit_transform([f"{i.title} {i.vendor}" for i in items])))
+
+    def rank(case: EvalCase) -> list[str]:
+        known = [index[x] for x in case.history if x in index]
+        if not known:
+            return []
+        if history_decay is None:
+            rows, weights = [known[-1]], np.ones(1)
+        else:
+            rows = known
+            weights = history_decay ** np.arange(len(known) - 1, -1, -1, dtype=np.float64)
+        query = sp.csr_matrix(weights) @ matrix[rows]
+        scores = np.asarray((matrix @ query.T).todense()).ravel()
+        scores[known] = -np.inf
+        return [ids[i] for i in top_k_desc(scores, k) if np.isfinite(scores[i])]
+
+    return rank
+
+
+# ---------------------------------------------------------------- the run
+
+
+class _Rollback(Exception):
+    pass
+
+
+def load_catalog_through_import(path: str | Path) -> tuple[Recommender, list[CatalogItem]]:
+    """Import the file into a throwaway store (rolled back) and build the engine from its Product rows."""
+    built: dict[str, Any] = {}
+    try:
+        with transaction.atomic():
+            store = create_store(platform="custom", domain=f"evaluate-recs-{uuid.uuid4().hex[:12]}.invalid")
+            import_catalog_file(store=store, path=path, fmt="amazon")
+            built["recommender"] = build_recommender_for_store(store=store)
+            raise _Rollback
+    except _Rollback:
+        pass
+    recommender: Recommender = built["recommender"]
+    return recommender, list(recommender.items)
+
+
+def _progress(cases: Sequence[EvalCase], stream: IO[str] | None) -> Iterator[EvalCase]:
+    if stream is None:
+        yield from cases
+        return
+    from tqdm import tqdm
+
+    yield from tqdm(cases, desc="evaluate_recs", unit="user", file=stream, mininterval=0.5)
+
+
+def run_evaluation(
+    *, path: str | Path, k: int = 10, model: str = Model.ENGINE, progress: IO[str] | None = None
+) -> EvalResult:
+    """Evaluate a model on an Amazon Reviews interactions file; same input, same numbers."""
+    np.random.seed(SEED)  # nothing here draws random numbers; pinned so any future sampling stays reproducible
+    model = Model(model)
+    interactions = read_interactions(path)
+    cases = build_cases(interactions)
+    recommender, items = load_catalog_through_import(path)
+    ranker: Ranker
+    if model is Model.ENGINE:
+        ranker = engine_ranker(recommender, k=k)
+    elif model is Model.POPULARITY:
+        ranker = popularity_ranker(items, training_counts(interactions, cases), k=k)
+    elif model is Model.TFIDF:
+        ranker = tfidf_ranker(items, k=k, history_decay=None)
+    else:
+        ranker = tfidf_ranker(items, k=k, history_decay=BASELINE_RECENCY_DECAY)
+    rankings = (ranker(case) for case in _progress(cases, progress))
+    return evaluate_rankings(cases, rankings, catalog_size=len(items), k=k)
+
+
+def result_json(result: EvalResult) -> str:
+    return json.dumps(result.as_dict())

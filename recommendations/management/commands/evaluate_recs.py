@@ -1,0 +1,38 @@
+import sys
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from recommendations.evaluation import Model, result_json, run_evaluation
+
+
+class Command(BaseCommand):
+    help = (
+        "Offline quality of the production recommender on an Amazon Reviews interactions file "
+        "(leave-last-out, full ranking; see EVALUATION.md). Prints one JSON object."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--interactions", required=True, help="Amazon Reviews 2023 JSON list or JSON lines.")
+        parser.add_argument("--k", type=int, default=10, help="List length (default 10).")
+        parser.add_argument("--json", action="store_true", help="Accepted for scripts; the output is always JSON.")
+        parser.add_argument(
+            "--baseline",
+            choices=[m.value for m in Model if m is not Model.ENGINE],
+            help="Evaluate a reference model instead of the engine.",
+        )
+        parser.add_argument("--no-progress", action="store_true", help="No progress bar on stderr.")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        if options["k"] < 1:
+            raise CommandError("--k must be at least 1.")
+        try:
+            result = run_evaluation(
+                path=options["interactions"],
+                k=options["k"],
+                model=options["baseline"] or Model.ENGINE,
+                progress=None if options["no_progress"] else sys.stderr,
+            )
+        except FileNotFoundError as exc:
+            raise CommandError(f"No such file: {options['interactions']}") from exc
+        self.stdout.write(result_json(result))

@@ -1,0 +1,243 @@
+from datetime import timedelta
+from decimal import Decimal
+
+import numpy as np
+import pytest
+from django.utils import timezone
+
+from catalog_sync.models import OrderLine
+from catalog_sync.tests.factories import ProductFactory
+from merchants.tests.factories import StoreFactory
+from recommendations.engine import (
+    CatalogItem,
+    MerchantRules,
+    Reason,
+    Recommender,
+    ScoredItem,
+    apply_merchant_rules,
+)
+from recommendations.engine.core import top_k_desc
+from recommendations.engine.loader import build_recommender_for_store
+
+CATALOG = (
+    CatalogItem(
+        id="phone-128",
+        title="Galaxy S23 smartphone 128GB",
+        vendor="Samsung",
+        product_type="Phones",
+        category_path="Electronics > Phones",
+        price=799.0,
+        group_id="galaxy-s23",
+    ),
+    CatalogItem(
+        id="phone-256",
+        title="Galaxy S23 smartphone 256GB",
+        vendor="Samsung",
+        product_type="Phones",
+        category_path="Electronics > Phones",
+        price=899.0,
+        group_id="galaxy-s23",
+    ),
+    CatalogItem(
+        id="case",
+        title="Clear shockproof case for Galaxy S23 smartphone",
+        vendor="Spigen",
+        product_type="Phone Cases",
+        category_path="Electronics > Phone Accessories",
+        tags=("galaxy", "case"),
+        price=19.0,
+    ),
+    CatalogItem(
+        id="charger",
+        title="USB-C fast wall charger 25W",
+        vendor="Anker",
+        product_type="Chargers",
+        category_path="Electronics > Phone Accessories",
+        price=25.0,
+    ),
+    CatalogItem(
+        id="headphones",
+        title="Wireless over-ear noise cancelling headphones",
+        vendor="Sony",
+        product_type="Headphones",
+        category_path="Electronics > Audio",
+        price=199.0,
+    ),
+    CatalogItem(id="mug", title="Ceramic coffee mug 12oz white", vendor="Kitchenco", product_type="Mugs", price=9.0),
+    CatalogItem(
+        id="mug-copy", title="Ceramic coffee mug 12oz white", vendor="Kitchenco", product_type="Mugs", price=9.5
+    ),
+    CatalogItem(
+        id="teapot", title="Glass teapot with loose leaf infuser", vendor="Brewly", product_type="Teapots", price=29.0
+    ),
+    CatalogItem(id="socks", title="Merino wool hiking socks", vendor="Trailfoot", product_type="Socks", price=15.0),
+    CatalogItem(id="tent", title="Two person backpacking tent", vendor="Trailfoot", product_type="Tents", price=249.0),
+)
+
+
+def ids(results: list[ScoredItem]) -> list[str]:
+    return [r.id for r in results]
+
+
+@pytest.fixture(scope="module")
+def engine() -> Recommender:
+    return Recommender.build(CATALOG)
+
+
+def test_product_placement_puts_the_text_match_first(engine):
+    results = engine.recommend(query_id="phone-128", placement="product")
+
+    assert ids(results)[0] == "case"
+    assert results[0].reason == Reason.SIMILAR
+
+
+def test_product_placement_never_returns_the_query_its_variant_or_near_duplicates(engine):
+    mug_results = ids(engine.recommend(query_id="mug", placement="product", limit=20))
+    phone_results = ids(engine.recommend(query_id="phone-128", placement="product", limit=20))
+
+    assert "mug" not in mug_results
+    assert "mug-copy" not in mug_results  # same title under another id
+    assert "phone-128" not in phone_results
+    assert "phone-256" not in phone_results  # same group
+    assert len(phone_results) == len(CATALOG) - 3  # minus the query, its variant and one of the two mugs
+
+
+def test_results_never_hold_two_near_duplicates(engine):
+    results = ids(engine.recommend(query_id="teapot", placement="product", limit=20))
+
+    assert len(set(results) & {"mug", "mug-copy"}) == 1
+    assert len(set(results) & {"phone-128", "phone-256"}) == 1
+
+
+def test_session_and_exclusions_are_never_returned(engine):
+    results = ids(
+        engine.recommend(
+            query_id="socks", placement="product", session_ids=["tent", "charger"], exclude_ids=["headphones"], limit=20
+        )
+    )
+
+    assert not {"socks", "tent", "charger", "headphones"} & set(results)
+
+
+def test_cart_placement_skips_the_cart_and_its_variants(engine):
+    results = ids(engine.recommend(query_id=None, placement="cart", session_ids=["phone-128"], limit=20))
+
+    assert "phone-128" not in results
+    assert "phone-256" not in results
+    assert results[0] == "case"
+
+
+def test_copurchase_wins_when_baskets_exist():
+    baskets = [["mug", "teapot"], ["mug", "teapot"], ["mug", "charger"], ["socks", "tent"]]
+    engine = Recommender.build(CATALOG, baskets=baskets)
+
+    results = engine.recommend(query_id="mug", placement="product")
+
+    assert ids(results)[:2] == ["teapot", "charger"]
+    assert results[0].reason == Reason.BOUGHT_TOGETHER
+
+
+def test_home_placement_returns_bestsellers_by_order_count():
+    engine = Recommender.build(CATALOG, popularity={"teapot": 5, "charger": 3, "socks": 1, "unknown": 9})
+
+    results = engine.recommend(query_id=None, placement="home", limit=3)
+
+    assert ids(results) == ["teapot", "charger", "socks"]
+    assert {r.reason for r in results} == {Reason.POPULAR}
+
+
+def test_product_placement_without_a_known_query_falls_back_to_bestsellers():
+    engine = Recommender.build(CATALOG, popularity={"tent": 2, "mug": 1})
+
+    assert ids(engine.recommend(query_id="nope", placement="product", limit=2)) == ["tent", "mug"]
+
+
+def test_recommend_is_deterministic(engine):
+    rebuilt = Recommender.build(CATALOG)
+
+    first = engine.recommend(query_id="case", placement="product", session_ids=["socks"])
+    second = engine.recommend(query_id="case", placement="product", session_ids=["socks"])
+    third = rebuilt.recommend(query_id="case", placement="product", session_ids=["socks"])
+
+    assert first == second == third
+
+
+def test_precompute_matches_recommend_for_every_item(engine):
+    lists = engine.precompute(limit=3)
+
+    assert set(lists) == {item.id for item in CATALOG}
+    assert ids(lists["phone-128"])[0] == "case"
+    for item in CATALOG:
+        assert ids(lists[item.id]) == ids(engine.recommend(query_id=item.id, placement="product", limit=3))
+
+
+def test_unknown_placement_is_rejected(engine):
+    with pytest.raises(ValueError):
+        engine.recommend(query_id="mug", placement="checkout")
+
+
+def test_empty_catalog_recommends_nothing():
+    engine = Recommender.build([])
+
+    assert engine.recommend(query_id="x", placement="product") == []
+    assert engine.precompute() == {}
+
+
+def test_top_k_desc_breaks_ties_by_lower_index():
+    scores = np.array([1.0, 3.0, 3.0, 2.0, 3.0])
+
+    assert top_k_desc(scores, 2).tolist() == [1, 2]
+    assert top_k_desc(scores, 4).tolist() == [1, 2, 4, 3]
+
+
+def test_merchant_rules_filter_stock_publication_price_exclusions_and_pins():
+    items = {
+        "a": CatalogItem(id="a", price=10.0),
+        "b": CatalogItem(id="b", price=10.0, in_stock=False),
+        "c": CatalogItem(id="c", price=10.0, is_published=False),
+        "d": CatalogItem(id="d", price=500.0),
+        "e": CatalogItem(id="e", price=20.0),
+        "f": CatalogItem(id="f", price=None),
+        "pin": CatalogItem(id="pin", price=5.0),
+    }
+    results = [ScoredItem(id=x, score=1.0 - i / 10, reason=Reason.SIMILAR) for i, x in enumerate("abcdefz")]
+    rules = MerchantRules(exclude_ids=frozenset({"e"}), max_price=100.0, pinned_ids=("pin", "b"))
+
+    kept = apply_merchant_rules(results, lookup=items.get, rules=rules, limit=10, never_ids={"a"})
+
+    assert ids(kept) == ["pin", "f"]
+    assert kept[0].reason == Reason.PINNED
+
+
+@pytest.mark.django_db
+def test_loader_builds_from_products_and_order_lines():
+    # given: a store with products and two recent orders that bought the lamp and the bulb together
+    store = StoreFactory.create()
+    lamp = ProductFactory.create(store=store, external_id="lamp", title="Brass desk lamp", price=Decimal("40"))
+    bulb = ProductFactory.create(store=store, external_id="bulb", title="LED bulb E27 warm white")
+    ProductFactory.create(store=store, external_id="rug", title="Wool rug", is_published=False)
+    now = timezone.now()
+    for order in ("1", "2"):
+        for line, product in enumerate((lamp, bulb)):
+            OrderLine.objects.create(
+                store=store,
+                order_id=order,
+                line_id=str(line),
+                product=product,
+                product_external_id=product.external_id,
+                created_at=now - timedelta(days=1),
+            )
+
+    # when
+    engine = build_recommender_for_store(store=store, now=now)
+
+    # then
+    assert len(engine) == 3
+    rug, lamp_item = engine.item("rug"), engine.item("lamp")
+    assert rug is not None
+    assert rug.is_published is False
+    assert lamp_item is not None
+    assert lamp_item.price == 40.0
+    assert ids(engine.recommend(query_id="lamp", placement="product", limit=1)) == ["bulb"]
+    assert engine.recommend(query_id="lamp", placement="product", limit=1)[0].reason == Reason.BOUGHT_TOGETHER
+    assert ids(engine.recommend(query_id=None, placement="home", limit=2)) == ["lamp", "bulb"]

@@ -303,19 +303,34 @@ def _shopify_start(run: SyncRun, cursor: str) -> SyncStep | None:
     )
 
 
+def _page_step(
+    run: SyncRun,
+    *,
+    phase: str,
+    cursor: str,
+    page: Page[Any],
+    apply: Callable[[SyncRun], UpsertResult],
+    then: tuple[str, str],
+    total: int | None = None,
+) -> SyncStep | None:
+    """Apply one page and go on to the next page of the same phase, or to `then` after the last page."""
+    next_phase, next_cursor = (phase, str(page.next_cursor)) if page.next_cursor else then
+    return _advance(
+        run,
+        phase=phase,
+        cursor=cursor,
+        next_phase=next_phase,
+        next_cursor=next_cursor,
+        apply=apply,
+        skipped=page.skipped,
+        total=total,
+    )
+
+
 def _shopify_products(run: SyncRun, cursor: str) -> SyncStep | None:
     with _shopify_client(run.store) as client:
         page = client.products_page(after=cursor or None, page_size=SHOPIFY_PAGE_SIZE, updated_since=_since(run))
-    following = ("products", page.next_cursor) if page.next_cursor else ("orders", "")
-    return _advance(
-        run,
-        phase="products",
-        cursor=cursor,
-        next_phase=following[0],
-        next_cursor=following[1],
-        apply=_products(page),
-        skipped=page.skipped,
-    )
+    return _page_step(run, phase="products", cursor=cursor, page=page, apply=_products(page), then=("orders", ""))
 
 
 def _shopify_bulk_start(run: SyncRun, cursor: str) -> SyncStep | None:
@@ -410,16 +425,7 @@ def _shopify_orders(run: SyncRun, cursor: str) -> SyncStep | None:
     since = _since(run) or _order_window_start()
     with _shopify_client(run.store) as client:
         page = client.orders_page(after=cursor or None, page_size=SHOPIFY_PAGE_SIZE, created_since=since)
-    following = ("orders", page.next_cursor) if page.next_cursor else ("finish", "")
-    return _advance(
-        run,
-        phase="orders",
-        cursor=cursor,
-        next_phase=following[0],
-        next_cursor=following[1],
-        apply=_order_lines(page),
-        skipped=page.skipped,
-    )
+    return _page_step(run, phase="orders", cursor=cursor, page=page, apply=_order_lines(page), then=("finish", ""))
 
 
 # WooCommerce.
@@ -451,16 +457,8 @@ def _woocommerce_products(run: SyncRun, cursor: str) -> SyncStep | None:
     page = _woocommerce(run.store).products_page(
         page=int(cursor or "1"), per_page=WOOCOMMERCE_PAGE_SIZE, modified_after=_since(run)
     )
-    following = ("products", str(page.next_cursor)) if page.next_cursor else ("orders", "1")
-    return _advance(
-        run,
-        phase="products",
-        cursor=cursor,
-        next_phase=following[0],
-        next_cursor=following[1],
-        apply=_products(page),
-        skipped=page.skipped,
-        total=page.total if getattr(page, "total", None) is not None else None,
+    return _page_step(
+        run, phase="products", cursor=cursor, page=page, apply=_products(page), then=("orders", "1"), total=page.total
     )
 
 
@@ -473,16 +471,7 @@ def _woocommerce_orders(run: SyncRun, cursor: str) -> SyncStep | None:
         page = catalog.orders_page(
             page=int(cursor or "1"), per_page=WOOCOMMERCE_PAGE_SIZE, created_after=_order_window_start()
         )
-    following = ("orders", str(page.next_cursor)) if page.next_cursor else ("finish", "")
-    return _advance(
-        run,
-        phase="orders",
-        cursor=cursor,
-        next_phase=following[0],
-        next_cursor=following[1],
-        apply=_order_lines(page),
-        skipped=page.skipped,
-    )
+    return _page_step(run, phase="orders", cursor=cursor, page=page, apply=_order_lines(page), then=("finish", ""))
 
 
 _PHASES: dict[tuple[str, str], Callable[[SyncRun, str], SyncStep | None]] = {

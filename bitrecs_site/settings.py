@@ -266,3 +266,25 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
+
+# Subnet: the gateway's request signing, the validator client, and the reference validator.
+# The gateway signs every /rec request with this Ed25519 private key (the 32-byte seed as 64 hex
+# characters; any 32 random bytes are a valid seed); validators verify against GET /subnet/public_key.
+BITRECS_SIGNING_KEY = secret("BITRECS_SIGNING_KEY", make=lambda: secrets.token_hex(32))
+# Validator client: seconds per /rec call (a validator answers in about 5-10 s, serially), the total
+# budget of one call including backoff waits, requests in flight and requests per minute per validator
+# (public validators allow 120/min per client IP across all routes).
+BITRECS_VALIDATOR_TIMEOUT_SECONDS = env.float("BITRECS_VALIDATOR_TIMEOUT_SECONDS", default=20.0)
+BITRECS_VALIDATOR_CALL_BUDGET_SECONDS = env.float("BITRECS_VALIDATOR_CALL_BUDGET_SECONDS", default=90.0)
+BITRECS_VALIDATOR_MAX_IN_FLIGHT = env.int("BITRECS_VALIDATOR_MAX_IN_FLIGHT", default=1)
+BITRECS_VALIDATOR_REQUESTS_PER_MINUTE = env.int("BITRECS_VALIDATOR_REQUESTS_PER_MINUTE", default=100)
+# Reference validator (`manage.py run_validator`): loopback in local mode. Its network decides the
+# signature scheme, as the public validator's NETWORK does: testnet/mainnet Ed25519 against the
+# gateway key fetched from {BITRECS_PROXY_URL or APP_URL}/subnet/public_key, localnet HMAC "change-me";
+# mainnet also admits only BITRECS_VALIDATOR_WHITELIST (single IPs).
+BITRECS_VALIDATOR_HOST = env.str("BITRECS_VALIDATOR_HOST", default="127.0.0.1")
+BITRECS_VALIDATOR_PORT = env.int("BITRECS_VALIDATOR_PORT", default=7779)
+BITRECS_VALIDATOR_NETWORK = env.str("BITRECS_VALIDATOR_NETWORK", default="testnet")
+BITRECS_VALIDATOR_WHITELIST = env.list("BITRECS_VALIDATOR_WHITELIST", default=[])
+BITRECS_VALIDATOR_RATE_LIMIT_PER_MINUTE = env.int("BITRECS_VALIDATOR_RATE_LIMIT_PER_MINUTE", default=120)
+BITRECS_PROXY_URL = env.str("BITRECS_PROXY_URL", default="").rstrip("/")

@@ -288,3 +288,36 @@ BITRECS_VALIDATOR_NETWORK = env.str("BITRECS_VALIDATOR_NETWORK", default="testne
 BITRECS_VALIDATOR_WHITELIST = env.list("BITRECS_VALIDATOR_WHITELIST", default=[])
 BITRECS_VALIDATOR_RATE_LIMIT_PER_MINUTE = env.int("BITRECS_VALIDATOR_RATE_LIMIT_PER_MINUTE", default=120)
 BITRECS_PROXY_URL = env.str("BITRECS_PROXY_URL", default="").rstrip("/")
+
+# --- Recommendations: stored lists and the widget endpoint (recommendations app) ---------------------
+# Items stored per precomputed list: more than the widget's maximum `limit` (20), so serve-time rules
+# (out of stock, exclusions, price range) can drop some and still fill the answer.
+RECS_LIST_SIZE = env.int("RECS_LIST_SIZE", default=30)
+# Cart lists (complements of one product in the cart) are precomputed for at most this many products,
+# the best sellers first; a product without one is answered from its product list.
+RECS_CART_LISTS_MAX = env.int("RECS_CART_LISTS_MAX", default=20000)
+# A network list is served (over the local one) while it is younger than this.
+RECS_NETWORK_MAX_AGE_SECONDS = env.int("RECS_NETWORK_MAX_AGE_SECONDS", default=24 * 3600)
+# Non-personalised answers: Cache-Control public max-age and stale-while-revalidate. With the answer cache
+# below, an item that sells out leaves every cached copy within about a minute (10 + 30 + 20 s).
+RECS_CACHE_MAX_AGE_SECONDS = env.int("RECS_CACHE_MAX_AGE_SECONDS", default=30)
+RECS_CACHE_STALE_SECONDS = env.int("RECS_CACHE_STALE_SECONDS", default=20)
+# Each web process reuses a non-personalised answer it rendered for this many seconds (0: off); keep it far
+# below the public max-age so a product that sold out leaves the answer within seconds.
+RECS_ANSWER_CACHE_SECONDS = env.float("RECS_ANSWER_CACHE_SECONDS", default=10.0)
+# How long a web process keeps a store's serving config (site key, domain, rules) before re-reading it.
+RECS_STORE_CACHE_SECONDS = env.float("RECS_STORE_CACHE_SECONDS", default=30.0)
+# Personalised answers (cart/viewed) use an in-memory engine that a web process builds in a background
+# thread, only for stores up to this many products (0: never; stored lists are merged instead).
+RECS_LIVE_ENGINE_MAX_PRODUCTS = env.int("RECS_LIVE_ENGINE_MAX_PRODUCTS", default=5000)
+RECS_LIVE_ENGINE_TTL_SECONDS = env.int("RECS_LIVE_ENGINE_TTL_SECONDS", default=900)
+# Webhook-driven refreshes: wait this long to coalesce a burst into one engine build per store; stores
+# above RECS_REFRESH_MAX_PRODUCTS get a full rebuild instead; at most RECS_REFRESH_MAX_LISTS lists per refresh.
+RECS_REFRESH_DELAY_SECONDS = env.int("RECS_REFRESH_DELAY_SECONDS", default=30)
+RECS_REFRESH_MAX_PRODUCTS = env.int("RECS_REFRESH_MAX_PRODUCTS", default=20000)
+RECS_REFRESH_MAX_LISTS = env.int("RECS_REFRESH_MAX_LISTS", default=500)
+# Per-site-key limit on the widget endpoint (all of a store's shoppers together); WIDGET_RATE_LIMIT
+# (per client IP, above) set to "off" turns both off, as load tests do.
+WIDGET_SITE_RATE_LIMIT = env.str("WIDGET_SITE_RATE_LIMIT", default="30000/min")
+# Proxies in front of the web process that append to X-Forwarded-For (0: the client IP is REMOTE_ADDR).
+WIDGET_TRUSTED_PROXIES = env.int("WIDGET_TRUSTED_PROXIES", default=0)

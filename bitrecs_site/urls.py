@@ -11,4 +11,5 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("subnet/", include("subnet.urls")),
     path("", include("merchants.urls")),
+    path("", include("recommendations.urls")),
 ]

@@ -44,6 +44,17 @@ def sync_step_task(self: Any, run_id: int, phase: str, cursor: str = "") -> None
         raise self.retry(exc=exc, countdown=min(countdown, 600)) from exc
     if step is not None:
         sync_step_task.apply_async((step.run_id, step.phase, step.cursor), countdown=step.countdown)
+    elif phase == "finish":
+        _rebuild_recommendations_after(run_id)
+
+
+def _rebuild_recommendations_after(run_id: int) -> None:
+    """Entry points compose apps: a sync that ended (fully or partially) gets the store's lists rebuilt."""
+    from recommendations.tasks import rebuild_store_task
+
+    run = SyncRun.objects.filter(id=run_id).only("store_id", "status").first()
+    if run is not None and run.status in (SyncRun.Status.SUCCEEDED, SyncRun.Status.PARTIAL):
+        rebuild_store_task.delay(run.store_id)
 
 
 @shared_task(name="catalog_sync.catch_up_all", ignore_result=True)

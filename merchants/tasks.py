@@ -6,10 +6,24 @@ from datetime import timedelta
 from celery import shared_task
 from django.utils import timezone
 
+from merchants.models import WebhookEvent
+
 logger = logging.getLogger(__name__)
 
 # Shopify retries a failed delivery for 4 hours; keep ids a day to dedupe late repeats.
 WEBHOOK_DEDUP_WINDOW = timedelta(days=1)
+# Product topics whose delivery changes one product (its lists are then refreshed).
+PRODUCT_TOPICS = frozenset(
+    {
+        "products/create",
+        "products/update",
+        "products/delete",
+        "product.created",
+        "product.updated",
+        "product.restored",
+        "product.deleted",
+    }
+)
 
 
 @shared_task(name="merchants.process_webhook_event", acks_late=True, ignore_result=True)
@@ -19,7 +33,28 @@ def process_webhook_event_task(event_id: int) -> None:
     from merchants.services.webhooks import process_webhook_event  # services enqueue this task
 
     # Entry points compose apps: product and order topics are applied by catalog_sync.
-    process_webhook_event(event_id=event_id, catalog_handler=apply_catalog_webhook, is_catalog_topic=is_catalog_topic)
+    event = process_webhook_event(
+        event_id=event_id, catalog_handler=apply_catalog_webhook, is_catalog_topic=is_catalog_topic
+    )
+    if event is not None and event.store_id is not None and event.status == WebhookEvent.Status.PROCESSED:
+        product_id = _webhook_product_id(event)
+        if product_id:
+            from recommendations.services import request_list_refresh
+
+            # The lists that show (or should show) this product are recomputed by a delayed, coalesced task.
+            request_list_refresh(store_id=event.store_id, external_ids=[product_id])
+
+
+def _webhook_product_id(event: WebhookEvent) -> str:
+    """The external id of the product a product webhook changed ("" for any other topic)."""
+    if event.topic not in PRODUCT_TOPICS:
+        return ""
+    body = event.payload if isinstance(event.payload, dict) else {}
+    value = body.get("parent_id") if body.get("type") == "variation" else body.get("id")
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        return ""
+    text = str(value).strip()
+    return text.rsplit("/", 1)[-1] if text.startswith("gid://") else text
 
 
 @shared_task(name="merchants.prune_webhook_events", ignore_result=True)

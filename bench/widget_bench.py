@@ -1,0 +1,447 @@
+"""Widget endpoint benchmark: GET /api/v1/recommendations against a bare Django JsonResponse view.
+
+    .venv/bin/python -m bench.widget_bench [--catalog PATH] [--duration 10] [--connections 16] [--rounds 3]
+                                           [--skus 1000] [--reseed] [--json]
+
+What it does (EVALUATION.md "Speed": a ratio against a reference measured in the same run):
+
+1. Seeds a bench database (SQLite under BENCH_DIR, default /tmp/bitrecs-widget-bench; or DATABASE_URL, e.g.
+   PostgreSQL) with a store (site key `bench`) whose catalog is imported from --catalog (default: the 10k ASOS
+   sample in ../shared/data when present, else the demo catalog in the repo), and builds its lists synchronously.
+2. Starts gunicorn (2 sync workers, WIDGET_RATE_LIMIT=off, DEBUG off) on a free loopback port, serving
+   bench.bench_settings, whose URLs add `GET /bench/bare`: a static JsonResponse of the same shape and size.
+3. Drives both endpoints with the same load generator, the same connection count and duration, alternating
+   which goes first per round: wrk (with a Lua script cycling through --skus product URLs; the bare view gets
+   as many distinct URLs) when it is installed, else a bounded Python loop of threads with keep-alive
+   connections. Each round is preceded by a short warm-up.
+4. Prints requests/s, p50 and p99 of both, and the ratios widget/bare (throughput; p99), median over rounds.
+   Targets: throughput >= 0.6x the bare view's, p99 within 4x.
+
+gunicorn is started in its own process group and always stopped (also on Ctrl-C); every loop is bounded.
+"""
+
+import argparse
+import contextlib
+import http.client
+import json
+import os
+import random
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+SHARED_CATALOG = BASE_DIR.parent / "shared" / "data" / "catalogs" / "asos" / "sample_10k.csv"
+DEMO_CATALOG = BASE_DIR / "catalog_sync" / "fixtures" / "demo_catalog.csv"
+BENCH_DIR = Path(os.environ.get("BENCH_DIR", "/tmp/bitrecs-widget-bench"))  # noqa: S108 (a scratch folder)
+SITE_KEY = "bench"
+SETTINGS_MODULE = "bench.bench_settings"
+WARMUP_SECONDS = 2
+SERVER_START_TIMEOUT = 60.0
+SEED = 20240501
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    name: str
+    requests: int
+    seconds: float
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    errors: int
+
+
+def _setup_django() -> None:
+    os.environ["BITRECS_LOCAL_DIR"] = str(BENCH_DIR)
+    os.environ["DJANGO_SETTINGS_MODULE"] = SETTINGS_MODULE
+    os.environ["WIDGET_RATE_LIMIT"] = "off"
+    BENCH_DIR.mkdir(parents=True, exist_ok=True)
+    import django
+
+    django.setup()
+
+
+def seed(*, catalog: Path, reseed: bool, sample: int) -> tuple[int, list[str]]:
+    """Create the bench store with its catalog and lists (kept between runs unless reseed); return SKUs to ask for."""
+    from django.core.management import call_command
+    from django.db import connections
+
+    from catalog_sync.models import Product
+    from catalog_sync.services import import_catalog_file
+    from merchants.models import Store
+    from merchants.services.stores import create_store
+    from recommendations.models import RecommendationList
+    from recommendations.services import rebuild_store_lists
+
+    call_command("migrate", verbosity=0)
+    store = Store.objects.filter(site_key=SITE_KEY).first()
+    if store is not None and (reseed or not RecommendationList.objects.filter(store=store).exists()):
+        store.delete()
+        store = None
+    if store is None:
+        store = create_store(platform="custom", domain="bench.local", site_key=SITE_KEY, name="Widget bench")
+        started = time.monotonic()
+        report = import_catalog_file(store=store, path=catalog)
+        print(f"imported {report.products} products from {catalog} in {time.monotonic() - started:.1f}s")
+        built = rebuild_store_lists(store=store)
+        print(
+            f"built lists: {built.product_lists} product, {built.cart_lists} cart, {built.home_lists} home "
+            f"in {built.seconds:.1f}s"
+        )
+    with_lists = (
+        Product.objects.filter(store=store, recommendation_lists__placement="product")
+        .exclude(sku="")
+        .values_list("sku", flat=True)
+        .distinct()
+        .order_by("sku")
+    )
+    skus = list(with_lists)
+    products = Product.objects.filter(store=store).count()
+    connections.close_all()
+    random.Random(SEED).shuffle(skus)
+    return products, skus[:sample]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def start_server(port: int, log_path: Path, *, answer_cache_seconds: float) -> subprocess.Popen[bytes]:
+    gunicorn = Path(sys.executable).with_name("gunicorn")
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": SETTINGS_MODULE,
+        "BITRECS_LOCAL_DIR": str(BENCH_DIR),
+        "WIDGET_RATE_LIMIT": "off",
+        "RECS_ANSWER_CACHE_SECONDS": str(answer_cache_seconds),
+    }
+    command = [
+        str(gunicorn),
+        "bitrecs_site.wsgi:application",
+        "--bind",
+        f"127.0.0.1:{port}",
+        "--workers",
+        "2",
+        "--worker-class",
+        "sync",
+        "--log-level",
+        "warning",
+        "--backlog",
+        "2048",
+    ]
+    log = log_path.open("wb")
+    return subprocess.Popen(command, cwd=BASE_DIR, env=env, stdout=log, stderr=log, start_new_session=True)
+
+
+def stop_server(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is not None:
+        return
+    try:
+        os.killpg(process.pid, signal.SIGTERM)  # the arbiter and its workers: the group we started
+        process.wait(timeout=15)
+    except (ProcessLookupError, subprocess.TimeoutExpired):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=5)
+
+
+def _get(port: int, path: str, timeout: float = 5.0) -> tuple[int, bytes]:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        connection.request("GET", path)
+        response = connection.getresponse()
+        return response.status, response.read()
+    finally:
+        connection.close()
+
+
+def wait_until_up(port: int, process: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + SERVER_START_TIMEOUT
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError("gunicorn exited while starting; see its log")
+        try:
+            if _get(port, "/healthz", timeout=1.0)[0] == 200:
+                return
+        except OSError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"gunicorn did not answer /healthz within {SERVER_START_TIMEOUT:.0f}s")
+
+
+# --- load generators ---------------------------------------------------------------------------------------------
+
+_UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+
+
+def _ms(text: str) -> float:
+    match = re.fullmatch(r"([\d.]+)(us|ms|s)", text.strip())
+    if match is None:
+        raise ValueError(f"unreadable wrk latency {text!r}")
+    return float(match.group(1)) * _UNITS[match.group(2)]
+
+
+def run_wrk(name: str, port: int, paths: list[str], *, duration: int, connections: int) -> LoadResult:
+    """One wrk run cycling through paths (each wrk thread walks the list from its own offset)."""
+    lines = ",\n".join(json.dumps(p) for p in paths)
+    script = (
+        f"local paths = {{\n{lines}\n}}\n"
+        "local i = 0\n"
+        "function setup(thread) thread:set('offset', math.random(#paths)) end\n"
+        "function init(args) i = tonumber(offset) or 0 end\n"
+        "function request()\n"
+        "  i = i + 1\n"
+        "  return wrk.format('GET', paths[(i % #paths) + 1])\n"
+        "end\n"
+    )
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as handle:
+        handle.write(script)
+        script_path = handle.name
+    try:
+        command = [
+            "wrk",
+            "-t2",
+            f"-c{connections}",
+            f"-d{duration}s",
+            "--timeout",
+            "10s",
+            "--latency",
+            "-s",
+            script_path,
+            f"http://127.0.0.1:{port}",
+        ]
+        output = subprocess.run(command, capture_output=True, text=True, timeout=duration + 60, check=True).stdout
+    finally:
+        os.unlink(script_path)
+    percentiles = dict(re.findall(r"^\s+(\d+)%\s+(\S+)\s*$", output, flags=re.MULTILINE))
+    requests_match = re.search(r"(\d+) requests in ([\d.]+)(s|m)", output)
+    rps_match = re.search(r"Requests/sec:\s+([\d.]+)", output)
+    if requests_match is None or rps_match is None or "50" not in percentiles or "99" not in percentiles:
+        raise RuntimeError(f"unreadable wrk output:\n{output}")
+    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    socket_errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output)
+    errors = int(non_2xx.group(1)) if non_2xx else 0
+    if socket_errors:
+        errors += sum(int(x) for x in socket_errors.groups())
+    seconds = float(requests_match.group(2)) * (60 if requests_match.group(3) == "m" else 1)
+    return LoadResult(
+        name=name,
+        requests=int(requests_match.group(1)),
+        seconds=seconds,
+        rps=float(rps_match.group(1)),
+        p50_ms=_ms(percentiles["50"]),
+        p99_ms=_ms(percentiles["99"]),
+        errors=errors,
+    )
+
+
+def run_python_load(name: str, port: int, paths: list[str], *, duration: int, connections: int) -> LoadResult:
+    """Fallback load loop: one thread per connection, keep-alive when the server allows, bounded by duration."""
+    latencies: list[list[float]] = [[] for _ in range(connections)]
+    errors = [0] * connections
+    deadline = time.monotonic() + duration
+
+    def worker(index: int) -> None:
+        connection: http.client.HTTPConnection | None = None
+        position = index * 7919
+        while time.monotonic() < deadline:
+            path = paths[position % len(paths)]
+            position += 1
+            started = time.perf_counter()
+            try:
+                if connection is None:
+                    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+                connection.request("GET", path)
+                response = connection.getresponse()
+                response.read()
+                if response.status >= 400:
+                    errors[index] += 1
+                if response.getheader("Connection", "").lower() == "close":
+                    connection.close()
+                    connection = None
+            except (OSError, http.client.HTTPException):
+                errors[index] += 1
+                if connection is not None:
+                    connection.close()
+                connection = None
+                continue
+            latencies[index].append((time.perf_counter() - started) * 1000)
+        if connection is not None:
+            connection.close()
+
+    started = time.monotonic()
+    threads = [threading.Thread(target=worker, args=(i,), daemon=True) for i in range(connections)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=duration + 30)
+    seconds = time.monotonic() - started
+    merged = sorted(x for chunk in latencies for x in chunk)
+    if not merged:
+        raise RuntimeError(f"{name}: no request succeeded")
+    return LoadResult(
+        name=name,
+        requests=len(merged),
+        seconds=round(seconds, 2),
+        rps=round(len(merged) / seconds, 1),
+        p50_ms=round(merged[len(merged) // 2], 3),
+        p99_ms=round(merged[min(len(merged) - 1, int(len(merged) * 0.99))], 3),
+        errors=sum(errors),
+    )
+
+
+# --- main ----------------------------------------------------------------------------------------------------------
+
+
+def measure(
+    *,
+    answer_cache_seconds: float,
+    widget_paths: list[str],
+    bare_paths: list[str],
+    load: Any,
+    args: argparse.Namespace,
+) -> list[dict[str, Any]]:
+    """Start a server with this answer-cache setting, run the bare/widget rounds, stop it; return the rounds."""
+    port = _free_port()
+    server = start_server(port, BENCH_DIR / "gunicorn.log", answer_cache_seconds=answer_cache_seconds)
+    rows: list[dict[str, Any]] = []
+    label = f"answer cache {answer_cache_seconds:g}s" if answer_cache_seconds > 0 else "answer cache off"
+    try:
+        wait_until_up(port, server)
+        status, body = _get(port, widget_paths[0])
+        answer = json.loads(body)
+        if status != 200 or not answer.get("items"):
+            raise RuntimeError(f"the widget endpoint answered {status}: {body[:300]!r}")
+        if not args.json:
+            print(f"[{label}] sample answer: {len(answer['items'])} items, source {answer['source']}")
+        for round_number in range(args.rounds):
+            order = [("bare", bare_paths), ("widget", widget_paths)]
+            if round_number % 2:
+                order.reverse()
+            measured: dict[str, LoadResult] = {}
+            for name, paths in order:
+                load(name, port, paths, duration=WARMUP_SECONDS, connections=args.connections)
+                measured[name] = load(name, port, paths, duration=args.duration, connections=args.connections)
+            bare, widget = measured["bare"], measured["widget"]
+            row = {
+                "round": round_number + 1,
+                "bare": asdict(bare),
+                "widget": asdict(widget),
+                "throughput_ratio": round(widget.rps / bare.rps, 3),
+                "p99_ratio": round(widget.p99_ms / bare.p99_ms, 3),
+            }
+            rows.append(row)
+            if not args.json:
+                print(
+                    f"[{label}] round {row['round']}: bare {bare.rps:6.0f} req/s p50 {bare.p50_ms:5.2f} ms "
+                    f"p99 {bare.p99_ms:6.2f} ms | widget {widget.rps:6.0f} req/s p50 {widget.p50_ms:5.2f} ms "
+                    f"p99 {widget.p99_ms:6.2f} ms | {row['throughput_ratio']:.2f}x throughput, "
+                    f"{row['p99_ratio']:.2f}x p99 | errors {bare.errors}/{widget.errors}"
+                )
+    finally:
+        stop_server(server)
+    return rows
+
+
+def summarise(rows: list[dict[str, Any]]) -> dict[str, float]:
+    def median(key: str, sub: str | None = None) -> float:
+        values = [float(r[key][sub]) if sub else float(r[key]) for r in rows]
+        return round(statistics.median(values), 3)
+
+    return {
+        "bare_rps": median("bare", "rps"),
+        "bare_p50_ms": median("bare", "p50_ms"),
+        "bare_p99_ms": median("bare", "p99_ms"),
+        "widget_rps": median("widget", "rps"),
+        "widget_p50_ms": median("widget", "p50_ms"),
+        "widget_p99_ms": median("widget", "p99_ms"),
+        "throughput_ratio": median("throughput_ratio"),
+        "p99_ratio": median("p99_ratio"),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--catalog", type=Path, default=SHARED_CATALOG if SHARED_CATALOG.exists() else DEMO_CATALOG)
+    parser.add_argument("--duration", type=int, default=10, help="seconds per measured run (default 10)")
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--rounds", type=int, default=3, help="bare/widget pairs, alternating order (default 3)")
+    parser.add_argument("--skus", type=int, default=1000, help="distinct product URLs cycled through")
+    parser.add_argument("--limit", type=int, default=4)
+    parser.add_argument(
+        "--answer-cache",
+        choices=["both", "on", "off"],
+        default="both",
+        help="the per-process answer cache as configured (RECS_ANSWER_CACHE_SECONDS, default 5 s), off, or both",
+    )
+    parser.add_argument("--reseed", action="store_true", help="rebuild the bench store from the catalog")
+    parser.add_argument("--python-load", action="store_true", help="use the Python load loop even if wrk exists")
+    parser.add_argument("--json", action="store_true", help="print the result as one JSON object")
+    args = parser.parse_args(argv)
+
+    _setup_django()
+    from django.conf import settings
+
+    products, skus = seed(catalog=args.catalog, reseed=args.reseed, sample=args.skus)
+    if not skus:
+        print("the bench store has no product with a SKU and a list", file=sys.stderr)
+        return 1
+    widget_paths = [f"/api/v1/recommendations?site_key={SITE_KEY}&sku={sku}&limit={args.limit}" for sku in skus]
+    bare_paths = [f"/bench/bare?sku={sku}" for sku in skus]
+    use_wrk = shutil.which("wrk") is not None and not args.python_load
+    load = run_wrk if use_wrk else run_python_load
+    generator = "wrk (2 threads, Lua script cycling URLs)" if use_wrk else "Python threads with keep-alive"
+    configured = float(settings.RECS_ANSWER_CACHE_SECONDS)
+    modes = {"on": [configured], "off": [0.0], "both": [configured, 0.0]}[args.answer_cache]
+    if not args.json:
+        print(
+            f"catalog: {products} products; {len(skus)} SKUs cycled; load: {generator}; {args.connections} "
+            f"connections, {args.duration}s x {args.rounds} rounds per mode; gunicorn 2 sync workers, DEBUG off"
+        )
+    summary: dict[str, Any] = {
+        "generator": generator,
+        "products": products,
+        "skus": len(skus),
+        "connections": args.connections,
+        "duration_s": args.duration,
+        "modes": {},
+    }
+    for seconds in modes:
+        rows = measure(
+            answer_cache_seconds=seconds, widget_paths=widget_paths, bare_paths=bare_paths, load=load, args=args
+        )
+        name = f"answer_cache_{seconds:g}s" if seconds > 0 else "answer_cache_off"
+        summary["modes"][name] = {"rounds": rows, "median": summarise(rows)}
+
+    results_dir = BASE_DIR / "bench" / "results"
+    results_dir.mkdir(exist_ok=True)
+    (results_dir / f"widget_bench-{time.strftime('%Y%m%d-%H%M%S')}.json").write_text(json.dumps(summary, indent=2))
+    if args.json:
+        print(json.dumps(summary))
+        return 0
+    for name, mode in summary["modes"].items():
+        m = mode["median"]
+        print(
+            f"median [{name}]: bare {m['bare_rps']:.0f} req/s (p50 {m['bare_p50_ms']:.2f} ms, p99 "
+            f"{m['bare_p99_ms']:.2f} ms); widget {m['widget_rps']:.0f} req/s (p50 {m['widget_p50_ms']:.2f} ms, "
+            f"p99 {m['widget_p99_ms']:.2f} ms); widget/bare {m['throughput_ratio']:.2f}x throughput "
+            f"(target >= 0.6), {m['p99_ratio']:.2f}x p99 (target <= 4)"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

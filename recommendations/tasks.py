@@ -1,0 +1,45 @@
+"""Celery tasks of the recommendations app: thin wrappers that take ids and (re)compute stored lists."""
+
+import logging
+
+from celery import shared_task
+
+from merchants.models import Store
+
+logger = logging.getLogger(__name__)
+
+# A 100k-product store takes minutes to index; give the rebuild room beyond the default task limits.
+REBUILD_SOFT_TIME_LIMIT = 55 * 60
+REBUILD_TIME_LIMIT = 60 * 60
+
+
+@shared_task(
+    name="recommendations.rebuild_store",
+    acks_late=True,
+    ignore_result=True,
+    soft_time_limit=REBUILD_SOFT_TIME_LIMIT,
+    time_limit=REBUILD_TIME_LIMIT,
+)
+def rebuild_store_task(store_id: int) -> None:
+    """Build the store's engine and rewrite all its local lists (idempotent; a store gone meanwhile is skipped)."""
+    from recommendations.services import rebuild_store_lists  # services enqueue this task
+
+    store = Store.objects.filter(id=store_id).first()
+    if store is None:
+        logger.info("recommendations.store_gone", extra={"store_id": store_id})
+        return
+    rebuild_store_lists(store=store)
+
+
+@shared_task(name="recommendations.refresh_products", acks_late=True, ignore_result=True)
+def refresh_products_task(store_id: int, external_ids: list[str] | None = None) -> None:
+    """Recompute the lists touched by changed products: those given, plus every product pending for the store."""
+    from recommendations.services import refresh_pending_lists, refresh_product_lists  # services enqueue this
+
+    store = Store.objects.filter(id=store_id).first()
+    if store is None:
+        logger.info("recommendations.store_gone", extra={"store_id": store_id})
+        return
+    if external_ids:
+        refresh_product_lists(store=store, external_ids=external_ids)
+    refresh_pending_lists(store=store)

@@ -1,0 +1,320 @@
+"""The widget's HTTP API: GET /api/v1/recommendations."""
+
+import functools
+import hashlib
+import json
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse, HttpResponseBase, HttpResponseNotModified, QueryDict
+from django.utils.cache import patch_vary_headers
+from django.utils.http import parse_etags
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import serializers
+from rest_framework.renderers import JSONRenderer
+from rest_framework.request import Request
+from rest_framework.throttling import SimpleRateThrottle
+from rest_framework.views import APIView
+
+from merchants.exceptions import StoreNotFound
+from recommendations.models import Placement, Source
+from recommendations.selectors import ServingStore, get_recommendations, get_serving_store, is_origin_allowed
+
+MAX_LIMIT = 20
+DEFAULT_LIMIT = 4
+MAX_SESSION_SKUS = 20
+SKU_MAX_LENGTH = 255
+SITE_KEY_MAX_LENGTH = 64
+_SITE_KEY_SHAPE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
+def _rate(setting: str) -> str | None:
+    if str(settings.WIDGET_RATE_LIMIT).strip().lower() == "off":
+        return None  # load tests switch every widget limit off with this one variable
+    value = str(getattr(settings, setting)).strip()
+    return None if value.lower() == "off" or not value else value
+
+
+class WidgetClientRateThrottle(SimpleRateThrottle):
+    """WIDGET_RATE_LIMIT per client IP (REMOTE_ADDR; X-Forwarded-For only through WIDGET_TRUSTED_PROXIES)."""
+
+    scope = "widget_client"
+
+    def get_rate(self) -> str | None:
+        return _rate("WIDGET_RATE_LIMIT")
+
+    def get_cache_key(self, request: Request, view: APIView) -> str | None:
+        return self.cache_format % {"scope": self.scope, "ident": _client_ip(request)}
+
+
+class WidgetSiteRateThrottle(SimpleRateThrottle):
+    """WIDGET_SITE_RATE_LIMIT per site key: all of a store's shoppers together."""
+
+    scope = "widget_site"
+
+    def get_rate(self) -> str | None:
+        return _rate("WIDGET_SITE_RATE_LIMIT")
+
+    def get_cache_key(self, request: Request, view: APIView) -> str | None:
+        site_key = request.GET.get("site_key", "")  # a DRF Request or, on a cached answer, Django's
+        if not _SITE_KEY_SHAPE.match(site_key):
+            return None  # not a site key: the request is refused with 400/404 anyway
+        return self.cache_format % {"scope": self.scope, "ident": site_key}
+
+
+def _client_ip(request: Request) -> str:
+    trusted = int(getattr(settings, "WIDGET_TRUSTED_PROXIES", 0))
+    forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
+    if trusted > 0 and forwarded:
+        hops = [hop.strip() for hop in forwarded.split(",") if hop.strip()]
+        if hops:
+            return hops[-min(trusted, len(hops))]
+    return str(request.META.get("REMOTE_ADDR", ""))
+
+
+WIDGET_THROTTLES: tuple[type[SimpleRateThrottle], ...] = (WidgetSiteRateThrottle, WidgetClientRateThrottle)
+
+
+class SkuListField(serializers.CharField):
+    """Comma-separated SKUs, most recent first: at most MAX_SESSION_SKUS, each at most SKU_MAX_LENGTH long."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(max_length=MAX_SESSION_SKUS * (SKU_MAX_LENGTH + 1), allow_blank=True, **kwargs)
+
+    def to_internal_value(self, data: Any) -> list[str]:  # type: ignore[override]
+        text = super().to_internal_value(data)
+        skus = list(dict.fromkeys(part.strip() for part in text.split(",") if part.strip()))
+        if len(skus) > MAX_SESSION_SKUS:
+            raise serializers.ValidationError(f"At most {MAX_SESSION_SKUS} SKUs.")
+        if any(len(sku) > SKU_MAX_LENGTH for sku in skus):
+            raise serializers.ValidationError(f"A SKU is at most {SKU_MAX_LENGTH} characters.")
+        return skus
+
+
+class ErrorSerializer(serializers.Serializer):
+    error = serializers.CharField()
+    detail = serializers.CharField()
+
+
+class RecommendationsView(APIView):
+    """Recommendations for the storefront widget, answered from stored lists in a few milliseconds.
+
+    Query parameters other than those below are ignored (cache busters, tracking parameters).
+    """
+
+    authentication_classes: list[Any] = []
+    permission_classes: list[Any] = []
+    renderer_classes = [JSONRenderer]
+    throttle_classes = list(WIDGET_THROTTLES)
+
+    class InputSerializer(serializers.Serializer):
+        site_key = serializers.CharField(max_length=SITE_KEY_MAX_LENGTH, help_text="The store's public site key.")
+        sku = serializers.CharField(
+            max_length=SKU_MAX_LENGTH,
+            required=False,
+            allow_blank=True,
+            default="",
+            help_text="The query product's SKU (or its platform id); required for placement=product. "
+            "An unknown SKU is answered with the store's home list.",
+        )
+        placement = serializers.ChoiceField(
+            choices=Placement.choices,
+            default=Placement.PRODUCT,
+            help_text="product: goes with / similar; cart: complements the cart; home: bestsellers and trending.",
+        )
+        limit = serializers.IntegerField(min_value=1, max_value=MAX_LIMIT, default=DEFAULT_LIMIT)
+        cart = SkuListField(required=False, default=list, help_text="SKUs in the cart, comma-separated.")
+        viewed = SkuListField(
+            required=False, default=list, help_text="Recently viewed SKUs, most recent first, comma-separated."
+        )
+
+        def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+            if attrs["placement"] == Placement.PRODUCT and not attrs["sku"]:
+                raise serializers.ValidationError({"sku": "This field is required when placement is product."})
+            return attrs
+
+    class OutputSerializer(serializers.Serializer):
+        class ItemSerializer(serializers.Serializer):
+            sku = serializers.CharField()
+            name = serializers.CharField()
+            price = serializers.CharField(allow_null=True, help_text='Decimal as a string, e.g. "19.99".')
+            url = serializers.CharField()
+            image = serializers.CharField()
+
+        rec_id = serializers.CharField(
+            allow_null=True, help_text="Send back with widget events to attribute them to this list."
+        )
+        # A declared field named "source" is collected by the serializer metaclass; the stubs see Field.source.
+        source = serializers.ChoiceField(choices=Source.choices)  # type: ignore[assignment]
+        placement = serializers.ChoiceField(choices=Placement.choices)
+        items = ItemSerializer(many=True)
+
+    @extend_schema(
+        operation_id="recommendations",
+        summary="Recommendations for a product page, cart or home page",
+        parameters=[InputSerializer],
+        responses={
+            200: OutputSerializer,
+            304: OpenApiResponse(description="Not modified (If-None-Match matched the ETag)."),
+            400: OpenApiResponse(ErrorSerializer, description="A parameter is missing or out of bounds."),
+            404: OpenApiResponse(ErrorSerializer, description="No store has this site key."),
+            429: OpenApiResponse(OpenApiTypes.OBJECT, description="Rate limited; see Retry-After."),
+        },
+    )
+    def get(self, request: Request) -> HttpResponseBase:
+        key = _answer_key(request.query_params)
+        answer = self._answer(request)
+        if key is not None and not answer.personalised:
+            _remember(key, answer)
+        return _respond(request, answer)
+
+    def _answer(self, request: Request) -> "_Answer":
+        data = _validate_input(request.query_params)
+        store = get_serving_store(site_key=data["site_key"])
+        if store is None:
+            raise StoreNotFound("No store has this site key.")
+        recs = get_recommendations(
+            store=store,
+            placement=data["placement"],
+            sku=data["sku"],
+            limit=data["limit"],
+            cart=data["cart"],
+            viewed=data["viewed"],
+        )
+        # The OutputSerializer documents this shape; building the dict directly costs a tenth of serializing it.
+        body = {
+            "rec_id": recs.rec_id,
+            "source": recs.source,
+            "placement": recs.placement,
+            "items": [
+                {"sku": i.sku, "name": i.name, "price": i.price, "url": i.url, "image": i.image} for i in recs.items
+            ],
+        }
+        content = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+        ttl = float(settings.RECS_ANSWER_CACHE_SECONDS)
+        return _Answer(
+            expires=time.monotonic() + ttl,
+            store=store,
+            content=content,
+            etag=f'"{hashlib.blake2b(content, digest_size=12).hexdigest()}"',
+            personalised=recs.personalised,
+        )
+
+    def finalize_response(self, request: Request, response: Any, *args: Any, **kwargs: Any) -> Any:
+        if response.status_code >= 400:
+            # Errors carry nothing store-specific: any page may read them (the widget shows why it is empty).
+            response["Cache-Control"] = "no-store"
+            if request.headers.get("Origin"):
+                response["Access-Control-Allow-Origin"] = "*"
+                response["Access-Control-Expose-Headers"] = "Retry-After"
+        return super().finalize_response(request, response, *args, **kwargs)
+
+
+@functools.cache
+def _input_serializer() -> serializers.Serializer:
+    # One bound instance per process: run_validation keeps no state on it, and a new instance per request would
+    # deep-copy its six fields every time (a quarter of the cost of an uncached answer).
+    return RecommendationsView.InputSerializer()
+
+
+def _validate_input(query: QueryDict) -> dict[str, Any]:
+    """The validated parameters; raises ValidationError (400 with every field's message) like is_valid() does."""
+    return dict(_input_serializer().run_validation(query))
+
+
+@dataclass(frozen=True)
+class _Answer:
+    expires: float
+    store: ServingStore
+    content: bytes
+    etag: str
+    personalised: bool
+
+
+# Non-personalised answers rendered in this process in the last RECS_ANSWER_CACHE_SECONDS, by their raw query
+# parameters (only answers that validated are kept, so a hit skips validation too). A few seconds, far below
+# the public max-age, so an item that sold out leaves the answer within seconds; 0 turns it off.
+_answers: dict[tuple[str, str, str, str], _Answer] = {}
+_ANSWERS_MAX = 20_000
+
+
+def _answer_key(query: QueryDict) -> tuple[str, str, str, str] | None:
+    if float(settings.RECS_ANSWER_CACHE_SECONDS) <= 0 or "cart" in query or "viewed" in query:
+        return None
+    return (query.get("site_key", ""), query.get("sku", ""), query.get("placement", ""), query.get("limit", ""))
+
+
+def _remember(key: tuple[str, str, str, str], answer: _Answer) -> None:
+    if len(_answers) >= _ANSWERS_MAX:
+        now = time.monotonic()
+        for stale in [k for k, v in _answers.items() if v.expires < now]:
+            del _answers[stale]
+        if len(_answers) >= _ANSWERS_MAX:
+            _answers.clear()
+    _answers[key] = answer
+
+
+def serve_cached_answers(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpResponseBase]:
+    """Wrap the view so that a fresh cached answer is served before DRF parses anything (rate limits still apply).
+
+    A miss, an expired answer, a personalised request or a refused rate limit goes to the view, which computes
+    the answer (or the 429) as usual.
+    """
+
+    @functools.wraps(view)
+    def serve(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        key = _answer_key(request.GET) if request.method == "GET" else None
+        answer = _answers.get(key) if key is not None else None
+        if answer is None or answer.expires < time.monotonic():
+            return view(request, *args, **kwargs)
+        for throttle_class in WIDGET_THROTTLES:
+            throttle = throttle_class()
+            if throttle.rate is not None and not throttle.allow_request(request, None):  # type: ignore[arg-type]
+                return view(request, *args, **kwargs)  # the view answers 429 with Retry-After
+        return _respond(request, answer)
+
+    return serve
+
+
+def _respond(request: HttpRequest, answer: _Answer) -> HttpResponseBase:
+    response: HttpResponseBase
+    if answer.personalised:
+        response = HttpResponse(answer.content, content_type="application/json")
+        response["Cache-Control"] = "private, no-store"
+    elif _etag_matches(request.headers.get("If-None-Match", ""), answer.etag):
+        response = HttpResponseNotModified()
+        response["ETag"] = answer.etag
+        response["Cache-Control"] = _public_cache_control()
+    else:
+        response = HttpResponse(answer.content, content_type="application/json")
+        response["ETag"] = answer.etag
+        response["Cache-Control"] = _public_cache_control()
+    origin = request.headers.get("Origin")
+    if origin and is_origin_allowed(store=answer.store, origin=origin):
+        response["Access-Control-Allow-Origin"] = origin
+    patch_vary_headers(response, ("Origin",))
+    return response
+
+
+def _public_cache_control() -> str:
+    return (
+        f"public, max-age={int(settings.RECS_CACHE_MAX_AGE_SECONDS)}, "
+        f"stale-while-revalidate={int(settings.RECS_CACHE_STALE_SECONDS)}"
+    )
+
+
+def clear_answer_cache() -> None:
+    """Forget every answer cached by this process (tests)."""
+    _answers.clear()
+
+
+def _etag_matches(header: str, etag: str) -> bool:
+    if not header:
+        return False
+    tags = parse_etags(header)
+    return "*" in tags or any(tag.removeprefix("W/") == etag for tag in tags)

@@ -12,11 +12,17 @@ never review text. The production engine gets no co-purchase or popularity here,
 store has no orders. The popularity baseline counts every interaction except the held-out targets, so the
 answer never contributes to its own score (it shows how much the protocol penalises popularity: most
 targets are items nobody else interacted with).
+
+run_heldout_evaluation (``evaluate_recs --heldout``) checks that the engine's settings are not fitted to
+the file: users are split in two fixed halves (CRC32 of the id); query-time settings are chosen from a small
+grid on one half and reported on the other, and the other way round.
 """
 
+import dataclasses
 import json
 import math
 import uuid
+import zlib
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -33,7 +39,7 @@ from sklearn.preprocessing import normalize
 from catalog_sync.importers.amazon import BrokenJson, iter_json_records
 from catalog_sync.services import import_catalog_file
 from merchants.services.stores import create_store
-from recommendations.engine import CatalogItem, Placement, Recommender
+from recommendations.engine import CatalogItem, EngineConfig, Placement, Recommender
 from recommendations.engine.core import top_k_desc
 from recommendations.engine.loader import build_recommender_for_store
 
@@ -236,14 +242,16 @@ class _Rollback(Exception):
     pass
 
 
-def load_catalog_through_import(path: str | Path) -> tuple[Recommender, list[CatalogItem]]:
+def load_catalog_through_import(
+    path: str | Path, *, config: EngineConfig | None = None
+) -> tuple[Recommender, list[CatalogItem]]:
     """Import the file into a throwaway store (rolled back) and build the engine from its Product rows."""
     built: dict[str, Any] = {}
     try:
         with transaction.atomic():
             store = create_store(platform="custom", domain=f"evaluate-recs-{uuid.uuid4().hex[:12]}.invalid")
             import_catalog_file(store=store, path=path, fmt="amazon")
-            built["recommender"] = build_recommender_for_store(store=store)
+            built["recommender"] = build_recommender_for_store(store=store, config=config)
             raise _Rollback
     except _Rollback:
         pass
@@ -261,14 +269,22 @@ def _progress(cases: Sequence[EvalCase], stream: IO[str] | None) -> Iterator[Eva
 
 
 def run_evaluation(
-    *, path: str | Path, k: int = 10, model: str = Model.ENGINE, progress: IO[str] | None = None
+    *,
+    path: str | Path,
+    k: int = 10,
+    model: str = Model.ENGINE,
+    progress: IO[str] | None = None,
+    config: EngineConfig | None = None,
 ) -> EvalResult:
-    """Evaluate a model on an Amazon Reviews interactions file; same input, same numbers."""
+    """Evaluate a model on an Amazon Reviews interactions file; same input, same numbers.
+
+    config: engine settings (default: EngineConfig()); only the engine model uses them.
+    """
     np.random.seed(SEED)  # nothing here draws random numbers; pinned so any future sampling stays reproducible
     model = Model(model)
     interactions = read_interactions(path)
     cases = build_cases(interactions)
-    recommender, items = load_catalog_through_import(path)
+    recommender, items = load_catalog_through_import(path, config=config)
     ranker: Ranker
     if model is Model.ENGINE:
         ranker = engine_ranker(recommender, k=k)
@@ -280,6 +296,72 @@ def run_evaluation(
         ranker = tfidf_ranker(items, k=k, history_decay=BASELINE_RECENCY_DECAY)
     rankings = (ranker(case) for case in _progress(cases, progress))
     return evaluate_rankings(cases, rankings, catalog_size=len(items), k=k)
+
+
+# The query-time settings the held-out protocol chooses between (on the tuning half of the users only).
+HELDOUT_GRID: tuple[dict[str, Any], ...] = tuple(
+    {"recency_decay": decay, "hub_penalty": hub} for decay in (0.5, 0.7, 0.9) for hub in (0.1, 0.3, 0.5)
+)
+
+
+def user_fold(user_id: str) -> int:
+    """A fixed 2-way split of the users (CRC32 parity of the id): the same user is always in the same half."""
+    return zlib.crc32(user_id.encode("utf-8")) & 1
+
+
+@dataclass(frozen=True)
+class HeldOutResult:
+    """Each half of the users scored with the settings chosen on the other half, and the pooled result."""
+
+    pooled: EvalResult
+    folds: tuple[EvalResult, EvalResult]
+    chosen: tuple[dict[str, Any], dict[str, Any]]
+    default: EvalResult  # EngineConfig() on all users, for comparison
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "heldout": self.pooled.as_dict(),
+            "folds": [{"tuned_on": 1 - i, "chosen": self.chosen[1 - i], **self.folds[i].as_dict()} for i in range(2)],
+            "default": self.default.as_dict(),
+        }
+
+
+def run_heldout_evaluation(
+    *,
+    path: str | Path,
+    k: int = 10,
+    grid: Sequence[dict[str, Any]] = HELDOUT_GRID,
+    config: EngineConfig | None = None,
+) -> HeldOutResult:
+    """Two-fold held-out protocol: choose the engine's query-time settings from grid on one half of the users
+    (best NDCG@k there), report them on the other half, and the other way round. No half is ever scored
+    with settings chosen on its own targets."""
+    base = config or EngineConfig()
+    interactions = read_interactions(path)
+    cases = build_cases(interactions)
+    recommender, items = load_catalog_through_import(path, config=base)
+    halves = [[c for c in cases if user_fold(c.user_id) == f] for f in (0, 1)]
+
+    def score(settings: dict[str, Any], subset: Sequence[EvalCase]) -> EvalResult:
+        engine = recommender.with_config(dataclasses.replace(base, **settings))
+        ranker = engine_ranker(engine, k=k)
+        return evaluate_rankings(subset, (ranker(c) for c in subset), catalog_size=len(items), k=k)
+
+    chosen: list[dict[str, Any]] = []
+    for tune in halves:
+        # Highest NDCG on the tuning half; ties go to the earlier grid entry (deterministic).
+        best = max(range(len(grid)), key=lambda i: (score(grid[i], tune).ndcg, -i))
+        chosen.append(dict(grid[best]))
+    fold_results = (score(chosen[1], halves[0]), score(chosen[0], halves[1]))
+    rankings: dict[str, list[str]] = {}
+    for f, subset in enumerate(halves):
+        ranker = engine_ranker(recommender.with_config(dataclasses.replace(base, **chosen[1 - f])), k=k)
+        for case in subset:
+            rankings[case.user_id] = list(ranker(case))
+    pooled = evaluate_rankings(cases, (rankings[c.user_id] for c in cases), catalog_size=len(items), k=k)
+    default_ranker = engine_ranker(recommender, k=k)
+    default = evaluate_rankings(cases, (default_ranker(c) for c in cases), catalog_size=len(items), k=k)
+    return HeldOutResult(pooled=pooled, folds=fold_results, chosen=(chosen[0], chosen[1]), default=default)
 
 
 def result_json(result: EvalResult) -> str:

@@ -10,6 +10,7 @@ from catalog_sync.tests.factories import ProductFactory
 from merchants.tests.factories import StoreFactory
 from recommendations.engine import (
     CatalogItem,
+    EngineConfig,
     MerchantRules,
     Reason,
     Recommender,
@@ -241,3 +242,66 @@ def test_loader_builds_from_products_and_order_lines():
     assert ids(engine.recommend(query_id="lamp", placement="product", limit=1)) == ["bulb"]
     assert engine.recommend(query_id="lamp", placement="product", limit=1)[0].reason == Reason.BOUGHT_TOGETHER
     assert ids(engine.recommend(query_id=None, placement="home", limit=2)) == ["lamp", "bulb"]
+
+
+def _grid_catalog() -> list[CatalogItem]:
+    """240 items from combinations of a few words: many shared n-grams, some near-duplicates."""
+    colours = ("red", "blue", "green", "black", "white", "yellow")
+    things = ("gel pen", "notebook a5", "stapler", "desk lamp", "binder clips", "sticky notes", "paper tray", "mug")
+    brands = ("Pilot", "Avery", "Scotch", "Bic", "Moleskine")
+    items = []
+    for i, (colour, thing) in enumerate((c, t) for c in colours for t in things):
+        for j, brand in enumerate(brands[: 1 + i % 5]):
+            items.append(CatalogItem(id=f"{i}-{j}", title=f"{brand} {colour} {thing} pack of {1 + j}", vendor=brand))
+    return items
+
+
+def test_clustered_neighbour_graph_matches_the_exact_graph_on_a_small_catalog():
+    from recommendations.engine.core import _clustered_graph, _exact_graph
+
+    matrix = Recommender.build(_grid_catalog())._matrix
+    n = matrix.shape[0]
+    exact_ids, exact_sims = _exact_graph(matrix, k=10, chunk=64)
+
+    # Probing every cluster compares every pair: the exact graph.
+    full_ids, full_sims = _clustered_graph(matrix, k=10, dims=64, n_clusters=12, probes=12)
+    # Probing a few clusters: every kept similarity is still the exact cosine, and most neighbours are found.
+    few_ids, few_sims = _clustered_graph(matrix, k=10, dims=64, n_clusters=12, probes=4)
+
+    assert np.allclose(full_sims, exact_sims, atol=1e-5)
+    assert (full_ids == exact_ids).mean() > 0.95  # (ties may order differently)
+    dense = (matrix @ matrix.T).toarray()
+    valid = few_ids >= 0
+    rows = np.repeat(np.arange(n), 10).reshape(n, 10)
+    assert np.allclose(few_sims[valid], dense[rows[valid], few_ids[valid]], atol=1e-5)
+    assert (few_ids != np.arange(n)[:, None]).all()
+    assert np.isclose(few_sims[:, 0], exact_sims[:, 0], atol=1e-5).mean() > 0.8
+    again = _clustered_graph(matrix, k=10, dims=64, n_clusters=12, probes=4)
+    assert (again[0] == few_ids).all()  # deterministic
+
+
+def test_build_above_the_exact_threshold_gives_nearly_the_same_recommendations():
+    items = _grid_catalog()
+    exact = Recommender.build(items)
+    config = EngineConfig(exact_graph_max_items=0, graph_cluster_size=20, graph_probes=6)
+    clustered = Recommender.build(items, config=config)
+
+    # Scoring is exact at query time; only the hubness prior and near-duplicate sets come from the graph, so
+    # the lists barely move (this catalog is full of near-ties, the hardest case for an approximate graph).
+    for query in ("0-0", "13-1", "40-3"):
+        got = ids(clustered.recommend(query_id=query, placement="product"))
+        want = ids(exact.recommend(query_id=query, placement="product"))
+        assert len(set(got) & set(want)) >= 7
+    assert clustered.recommend(query_id="0-0", placement="product") == Recommender.build(
+        items, config=config
+    ).recommend(query_id="0-0", placement="product")
+
+
+def test_with_config_changes_query_settings_only(engine):
+    other = engine.with_config(EngineConfig(hub_penalty=0.0, recency_decay=0.5))
+
+    assert other.config.hub_penalty == 0.0
+    assert engine.config.hub_penalty == EngineConfig().hub_penalty
+    assert ids(engine.with_config(engine.config).recommend(query_id="case", placement="product")) == ids(
+        engine.recommend(query_id="case", placement="product")
+    )

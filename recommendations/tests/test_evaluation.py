@@ -160,3 +160,40 @@ def test_engine_beats_the_tfidf_baselines_on_the_shared_1000_sample():
     assert engine.users == 153
     assert engine.ndcg > max(history.ndcg, single.ndcg)
     assert engine.hit_rate > max(history.hit_rate, single.hit_rate)
+
+
+def test_user_fold_is_a_fixed_split():
+    from recommendations.evaluation import user_fold
+
+    folds = [user_fold(f"user-{i}") for i in range(200)]
+
+    assert folds == [user_fold(f"user-{i}") for i in range(200)]
+    assert 60 < sum(folds) < 140
+
+
+@pytest.mark.django_db
+def test_heldout_protocol_scores_each_half_with_settings_from_the_other():
+    from recommendations.evaluation import run_heldout_evaluation, user_fold
+
+    grid = ({"recency_decay": 0.7, "hub_penalty": 0.3}, {"recency_decay": 0.5, "hub_penalty": 0.0})
+
+    result = run_heldout_evaluation(path=TINY, k=3, grid=grid)
+    again = run_heldout_evaluation(path=TINY, k=3, grid=grid)
+
+    assert result == again
+    assert result.pooled.users == 3
+    assert sum(f.users for f in result.folds) == 3
+    assert all(choice in grid for choice in result.chosen)
+    assert {user_fold(u) for u in ("u1", "u2", "u4")} <= {0, 1}
+    payload = result.as_dict()
+    assert set(payload) == {"heldout", "folds", "default"}
+
+
+@pytest.mark.django_db
+def test_evaluate_recs_heldout_option_prints_json():
+    out = StringIO()
+
+    call_command("evaluate_recs", "--interactions", str(TINY), "--heldout", "--no-progress", stdout=out)
+
+    payload = json.loads(out.getvalue())
+    assert payload["heldout"]["users"] == 3

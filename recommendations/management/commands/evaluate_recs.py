@@ -1,9 +1,10 @@
+import json
 import sys
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from recommendations.evaluation import Model, result_json, run_evaluation
+from recommendations.evaluation import Model, result_json, run_evaluation, run_heldout_evaluation
 
 
 class Command(BaseCommand):
@@ -22,10 +23,24 @@ class Command(BaseCommand):
             help="Evaluate a reference model instead of the engine.",
         )
         parser.add_argument("--no-progress", action="store_true", help="No progress bar on stderr.")
+        parser.add_argument(
+            "--heldout",
+            action="store_true",
+            help="Two-fold held-out protocol: settings chosen on one half of the users, reported on the other.",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         if options["k"] < 1:
             raise CommandError("--k must be at least 1.")
+        if options["heldout"]:
+            if options["baseline"]:
+                raise CommandError("--heldout evaluates the engine; it does not combine with --baseline.")
+            try:
+                heldout = run_heldout_evaluation(path=options["interactions"], k=options["k"])
+            except FileNotFoundError as exc:
+                raise CommandError(f"No such file: {options['interactions']}") from exc
+            self.stdout.write(json.dumps(heldout.as_dict()))
+            return
         try:
             result = run_evaluation(
                 path=options["interactions"],

@@ -1,0 +1,210 @@
+"""Recommender benchmark: index build time and per-query p50/p99 at several catalog sizes.
+
+    .venv/bin/python -m bench.recommender_bench [--sizes 1000 10000 100000] [--queries 300]
+
+Catalogs are built from the real rows in ../shared/data/catalogs (Walmart, ASOS, WooCommerce, Shopify),
+mixed round-robin; sizes beyond the real rows are filled with recombined items (the title of one real
+row plus the distinguishing tail of another, the brand/category/price of a third) under new ids, so the
+vocabulary and near-duplicate structure stay realistic. Everything is seeded.
+
+The machine is shared and noisy, so every figure is printed beside a reference measured in the same run
+(EVALUATION.md "Speed"): a fixed dense float32 matrix product (128 x 256 @ 256 x 4096, median of 9) and
+the TF-IDF vectorisation of the same catalog alone. Read build times as multiples of the vectorisation,
+query times as multiples of the matrix product.
+"""
+
+import argparse
+import csv
+import random
+import statistics
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import numpy as np
+
+from recommendations.engine.core import CatalogItem, EngineConfig, Recommender, _fit_tfidf, _item_text
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "catalogs"
+SEED = 20240501
+
+
+def _price(value: str | None) -> float | None:
+    if not value:
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        return None
+
+
+def _rows(path: Path) -> Iterator[dict[str, str]]:
+    if not path.exists():
+        return
+    with path.open(encoding="utf-8-sig", newline="") as handle:
+        yield from csv.DictReader(handle)
+
+
+def real_items() -> list[CatalogItem]:
+    """Every usable real row, as CatalogItems, sources interleaved round-robin."""
+    sources: list[list[CatalogItem]] = []
+    walmart = [
+        CatalogItem(
+            id=f"wm-{row['UNIQUE_ID']}",
+            title=row["PRODUCT_NAME"],
+            vendor=row.get("BRAND", ""),
+            category_path=row.get("CATEGORY", "").replace("|", ">"),
+            price=_price(row.get("SALE_PRICE")),
+        )
+        for row in _rows(DATA / "walmart" / "wallmart_5k_kaggle_trimmed.csv")
+        if row.get("PRODUCT_NAME")
+    ]
+    asos = [
+        CatalogItem(
+            id=f"asos-{n}",
+            title=row["Name"],
+            vendor=row["Name"].split(" ")[0],
+            tags=(row.get("Color", ""),),
+            price=_price(row.get("Regular price")),
+        )
+        for n, row in enumerate(_rows(DATA / "asos" / "asos_30k_trimmed.csv"))
+        if row.get("Name")
+    ]
+    woo = [
+        CatalogItem(
+            id=f"woo-{row['ID']}",
+            title=row["Name"],
+            category_path=row.get("Categories", "").split(",")[-1],
+            tags=tuple(t.strip() for t in row.get("Tags", "").split(",") if t.strip()),
+            description=row.get("Short description", ""),
+            price=_price(row.get("Regular price")),
+        )
+        for row in _rows(DATA / "woocommerce" / "product_catalog.csv")
+        if row.get("Name")
+    ]
+    shopify = [
+        CatalogItem(
+            id=f"shop-{n}",
+            title=row["Title"],
+            vendor=row.get("Vendor", ""),
+            product_type=row.get("Type", ""),
+            category_path=row.get("Product Category", ""),
+            tags=tuple(t.strip() for t in row.get("Tags", "").split(",") if t.strip()),
+            price=_price(row.get("Variant Price")),
+        )
+        for n, row in enumerate(_rows(DATA / "shopify" / "electronics_products.csv"))
+        if row.get("Title")
+    ]
+    sources = [s for s in (walmart, asos, woo, shopify) if s]
+    out: list[CatalogItem] = []
+    seen: set[str] = set()
+    for position in range(max((len(s) for s in sources), default=0)):
+        for source in sources:
+            if position < len(source) and source[position].id not in seen:
+                seen.add(source[position].id)
+                out.append(source[position])
+    return out
+
+
+def synthetic_catalog(size: int, real: list[CatalogItem], seed: int = SEED) -> list[CatalogItem]:
+    """size items: the real rows first, then recombinations of them under new ids."""
+    if not real:
+        raise SystemExit(f"no catalog rows under {DATA}")
+    items = list(real[:size])
+    rng = random.Random(seed)
+    while len(items) < size:
+        head, tail, meta = (real[rng.randrange(len(real))] for _ in range(3))
+        head_words = head.title.split()
+        tail_words = tail.title.split()
+        cut = max(1, len(head_words) // 2)
+        title = " ".join(head_words[:cut] + tail_words[len(tail_words) // 2 :])
+        items.append(
+            CatalogItem(
+                id=f"syn-{len(items)}",
+                title=title,
+                vendor=meta.vendor,
+                category_path=meta.category_path,
+                tags=head.tags,
+                price=None if meta.price is None else round(meta.price * rng.uniform(0.8, 1.2), 2),
+            )
+        )
+    return items
+
+
+def _timed(fn: Callable[[], object]) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def reference_matmul() -> float:
+    """Median seconds of a fixed float32 product (the same work on every run and machine)."""
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((128, 256), dtype=np.float32)
+    b = rng.standard_normal((256, 4096), dtype=np.float32)
+    return statistics.median(_timed(lambda: a @ b) for _ in range(9))
+
+
+def percentile(values: list[float], q: float) -> float:
+    return float(np.percentile(np.asarray(values), q)) if values else float("nan")
+
+
+def bench_size(size: int, real: list[CatalogItem], *, queries: int, config: EngineConfig) -> dict[str, float]:
+    items = synthetic_catalog(size, real)
+    texts = [_item_text(item) for item in items]
+    vectorise = _timed(
+        lambda: _fit_tfidf(texts, analyzer="char_wb", ngram_range=(3, 5), max_features=config.max_char_features)
+    )
+    start = time.perf_counter()
+    engine = Recommender.build(items, config=config)
+    build = time.perf_counter() - start
+    rng = random.Random(SEED + size)
+    ids = [item.id for item in items]
+    shapes: dict[str, Callable[[], object]] = {
+        "product": lambda: engine.recommend(query_id=rng.choice(ids), placement="product"),
+        "product+session": lambda: engine.recommend(
+            query_id=rng.choice(ids), placement="product", session_ids=rng.sample(ids, 4)
+        ),
+        "cart": lambda: engine.recommend(query_id=None, placement="cart", session_ids=rng.sample(ids, 3)),
+        "home": lambda: engine.recommend(query_id=None, placement="home", session_ids=rng.sample(ids, 2)),
+    }
+    result: dict[str, float] = {"items": float(len(items)), "build_s": build, "vectorise_s": vectorise}
+    for name, call in shapes.items():
+        for _ in range(5):  # warm-up
+            call()
+        times = [_timed(call) * 1000 for _ in range(queries)]
+        result[f"{name}_p50_ms"] = percentile(times, 50)
+        result[f"{name}_p99_ms"] = percentile(times, 99)
+    return result
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000, 100000])
+    parser.add_argument("--queries", type=int, default=300, help="Queries per placement and size.")
+    args = parser.parse_args(argv)
+    config = EngineConfig()
+    real = real_items()
+    ref = reference_matmul()
+    print(f"real rows: {len(real)}; reference matmul (128x256 @ 256x4096 float32): {ref * 1000:.2f} ms")
+    header = (
+        f"{'items':>7} {'build s':>8} {'vect s':>7} {'build/vect':>10}  "
+        + "  ".join(f"{name:>17}" for name in ("product", "product+session", "cart", "home"))
+        + "   (p50/p99 ms; p50 as x ref)"
+    )
+    print(header)
+    for size in args.sizes:
+        r = bench_size(size, real, queries=args.queries, config=config)
+        cells = []
+        for name in ("product", "product+session", "cart", "home"):
+            p50, p99 = r[f"{name}_p50_ms"], r[f"{name}_p99_ms"]
+            cells.append(f"{p50:6.2f}/{p99:6.2f} {p50 / (ref * 1000):5.2f}x")
+        print(
+            f"{int(r['items']):>7} {r['build_s']:>8.2f} {r['vectorise_s']:>7.2f} "
+            f"{r['build_s'] / max(r['vectorise_s'], 1e-9):>10.1f}  " + "  ".join(f"{c:>17}" for c in cells),
+            flush=True,
+        )
+
+
+if __name__ == "__main__":
+    main()

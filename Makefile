@@ -55,3 +55,8 @@ typecheck: setup-dev
 
 clean:
 	rm -rf $(VENV) .local
+
+# Catalog sync benchmark (needs PostgreSQL and Redis on 127.0.0.1); see bench/README.md. BENCH_ARGS="--sizes 20000".
+.PHONY: bench-sync
+bench-sync: setup-dev
+	$(BIN)/python -m bench.sync_bench $(BENCH_ARGS)

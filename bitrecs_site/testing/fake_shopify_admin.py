@@ -157,6 +157,8 @@ class FakeShopifyAdmin:
     restore_rate: float = 100.0
     polls_until_complete: int = 1
     requests: list[dict[str, Any]] = field(default_factory=list)
+    # False stops keeping every request in `requests` (for benchmarks: thousands of pages).
+    record_requests: bool = True
     faults: list[Any] = field(default_factory=list)
     truncate_bulk: bool = False
     # Seconds to wait before answering each GraphQL call (to catch a client in the middle of a page).
@@ -492,9 +494,10 @@ def _handler_for(state: FakeShopifyAdmin) -> type[BaseHTTPRequestHandler]:
             if not match:
                 self._send(404, b'{"errors":"Not Found"}')
                 return
-            state.requests.append(
-                {"shop": match.group(1), "version": match.group(2), "body": raw, "headers": dict(self.headers)}
-            )
+            if state.record_requests:
+                state.requests.append(
+                    {"shop": match.group(1), "version": match.group(2), "body": raw, "headers": dict(self.headers)}
+                )
             if self.headers.get("X-Shopify-Access-Token") != state.access_token:
                 self._send(
                     401,
@@ -518,7 +521,8 @@ def _handler_for(state: FakeShopifyAdmin) -> type[BaseHTTPRequestHandler]:
             if not match:
                 self._send(404, b"Not Found", "text/plain")
                 return
-            state.requests.append({"bulk_download": match.group(1), "headers": dict(self.headers)})
+            if state.record_requests:
+                state.requests.append({"bulk_download": match.group(1), "headers": dict(self.headers)})
             op = state.bulk_operation(match.group(1))
             grouped = op.group_objects if op is not None else True
             self.send_response(200)

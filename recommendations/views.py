@@ -88,6 +88,8 @@ class SkuListField(serializers.CharField):
 
     def to_internal_value(self, data: Any) -> list[str]:  # type: ignore[override]
         text = super().to_internal_value(data)
+        if "\x00" in text:  # checked here: DRF's null-character validator only sees the parsed list
+            raise serializers.ValidationError("Null characters are not allowed.")
         skus = list(dict.fromkeys(part.strip() for part in text.split(",") if part.strip()))
         if len(skus) > MAX_SESSION_SKUS:
             raise serializers.ValidationError(f"At most {MAX_SESSION_SKUS} SKUs.")

@@ -652,6 +652,7 @@ JUNK = [
     "site_key=sk_test&sku=%FF%FE",
     "site_key=sk_test&sku=a&cart=,,,,",
     "site_key=sk_test&sku=a&cart=%00",
+    "site_key=sk_test&sku=a&viewed=a,b%00c",
     "site_key=sk_test&placement=cart&cart=" + "%2C" * 5000,
     "site_key=" + "k" * 5000 + "&sku=a",
     "site_key=sk_test&sku=a&placement=HOME",

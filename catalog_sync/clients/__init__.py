@@ -5,9 +5,12 @@ returns, the `SkippedRecord` a client reports instead of crashing on a malformed
 of a cost-based rate limit, and `PlatformUnauthorized`, the error that means the store must be re-authorised.
 """
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from decimal import Decimal
+from typing import Any, Generic, TypeVar
 
+from catalog_sync.text import PriceError, parse_price
 from merchants.exceptions import PlatformUnauthorized
 
 T = TypeVar("T")
@@ -42,4 +45,49 @@ class Page(Generic[T]):
     throttle: ThrottleStatus | None = None
 
 
-__all__ = ["Page", "PlatformUnauthorized", "SkippedRecord", "ThrottleStatus"]
+class Malformed(ValueError):
+    """A record that cannot become a payload; the message is the reason reported in SkippedRecord."""
+
+
+def optional_int(value: Any, what: str) -> int | None:
+    """An integer field (int or numeric string), None when absent; Malformed otherwise."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise Malformed(f"{what} is not an integer")
+    try:
+        return int(value)
+    except ValueError as exc:
+        raise Malformed(f"{what} is not an integer: {value!r}") from exc
+
+
+def price_field(value: Any, what: str) -> Decimal | None:
+    """A price field (string or number), None when absent; Malformed when it is not a number."""
+    if value is not None and (isinstance(value, bool) or not isinstance(value, str | int | float)):
+        raise Malformed(f"{what} is not a number")
+    try:
+        return parse_price(value)
+    except PriceError as exc:
+        raise Malformed(f"{what} is not a number: {value!r}") from exc
+
+
+def string_field(node: Any, key: str) -> str:
+    """A string field of a JSON object, stripped; "" when absent; Malformed when it is not a string."""
+    value = node.get(key) if isinstance(node, Mapping) else None
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise Malformed(f"{key} is not a string")
+    return value.strip()
+
+
+__all__ = [
+    "Malformed",
+    "Page",
+    "PlatformUnauthorized",
+    "SkippedRecord",
+    "ThrottleStatus",
+    "optional_int",
+    "price_field",
+    "string_field",
+]

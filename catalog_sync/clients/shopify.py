@@ -31,8 +31,17 @@ from typing import Any, TypeVar
 import requests
 from django.conf import settings
 
-from catalog_sync.clients import Page, PlatformUnauthorized, SkippedRecord, ThrottleStatus
-from catalog_sync.text import PriceError, html_to_text, parse_price
+from catalog_sync.clients import (
+    Malformed,
+    Page,
+    PlatformUnauthorized,
+    SkippedRecord,
+    ThrottleStatus,
+    optional_int,
+    price_field,
+    string_field,
+)
+from catalog_sync.text import html_to_text
 from catalog_sync.types import OrderLinePayload, ProductPayload, VariantPayload
 from merchants.exceptions import PlatformRejected, PlatformUnavailable
 
@@ -481,7 +490,7 @@ class ShopifyAdminClient:
             try:
                 variant_nodes = self._all_variants(node)
                 items.append(_product_payload(node, variant_nodes, currency))
-            except _Malformed as exc:
+            except Malformed as exc:
                 skipped.append(SkippedRecord(_node_external_id(node), str(exc)))
         if skipped:
             logger.warning("Skipped %d malformed Shopify products of %s", len(skipped), self.shop)
@@ -499,20 +508,20 @@ class ShopifyAdminClient:
     def _all_variants(self, node: Any) -> list[Any]:
         """The product's variant nodes: those of the page plus follow-up pages when it has more."""
         if not isinstance(node, Mapping):
-            raise _Malformed("product is not an object")
+            raise Malformed("product is not an object")
         variants, cursor = _nested_connection(node.get("variants"), "variants")
         product_id = node.get("id")
         pages = 0
         while cursor is not None:
             pages += 1
             if pages > MAX_VARIANT_PAGES:
-                raise _Malformed(f"more than {MAX_VARIANT_PAGES * VARIANTS_FOLLOW_UP_PAGE} variants")
+                raise Malformed(f"more than {MAX_VARIANT_PAGES * VARIANTS_FOLLOW_UP_PAGE} variants")
             data = self.graphql(
                 PRODUCT_VARIANTS_QUERY, {"id": product_id, "first": VARIANTS_FOLLOW_UP_PAGE, "after": cursor}
             )
             product = data.get("product")
             if product is None:
-                raise _Malformed("product disappeared while its variants were read")
+                raise Malformed("product disappeared while its variants were read")
             more, next_cursor = _nested_connection(_get(product, "variants"), "variants")
             variants.extend(more)
             cursor = next_cursor
@@ -534,7 +543,7 @@ class ShopifyAdminClient:
             try:
                 lines = self._all_line_items(node)
                 order_lines, bad_lines = _order_lines(node, lines)
-            except _Malformed as exc:
+            except Malformed as exc:
                 skipped.append(SkippedRecord(_node_external_id(node), str(exc)))
                 continue
             items.extend(order_lines)
@@ -552,19 +561,19 @@ class ShopifyAdminClient:
 
     def _all_line_items(self, node: Any) -> list[Any]:
         if not isinstance(node, Mapping):
-            raise _Malformed("order is not an object")
+            raise Malformed("order is not an object")
         lines, cursor = _nested_connection(node.get("lineItems"), "lineItems")
         pages = 0
         while cursor is not None:
             pages += 1
             if pages > MAX_LINE_ITEM_PAGES:
-                raise _Malformed(f"more than {MAX_LINE_ITEM_PAGES * LINE_ITEMS_FOLLOW_UP_PAGE} line items")
+                raise Malformed(f"more than {MAX_LINE_ITEM_PAGES * LINE_ITEMS_FOLLOW_UP_PAGE} line items")
             data = self.graphql(
                 ORDER_LINE_ITEMS_QUERY, {"id": node.get("id"), "first": LINE_ITEMS_FOLLOW_UP_PAGE, "after": cursor}
             )
             order = data.get("order")
             if order is None:
-                raise _Malformed("order disappeared while its line items were read")
+                raise Malformed("order disappeared while its line items were read")
             more, cursor = _nested_connection(_get(order, "lineItems"), "lineItems")
             lines.extend(more)
         return lines
@@ -671,35 +680,31 @@ def _page_size(requested: int, per_node: int) -> int:
 # -- mapping ------------------------------------------------------------------------------------------
 
 
-class _Malformed(ValueError):
-    """A record that cannot become a payload; the message is the reason reported in SkippedRecord."""
-
-
 def _product_payload(node: Any, variant_nodes: list[Any], currency: str) -> ProductPayload:
     if not isinstance(node, Mapping):
-        raise _Malformed("product is not an object")
+        raise Malformed("product is not an object")
     external_id = _external_id(node)
     title = node.get("title")
     if not isinstance(title, str) or not title.strip():
-        raise _Malformed("product has no title")
+        raise Malformed("product has no title")
     variants = tuple(_variant_payload(variant, index) for index, variant in enumerate(variant_nodes, start=1))
     priced = [variant for variant in variants if variant.price is not None]
     cheapest = min(priced, key=lambda variant: variant.price or Decimal(0)) if priced else None
     tags = node.get("tags") or []
     if not isinstance(tags, list) or not all(isinstance(tag, str) for tag in tags):
-        raise _Malformed("tags are not a list of strings")
-    status = _str(node, "status") or "ACTIVE"
-    url = _str(node, "onlineStoreUrl")
+        raise Malformed("tags are not a list of strings")
+    status = string_field(node, "status") or "ACTIVE"
+    url = string_field(node, "onlineStoreUrl")
     return ProductPayload(
         external_id=external_id,
         title=title.strip(),
         sku=next((variant.sku for variant in variants if variant.sku), ""),
-        handle=_str(node, "handle"),
+        handle=string_field(node, "handle"),
         url=url,
-        description=html_to_text(_str(node, "descriptionHtml")),
-        vendor=_str(node, "vendor"),
-        product_type=_str(node, "productType"),
-        category_path=_str(node.get("category") or {}, "fullName"),
+        description=html_to_text(string_field(node, "descriptionHtml")),
+        vendor=string_field(node, "vendor"),
+        product_type=string_field(node, "productType"),
+        category_path=string_field(node.get("category") or {}, "fullName"),
         tags=tuple(tag.strip() for tag in tags if tag.strip()),
         options=_product_options(variants),
         price=cheapest.price if cheapest else None,
@@ -707,7 +712,7 @@ def _product_payload(node: Any, variant_nodes: list[Any], currency: str) -> Prod
         currency=currency,
         image_url=_image_url(node),
         in_stock=any(variant.in_stock for variant in variants) if variants else True,
-        inventory=_optional_int(node.get("totalInventory"), "totalInventory"),
+        inventory=optional_int(node.get("totalInventory"), "totalInventory"),
         status=status.lower(),
         # onlineStoreUrl is null unless the product is active and published to the Online Store channel.
         is_published=bool(url),
@@ -718,11 +723,11 @@ def _product_payload(node: Any, variant_nodes: list[Any], currency: str) -> Prod
 
 def _variant_payload(node: Any, position: int) -> VariantPayload:
     if not isinstance(node, Mapping):
-        raise _Malformed("variant is not an object")
+        raise Malformed("variant is not an object")
     options: dict[str, str] = {}
     selected = node.get("selectedOptions") or []
     if not isinstance(selected, list):
-        raise _Malformed("variant options are not a list")
+        raise Malformed("variant options are not a list")
     for option in selected:
         name, value = _get(option, "name"), _get(option, "value")
         if isinstance(name, str) and isinstance(value, str) and (name, value) != _DEFAULT_OPTION:
@@ -730,14 +735,14 @@ def _variant_payload(node: Any, position: int) -> VariantPayload:
     in_stock = node.get("availableForSale")
     return VariantPayload(
         external_id=_external_id(node),
-        sku=_str(node, "sku"),
-        title=_str(node, "title"),
+        sku=string_field(node, "sku"),
+        title=string_field(node, "title"),
         options=options,
-        price=_price(node.get("price"), "variant price"),
-        compare_at_price=_price(node.get("compareAtPrice"), "variant compareAtPrice"),
+        price=price_field(node.get("price"), "variant price"),
+        compare_at_price=price_field(node.get("compareAtPrice"), "variant compareAtPrice"),
         in_stock=in_stock if isinstance(in_stock, bool) else True,
-        inventory=_optional_int(node.get("inventoryQuantity"), "inventoryQuantity"),
-        position=_optional_int(node.get("position"), "position") or position,
+        inventory=optional_int(node.get("inventoryQuantity"), "inventoryQuantity"),
+        position=optional_int(node.get("position"), "position") or position,
     )
 
 
@@ -757,14 +762,14 @@ def _order_lines(node: Any, line_nodes: list[Any]) -> tuple[list[OrderLinePayloa
     order_id = _external_id(node)
     ordered_at = _parse_time(node.get("createdAt"), "createdAt")
     if ordered_at is None:
-        raise _Malformed("order has no createdAt")
+        raise Malformed("order has no createdAt")
     lines: list[OrderLinePayload] = []
     skipped: list[SkippedRecord] = []
     for line in line_nodes:
         try:
             if not isinstance(line, Mapping):
-                raise _Malformed("line item is not an object")
-            quantity = _optional_int(line.get("quantity"), "quantity")
+                raise Malformed("line item is not an object")
+            quantity = optional_int(line.get("quantity"), "quantity")
             money = _get(line, "originalUnitPriceSet", "shopMoney") or {}
             lines.append(
                 OrderLinePayload(
@@ -773,14 +778,14 @@ def _order_lines(node: Any, line_nodes: list[Any]) -> tuple[list[OrderLinePayloa
                     ordered_at=ordered_at,
                     product_external_id=_optional_gid_number(_get(line, "product", "id")),
                     variant_external_id=_optional_gid_number(_get(line, "variant", "id")),
-                    sku=_str(line, "sku"),
+                    sku=string_field(line, "sku"),
                     quantity=quantity if quantity is not None else 1,
-                    price=_price(_get(money, "amount"), "line price"),
-                    currency=_str(money, "currencyCode"),
+                    price=price_field(_get(money, "amount"), "line price"),
+                    currency=string_field(money, "currencyCode"),
                     rec_id=_rec_id(line.get("customAttributes")),
                 )
             )
-        except _Malformed as exc:
+        except Malformed as exc:
             skipped.append(SkippedRecord(f"{order_id}/{_node_external_id(line)}", str(exc)))
     return lines, skipped
 
@@ -807,7 +812,7 @@ def _external_id(node: Mapping[str, Any]) -> str:
         return str(legacy)
     number = _optional_gid_number(node.get("id"))
     if not number:
-        raise _Malformed(f"no usable id ({node.get('id')!r})")
+        raise Malformed(f"no usable id ({node.get('id')!r})")
     return number
 
 
@@ -823,48 +828,19 @@ def _node_external_id(node: Any) -> str:
         return ""
     try:
         return _external_id(node)
-    except _Malformed:
+    except Malformed:
         return ""
-
-
-def _str(node: Any, key: str) -> str:
-    value = node.get(key) if isinstance(node, Mapping) else None
-    if value is None:
-        return ""
-    if not isinstance(value, str):
-        raise _Malformed(f"{key} is not a string")
-    return value.strip()
-
-
-def _price(value: Any, what: str) -> Decimal | None:
-    if value is not None and not isinstance(value, str | int | float):
-        raise _Malformed(f"{what} is not a number")
-    try:
-        return parse_price(value)
-    except PriceError as exc:
-        raise _Malformed(f"{what} is not a number: {value!r}") from exc
-
-
-def _optional_int(value: Any, what: str) -> int | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | str):
-        raise _Malformed(f"{what} is not an integer")
-    try:
-        return int(value)
-    except ValueError as exc:
-        raise _Malformed(f"{what} is not an integer: {value!r}") from exc
 
 
 def _parse_time(value: Any, what: str) -> datetime | None:
     if value is None:
         return None
     if not isinstance(value, str):
-        raise _Malformed(f"{what} is not a timestamp")
+        raise Malformed(f"{what} is not a timestamp")
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError as exc:
-        raise _Malformed(f"{what} is not a timestamp: {value!r}") from exc
+        raise Malformed(f"{what} is not a timestamp: {value!r}") from exc
     return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
 
 
@@ -885,7 +861,7 @@ def _nested_connection(value: Any, name: str) -> tuple[list[Any], str | None]:
     if value is None:
         return [], None
     if not isinstance(value, Mapping) or not isinstance(value.get("nodes"), list):
-        raise _Malformed(f"{name} is not a connection")
+        raise Malformed(f"{name} is not a connection")
     return list(value["nodes"]), _next_cursor(value.get("pageInfo"))
 
 
@@ -1051,7 +1027,7 @@ def _finish(pending: _Pending, currency: str) -> ProductPayload | SkippedRecord:
         return SkippedRecord(external_id, f"a variant row was unreadable ({pending.lost_variant})")
     try:
         return _product_payload(pending.node, pending.variants, currency)
-    except _Malformed as exc:
+    except Malformed as exc:
         return SkippedRecord(external_id, str(exc))
 
 

@@ -33,8 +33,8 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any, TypeVar
 
-from catalog_sync.clients import Page, SkippedRecord
-from catalog_sync.text import PriceError, html_to_text, parse_price
+from catalog_sync.clients import Malformed, Page, SkippedRecord, optional_int, price_field, string_field
+from catalog_sync.text import html_to_text
 from catalog_sync.types import OrderLinePayload, ProductPayload, VariantPayload
 from merchants.clients.woocommerce import ApiResponse, WooCommerceClient
 from merchants.exceptions import PlatformRejected
@@ -176,8 +176,8 @@ class WooCommerceCatalog:
         items: list[ProductPayload] = []
         skipped: list[SkippedRecord] = []
         for node in nodes:
-            rows: Sequence[Any] | _Malformed = variations[node["id"]] if _is_variable(node) else ()
-            if isinstance(rows, _Malformed):
+            rows: Sequence[Any] | Malformed = variations[node["id"]] if _is_variable(node) else ()
+            if isinstance(rows, Malformed):
                 skipped.append(SkippedRecord(_record_key(node), str(rows)))
                 continue
             payload, problems = _product_or_skips(node, rows, currency=currency, category_paths=paths)
@@ -214,23 +214,23 @@ class WooCommerceCatalog:
         node = self.client.get(f"products/{int(external_id)}").body
         if not isinstance(node, Mapping):
             raise PlatformRejected(f"{self.client.host} answered products/{external_id} with something else.")
-        rows: Sequence[Any] | _Malformed = ()
+        rows: Sequence[Any] | Malformed = ()
         if _is_variable(node):
             rows = self._variations_of([node["id"]]).get(node["id"], ())
-        if isinstance(rows, _Malformed):
+        if isinstance(rows, Malformed):
             return SkippedRecord(str(external_id), str(rows))
         payload, problems = _product_or_skips(
             node, rows, currency=self.currency(), category_paths=self.category_paths()
         )
         return payload if payload is not None else problems[-1]
 
-    def _variations_of(self, product_ids: list[int]) -> dict[int, Sequence[Any] | _Malformed]:
+    def _variations_of(self, product_ids: list[int]) -> dict[int, Sequence[Any] | Malformed]:
         """Each variable product's variation rows (or why they cannot be read), a few products at a time."""
 
-        def read(product_id: int) -> tuple[int, Sequence[Any] | _Malformed]:
+        def read(product_id: int) -> tuple[int, Sequence[Any] | Malformed]:
             try:
                 return product_id, self._variation_rows(product_id)
-            except _Malformed as exc:
+            except Malformed as exc:
                 return product_id, exc
 
         if self.variation_workers == 1 or len(product_ids) <= 1:
@@ -254,7 +254,7 @@ class WooCommerceCatalog:
             rows.extend(found)
             if not _has_next(answer, page, MAX_PER_PAGE):
                 return rows
-        raise _Malformed(f"more than {MAX_VARIATION_PAGES * MAX_PER_PAGE} variations")
+        raise Malformed(f"more than {MAX_VARIATION_PAGES * MAX_PER_PAGE} variations")
 
     # Orders.
 
@@ -282,7 +282,7 @@ class WooCommerceCatalog:
         for node in nodes:
             try:
                 lines, bad_lines = _order_lines(node)
-            except _Malformed as exc:
+            except Malformed as exc:
                 skipped.append(SkippedRecord(_record_key(node), str(exc)))
                 continue
             items.extend(lines)
@@ -348,7 +348,7 @@ class WooCommerceCatalog:
         if resource == "order":
             try:
                 lines, bad_lines = _order_lines(body)
-            except _Malformed as exc:
+            except Malformed as exc:
                 return SkippedRecord(_record_key(body), str(exc))
             if bad_lines and not lines:
                 return SkippedRecord(_record_key(body), "; ".join(record.reason for record in bad_lines))
@@ -383,10 +383,6 @@ def paginate(fetch: Callable[[int], P], *, max_pages: int = DEFAULT_MAX_PAGES) -
 # Mapping.
 
 
-class _Malformed(ValueError):
-    """A record that cannot become a payload; the message is the reason reported in SkippedRecord."""
-
-
 def _product_or_skips(
     node: Any,
     variation_rows: Sequence[Any] | None,
@@ -403,7 +399,7 @@ def _product_or_skips(
         for position, row in enumerate(variation_rows, start=1):
             try:
                 found.append(_variant_payload(row, position))
-            except _Malformed as exc:
+            except Malformed as exc:
                 bad.append(SkippedRecord(f"{key}/{_record_key(row)}", f"variation: {exc}"))
         if bad:
             # Landing the product without some of its variations would delete the stored ones.
@@ -411,7 +407,7 @@ def _product_or_skips(
         variants = tuple(found)
     try:
         return _product_payload(node, variants, currency=currency, category_paths=category_paths), []
-    except _Malformed as exc:
+    except Malformed as exc:
         return None, [SkippedRecord(key, str(exc))]
 
 
@@ -423,11 +419,11 @@ def _product_payload(
     category_paths: Mapping[int, str],
 ) -> ProductPayload:
     if not isinstance(node, Mapping):
-        raise _Malformed("product is not an object")
+        raise Malformed("product is not an object")
     external_id = _required_id(node, "product")
-    title = html_to_text(_str(node, "name"))
+    title = html_to_text(string_field(node, "name"))
     if not title:
-        raise _Malformed("product has no name")
+        raise Malformed("product has no name")
     price, compare_at = _prices(node)
     known = variants or ()
     priced = [variant for variant in known if variant.price is not None]
@@ -443,17 +439,18 @@ def _product_payload(
         in_stock = any(variant.in_stock for variant in known)
         counts = [variant.inventory for variant in known if variant.inventory is not None]
         inventory = sum(counts) if counts else inventory
-    status, is_published = _STATUSES.get(_str(node, "status") or "publish", ("draft", False))
-    if _str(node, "catalog_visibility") == "hidden":
+    status, is_published = _STATUSES.get(string_field(node, "status") or "publish", ("draft", False))
+    if string_field(node, "catalog_visibility") == "hidden":
         is_published = False  # WooCommerce itself shows it nowhere but on its own page
     images = _list(node, "images")
     return ProductPayload(
         external_id=external_id,
         title=title,
-        sku=_str(node, "sku"),
-        handle=_str(node, "slug"),
-        url=_str(node, "permalink"),
-        description=html_to_text(_str(node, "description")) or html_to_text(_str(node, "short_description")),
+        sku=string_field(node, "sku"),
+        handle=string_field(node, "slug"),
+        url=string_field(node, "permalink"),
+        description=html_to_text(string_field(node, "description"))
+        or html_to_text(string_field(node, "short_description")),
         vendor=_brand(node),
         category_path=_category_path(_list(node, "categories"), category_paths),
         tags=_term_names(_list(node, "tags"), "tags"),
@@ -461,7 +458,7 @@ def _product_payload(
         price=price,
         compare_at_price=compare_at,
         currency=currency,
-        image_url=_str(images[0], "src") if images else "",
+        image_url=string_field(images[0], "src") if images else "",
         in_stock=in_stock,
         inventory=inventory,
         status=status,
@@ -473,11 +470,11 @@ def _product_payload(
 
 def _variant_payload(node: Any, position: int) -> VariantPayload:
     if not isinstance(node, Mapping):
-        raise _Malformed("not an object")
+        raise Malformed("not an object")
     external_id = _required_id(node, "variation")
     options: dict[str, str] = {}
     for attribute in _list(node, "attributes"):
-        name, value = _str(attribute, "name"), _str(attribute, "option")
+        name, value = string_field(attribute, "name"), string_field(attribute, "option")
         if name and value:  # an "Any …" attribute has no option
             options[html_to_text(name)] = html_to_text(value)
     price, compare_at = _prices(node)
@@ -488,15 +485,15 @@ def _variant_payload(node: Any, position: int) -> VariantPayload:
     managed = node.get("manage_stock")
     return VariantPayload(
         external_id=external_id,
-        sku=_str(node, "sku"),
-        title=html_to_text(_str(node, "name")) or " / ".join(options.values()),
+        sku=string_field(node, "sku"),
+        title=html_to_text(string_field(node, "name")) or " / ".join(options.values()),
         options=options,
         price=price,
         compare_at_price=compare_at,
         in_stock=_in_stock(node),
         # "parent": the parent's stock is reported on every variation, so it is not this variation's own.
         inventory=None if managed == "parent" else _inventory(node),
-        image_url=_str(image, "src") if isinstance(image, Mapping) else "",
+        image_url=string_field(image, "src") if isinstance(image, Mapping) else "",
         position=position,
     )
 
@@ -504,35 +501,35 @@ def _variant_payload(node: Any, position: int) -> VariantPayload:
 def _order_lines(node: Any) -> tuple[list[OrderLinePayload], list[SkippedRecord]]:
     """The purchase lines of one order; reads ids, dates, currency and line items only, never customer data."""
     if not isinstance(node, Mapping):
-        raise _Malformed("order is not an object")
+        raise Malformed("order is not an object")
     order_id = _required_id(node, "order")
     ordered_at = _gmt_time(node, "date_created_gmt")
     if ordered_at is None:
-        raise _Malformed("order has no date_created_gmt")
-    if _str(node, "status") not in PURCHASED_ORDER_STATUSES:
+        raise Malformed("order has no date_created_gmt")
+    if string_field(node, "status") not in PURCHASED_ORDER_STATUSES:
         return [], []
-    currency = _str(node, "currency").upper()[:3]
+    currency = string_field(node, "currency").upper()[:3]
     lines: list[OrderLinePayload] = []
     skipped: list[SkippedRecord] = []
     for item in _list(node, "line_items"):
         try:
             lines.append(_order_line(item, order_id=order_id, ordered_at=ordered_at, currency=currency))
-        except _Malformed as exc:
+        except Malformed as exc:
             skipped.append(SkippedRecord(f"{order_id}/{_record_key(item)}", str(exc)))
     return lines, skipped
 
 
 def _order_line(item: Any, *, order_id: str, ordered_at: datetime, currency: str) -> OrderLinePayload:
     if not isinstance(item, Mapping):
-        raise _Malformed("line item is not an object")
+        raise Malformed("line item is not an object")
     line_id = _required_id(item, "line item")
-    quantity = _optional_int(item.get("quantity"), "quantity")
+    quantity = optional_int(item.get("quantity"), "quantity")
     if quantity is None:
         quantity = 1
     # `price` is the unit price after discounts (a JSON number); older stores only send the line total.
-    price = _price(item.get("price"), "price")
+    price = price_field(item.get("price"), "price")
     if price is None:
-        total = _price(item.get("total"), "total")
+        total = price_field(item.get("total"), "total")
         price = (total / quantity).quantize(Decimal("0.01")) if total is not None and quantity else None
     return OrderLinePayload(
         order_id=order_id,
@@ -540,7 +537,7 @@ def _order_line(item: Any, *, order_id: str, ordered_at: datetime, currency: str
         ordered_at=ordered_at,
         product_external_id=_optional_id(item.get("product_id"), "product_id"),
         variant_external_id=_optional_id(item.get("variation_id"), "variation_id"),
-        sku=_str(item, "sku"),
+        sku=string_field(item, "sku"),
         quantity=quantity,
         price=price,
         currency=currency,
@@ -560,33 +557,24 @@ def _rec_id(meta: Any) -> str:
 
 def _prices(node: Mapping[str, Any]) -> tuple[Decimal | None, Decimal | None]:
     """(price, compare_at_price): the active price, and the regular price when it is higher (an item on sale)."""
-    price = _price(node.get("price"), "price")
-    regular = _price(node.get("regular_price"), "regular_price")
-    sale = _price(node.get("sale_price"), "sale_price")
+    price = price_field(node.get("price"), "price")
+    regular = price_field(node.get("regular_price"), "regular_price")
+    sale = price_field(node.get("sale_price"), "sale_price")
     if price is None:
         price = sale if sale is not None else regular
     compare_at = regular if regular is not None and price is not None and regular > price else None
     return price, compare_at
 
 
-def _price(value: Any, what: str) -> Decimal | None:
-    if value is not None and (isinstance(value, bool) or not isinstance(value, str | int | float)):
-        raise _Malformed(f"{what} is not a number")
-    try:
-        return parse_price(value)
-    except PriceError as exc:
-        raise _Malformed(f"{what} is not a number: {value!r}") from exc
-
-
 def _in_stock(node: Mapping[str, Any]) -> bool:
     status = node.get("stock_status")
     if status is not None and not isinstance(status, str):
-        raise _Malformed("stock_status is not a string")
+        raise Malformed("stock_status is not a string")
     return status != "outofstock"  # "instock" and "onbackorder" can be bought
 
 
 def _inventory(node: Mapping[str, Any]) -> int | None:
-    return _optional_int(node.get("stock_quantity"), "stock_quantity")
+    return optional_int(node.get("stock_quantity"), "stock_quantity")
 
 
 def _category_path(categories: list[Any], paths: Mapping[int, str]) -> str:
@@ -595,10 +583,10 @@ def _category_path(categories: list[Any], paths: Mapping[int, str]) -> str:
     candidates: list[str] = []
     for category in categories:
         if not isinstance(category, Mapping):
-            raise _Malformed("categories is not a list of objects")
-        if _str(category, "slug") == _UNCATEGORIZED_SLUG:
+            raise Malformed("categories is not a list of objects")
+        if string_field(category, "slug") == _UNCATEGORIZED_SLUG:
             continue
-        name = html_to_text(_str(category, "name"))
+        name = html_to_text(string_field(category, "name"))
         known = paths.get(category["id"]) if _is_int(category.get("id")) else None
         if name:
             names.append(name)
@@ -629,8 +617,8 @@ def _term_names(terms: list[Any], what: str) -> tuple[str, ...]:
     names: list[str] = []
     for term in terms:
         if not isinstance(term, Mapping):
-            raise _Malformed(f"{what} is not a list of objects")
-        name = html_to_text(_str(term, "name"))
+            raise Malformed(f"{what} is not a list of objects")
+        name = html_to_text(string_field(term, "name"))
         if name and name not in names:
             names.append(name)
     return tuple(names)
@@ -644,7 +632,7 @@ def _brand(node: Mapping[str, Any]) -> str:
         if names:
             return names[0]
     for attribute in _list(node, "attributes"):
-        if isinstance(attribute, Mapping) and _str(attribute, "name").strip().lower() in _BRAND_ATTRIBUTES:
+        if isinstance(attribute, Mapping) and string_field(attribute, "name").strip().lower() in _BRAND_ATTRIBUTES:
             values = attribute.get("options")
             if isinstance(values, list) and values and isinstance(values[0], str):
                 return html_to_text(values[0])
@@ -656,17 +644,17 @@ def _options(attributes: list[Any]) -> tuple[Mapping[str, object], ...]:
     options: list[Mapping[str, object]] = []
     for attribute in attributes:
         if not isinstance(attribute, Mapping):
-            raise _Malformed("attributes is not a list of objects")
-        name = html_to_text(_str(attribute, "name"))
+            raise Malformed("attributes is not a list of objects")
+        name = html_to_text(string_field(attribute, "name"))
         values = attribute.get("options")
         if not isinstance(values, list) or not all(isinstance(value, str) for value in values):
-            raise _Malformed(f"attribute {name!r} options are not a list of strings")
+            raise Malformed(f"attribute {name!r} options are not a list of strings")
         if name:
             options.append({"name": name, "values": [html_to_text(value) for value in values if value.strip()]})
     return tuple(options)
 
 
-# Small readers: each raises _Malformed on a wrong type.
+# Small readers: each raises Malformed on a wrong type.
 
 
 def _page_params(page: int, per_page: int) -> dict[str, Any]:
@@ -706,11 +694,11 @@ def _gmt_time(node: Mapping[str, Any], key: str) -> datetime | None:
     if value is None or value == "":
         return None
     if not isinstance(value, str):
-        raise _Malformed(f"{key} is not a date")
+        raise Malformed(f"{key} is not a date")
     try:
         moment = datetime.fromisoformat(value)
     except ValueError as exc:
-        raise _Malformed(f"{key} is not a date: {value!r}") from exc
+        raise Malformed(f"{key} is not a date: {value!r}") from exc
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
@@ -729,7 +717,7 @@ def _is_variable(node: Any) -> bool:
 def _required_id(node: Mapping[str, Any], what: str) -> str:
     value = node.get("id")
     if not _is_id(value):
-        raise _Malformed(f"{what} has no usable id ({value!r})")
+        raise Malformed(f"{what} has no usable id ({value!r})")
     return str(value)
 
 
@@ -738,7 +726,7 @@ def _optional_id(value: Any, what: str) -> str:
     if value is None or value == 0:
         return ""
     if not _is_id(value):
-        raise _Malformed(f"{what} is not an id ({value!r})")
+        raise Malformed(f"{what} is not an id ({value!r})")
     return str(value)
 
 
@@ -748,33 +736,13 @@ def _record_key(node: Any) -> str:
     return str(value) if _is_id(value) else ""
 
 
-def _str(node: Any, key: str) -> str:
-    value = node.get(key) if isinstance(node, Mapping) else None
-    if value is None:
-        return ""
-    if not isinstance(value, str):
-        raise _Malformed(f"{key} is not a string")
-    return value.strip()
-
-
 def _list(node: Mapping[str, Any], key: str) -> list[Any]:
     value = node.get(key)
     if value is None:
         return []
     if not isinstance(value, list):
-        raise _Malformed(f"{key} is not a list")
+        raise Malformed(f"{key} is not a list")
     return value
-
-
-def _optional_int(value: Any, what: str) -> int | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | str):
-        raise _Malformed(f"{what} is not an integer")
-    try:
-        return int(value)
-    except ValueError as exc:
-        raise _Malformed(f"{what} is not an integer: {value!r}") from exc
 
 
 def _get(value: Any, key: str) -> Any:

@@ -258,6 +258,8 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "full-syncs": {"task": "catalog_sync.full_sync_all", "schedule": crontab(minute="17", hour="3")},
     # Re-enqueue syncs whose next step was lost (a worker died between two steps): every 5 minutes.
     "resume-stalled-syncs": {"task": "catalog_sync.resume_stalled", "schedule": 300.0},
+    # Ask the network for product lists that are missing or stale (BITRECS_ASK_BATCH per store): every 5 minutes.
+    "ask-network": {"task": "subnet.ask_network", "schedule": 300.0},
 }
 
 LOGGING = {
@@ -290,6 +292,15 @@ BITRECS_VALIDATOR_NETWORK = env.str("BITRECS_VALIDATOR_NETWORK", default="testne
 BITRECS_VALIDATOR_WHITELIST = env.list("BITRECS_VALIDATOR_WHITELIST", default=[])
 BITRECS_VALIDATOR_RATE_LIMIT_PER_MINUTE = env.int("BITRECS_VALIDATOR_RATE_LIMIT_PER_MINUTE", default=120)
 BITRECS_PROXY_URL = env.str("BITRECS_PROXY_URL", default="").rstrip("/")
+# Asking the network (subnet.ask_network): the validator the gateway sends /rec to ("" turns asking off;
+# the reference validator on loopback in local mode), products asked per store per run, results per
+# answer, and minutes before a product is asked again whatever the last outcome.
+BITRECS_VALIDATOR_URL = env.str(
+    "BITRECS_VALIDATOR_URL", default=f"http://127.0.0.1:{BITRECS_VALIDATOR_PORT}" if LOCAL_MODE else ""
+).rstrip("/")
+BITRECS_ASK_BATCH = env.int("BITRECS_ASK_BATCH", default=20)
+BITRECS_ASK_NUM_RESULTS = env.int("BITRECS_ASK_NUM_RESULTS", default=5)
+BITRECS_ASK_COOLDOWN_MINUTES = env.int("BITRECS_ASK_COOLDOWN_MINUTES", default=60)
 
 # --- Recommendations: stored lists and the widget endpoint (recommendations app) ---------------------
 # Items stored per precomputed list: more than the widget's maximum `limit` (20), so serve-time rules

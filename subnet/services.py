@@ -2,17 +2,23 @@
 
 import json
 import logging
+import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from datetime import timedelta
 from typing import Any
 
+from django.conf import settings
+from django.db.models import Count, Exists, OuterRef
 from django.utils import timezone
 
 from catalog_sync.models import Product
 from merchants.models import Store
+from recommendations.models import Placement, RecommendationList, Source
 from subnet.answers import NAME_MAX_LENGTH, PRICE_MAX_LENGTH, REASON_MAX_LENGTH, clean_text, find_sku_problem
-from subnet.client import RecAnswer, ValidatorClient
+from subnet.client import RecAnswer, ValidatorClient, ValidatorError, ValidatorRateLimited
 from subnet.exceptions import AnswerRejected, CandidatePoolTooSmall
+from subnet.models import NetworkRequest
 from subnet.selectors import (
     DEFAULT_POOL_SIZE,
     MIN_POOL_SIZE,
@@ -162,3 +168,119 @@ def request_recommendations(
             },
         )
         raise
+
+
+# ------------------------------------------------------------------------------------- asking the network
+
+
+def build_validator_client(*, base_url: str | None = None) -> ValidatorClient:
+    """Return a client for the configured validator (`BITRECS_VALIDATOR_URL`), signed for `BITRECS_NETWORK`."""
+    return ValidatorClient(
+        base_url or settings.BITRECS_VALIDATOR_URL,
+        settings.BITRECS_API_KEY,
+        network=settings.BITRECS_NETWORK,
+        timeout=settings.BITRECS_VALIDATOR_TIMEOUT_SECONDS,
+        call_budget=settings.BITRECS_VALIDATOR_CALL_BUDGET_SECONDS,
+        max_in_flight=settings.BITRECS_VALIDATOR_MAX_IN_FLIGHT,
+        requests_per_minute=settings.BITRECS_VALIDATOR_REQUESTS_PER_MINUTE,
+    )
+
+
+def pick_products_to_ask(*, store: Store, limit: int) -> list[Product]:
+    """Return up to `limit` products worth asking the network about, most ordered first, then newest.
+
+    Published, active, in-stock products whose product-page network list is missing or older than
+    RECS_NETWORK_MAX_AGE_SECONDS, and that were not asked in the last BITRECS_ASK_COOLDOWN_MINUTES
+    (whatever the outcome, so a failing product is not asked again on every run).
+    """
+    if limit <= 0:
+        return []
+    now = timezone.now()
+    fresh_list = RecommendationList.objects.filter(
+        store=store,
+        source=Source.NETWORK,
+        placement=Placement.PRODUCT,
+        product=OuterRef("pk"),
+        computed_at__gte=now - timedelta(seconds=int(settings.RECS_NETWORK_MAX_AGE_SECONDS)),
+    )
+    recently_asked = NetworkRequest.objects.filter(
+        store=store,
+        product=OuterRef("pk"),
+        created_at__gte=now - timedelta(minutes=int(settings.BITRECS_ASK_COOLDOWN_MINUTES)),
+    )
+    rows = (
+        Product.objects.filter(store=store, is_published=True, status=Product.Status.ACTIVE, in_stock=True)
+        .exclude(Exists(fresh_list))
+        .exclude(Exists(recently_asked))
+        .annotate(order_count=Count("order_lines"))
+        .order_by("-order_count", "-created_at", "-id")
+    )
+    return list(rows[:limit])
+
+
+def ask_network_for_product(
+    *, client: ValidatorClient, store: Store, product: Product, num_results: int
+) -> NetworkRequest:
+    """Ask the validator for `product`'s list, store a checked answer as its network list, and record the attempt.
+
+    Returns the `NetworkRequest`: `answered` (list stored), `rejected` (the answer failed our checks; nothing
+    stored) or `failed` (no usable answer; `retryable` says whether a later attempt may succeed).
+    """
+    # Entry-point-level composition: the subnet asks, the recommendations app owns the stored lists.
+    from recommendations.services import store_network_list
+
+    record = NetworkRequest(store=store, product=product, query_id=product.external_id, validator=client.base_url)
+    started = time.monotonic()
+    try:
+        answer = request_recommendations(client=client, store=store, product=product, num_results=num_results)
+    except AnswerRejected as exc:
+        _fill_error(record, status=NetworkRequest.Status.REJECTED, code=exc.code, message=exc.message)
+    except ValidatorError as exc:
+        _fill_error(record, status=NetworkRequest.Status.FAILED, code=type(exc).__name__, message=str(exc))
+        record.retryable = exc.retry_elsewhere
+        if isinstance(exc, ValidatorRateLimited):
+            record.retry_after_seconds = exc.retry_after
+    except CandidatePoolTooSmall as exc:
+        _fill_error(record, status=NetworkRequest.Status.FAILED, code=exc.code, message=exc.message)
+    except ValueError as exc:  # a query a validator would refuse (e.g. a SKU shorter than 3 characters)
+        _fill_error(record, status=NetworkRequest.Status.FAILED, code="invalid_request", message=str(exc))
+    else:
+        record.miner_hotkey = answer.miner_hotkey
+        record.miner_uid = answer.miner_uid
+        record.models_used = list(answer.models_used)
+        record.latency_ms = round(answer.latency_seconds * 1000)
+        try:
+            store_network_list(
+                store=store,
+                product=product,
+                placement=Placement.PRODUCT,
+                skus=[item.sku for item in answer.results],
+                miner_hotkey=answer.miner_hotkey,
+                validator=client.base_url,
+                models_used=answer.models_used,
+                latency_ms=record.latency_ms,
+            )
+        except ValueError as exc:  # the products of the answer were deleted while we asked
+            _fill_error(record, status=NetworkRequest.Status.REJECTED, code="not_storable", message=str(exc))
+        else:
+            record.status = NetworkRequest.Status.ANSWERED
+    if record.latency_ms is None:
+        record.latency_ms = round((time.monotonic() - started) * 1000)
+    record.save()
+    logger.info(
+        "subnet.network_asked",
+        extra={
+            "site_key": store.site_key,
+            "query": product.external_id,
+            "status": record.status,
+            "error_code": record.error_code,
+            "latency_ms": record.latency_ms,
+        },
+    )
+    return record
+
+
+def _fill_error(record: NetworkRequest, *, status: str, code: str, message: str) -> None:
+    record.status = status
+    record.error_code = code[:64]
+    record.error_message = message

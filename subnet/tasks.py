@@ -1,0 +1,62 @@
+"""Celery tasks of the subnet: thin wrappers that take ids and ask the network about stores' products."""
+
+import logging
+from typing import Any
+
+from celery import shared_task
+from django.conf import settings
+
+from catalog_sync.models import Product
+from merchants.models import Store
+from subnet.client import ValidatorError
+from subnet.models import NetworkRequest
+from subnet.services import ask_network_for_product, build_validator_client, pick_products_to_ask
+
+logger = logging.getLogger(__name__)
+
+MAX_ASK_RETRIES = 3
+# Seconds before retrying a retryable failure (doubled per retry) and the longest wait honoured.
+RETRY_BASE_SECONDS = 30
+RETRY_MAX_SECONDS = 600
+
+
+@shared_task(name="subnet.ask_network", ignore_result=True)
+def ask_network_task() -> int:
+    """Enqueue one ask per product worth asking (BITRECS_ASK_BATCH per active store) if the validator is healthy."""
+    if not settings.BITRECS_VALIDATOR_URL:
+        return 0
+    try:
+        build_validator_client().ping()
+    except ValidatorError as exc:
+        logger.warning("subnet.validator_unhealthy", extra={"error": type(exc).__name__, "detail": str(exc)})
+        return 0
+    queued = 0
+    for store in Store.objects.filter(status=Store.Status.ACTIVE).order_by("id"):
+        for product in pick_products_to_ask(store=store, limit=int(settings.BITRECS_ASK_BATCH)):
+            ask_network_for_product_task.delay(store.id, product.id)
+            queued += 1
+    return queued
+
+
+@shared_task(
+    name="subnet.ask_network_for_product", bind=True, acks_late=True, ignore_result=True, max_retries=MAX_ASK_RETRIES
+)
+def ask_network_for_product_task(self: Any, store_id: int, product_id: int) -> None:
+    """Ask the validator about one product and record the attempt; retry later only a retryable failure."""
+    product = Product.objects.filter(id=product_id, store_id=store_id).select_related("store").first()
+    if product is None or product.store.status != Store.Status.ACTIVE:  # deleted or uninstalled while queued
+        logger.info("subnet.ask_target_gone", extra={"store_id": store_id, "product_id": product_id})
+        return
+    record = ask_network_for_product(
+        client=build_validator_client(),
+        store=product.store,
+        product=product,
+        num_results=int(settings.BITRECS_ASK_NUM_RESULTS),
+    )
+    if record.status != NetworkRequest.Status.FAILED or not record.retryable:
+        return
+    if self.request.retries >= self.max_retries:
+        logger.warning("subnet.ask_gave_up", extra={"store_id": store_id, "product_id": product_id})
+        return
+    countdown = record.retry_after_seconds or RETRY_BASE_SECONDS * 2**self.request.retries
+    raise self.retry(countdown=min(countdown, RETRY_MAX_SECONDS))

@@ -47,3 +47,56 @@ class NetworkRequest(models.Model):
 
     def __str__(self) -> str:
         return f"{self.status} request for {self.query_id or '?'} to {self.validator}"
+
+
+class ChainNeuron(models.Model):
+    """A neuron registered on the local chain (BITRECS_NETWORK=local): its uid, keys, role, axon and stake.
+
+    Every neuron process reads this table (bittensor's MockSubtensor keeps its state in one process
+    only); `subnet.chain` is the only writer.
+    """
+
+    class Role(models.TextChoices):
+        MINER = "miner", "Miner"
+        VALIDATOR = "validator", "Validator"
+
+    netuid = models.PositiveIntegerField()
+    uid = models.PositiveIntegerField()
+    hotkey = models.CharField(max_length=64)
+    coldkey = models.CharField(max_length=64, blank=True)
+    role = models.CharField(max_length=10, choices=Role.choices)
+    axon_ip = models.CharField(max_length=64, blank=True)
+    axon_port = models.PositiveIntegerField(null=True, blank=True)
+    stake = models.FloatField(default=0.0)
+    registered_at = models.DateTimeField(default=timezone.now)
+    last_seen_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["netuid", "hotkey"], name="chainneuron_netuid_hotkey_uniq"),
+            models.UniqueConstraint(fields=["netuid", "uid"], name="chainneuron_netuid_uid_uniq"),
+        ]
+        ordering = ["netuid", "uid"]
+
+    def __str__(self) -> str:
+        return f"{self.role} uid {self.uid} on netuid {self.netuid} ({self.hotkey})"
+
+
+class ChainWeight(models.Model):
+    """One weight a validator set on a miner uid on the local chain; a new set replaces the validator's old one."""
+
+    netuid = models.PositiveIntegerField()
+    validator_hotkey = models.CharField(max_length=64)
+    miner_uid = models.PositiveIntegerField()
+    weight = models.FloatField()
+    set_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["netuid", "validator_hotkey", "miner_uid"], name="chainweight_validator_miner_uniq"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.validator_hotkey} -> uid {self.miner_uid}: {self.weight:.4f}"

@@ -1,12 +1,21 @@
-"""`manage.py run_validator`: the reference validator's HTTP API, with offline in-process miners for now."""
+"""`manage.py run_validator`: the reference validator's HTTP API.
+
+By default the miners are simulated in-process (`--miners N`). With `--local-chain` the validator
+registers its hotkey on the local chain and queries the miners registered there through bittensor's
+dendrite (`DendriteMinerPool`).
+"""
 
 from typing import Any
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from subnet import chain
+from subnet.management.commands.run_miner import coldkey_address, load_wallet
+from subnet.models import ChainNeuron
 from subnet.validator.app import NETWORKS, ValidatorConfig, ValidatorMetadata, ValidatorServer, create_app
-from subnet.validator.miners import offline_pool
+from subnet.validator.dendrite_pool import DendriteMinerPool
+from subnet.validator.miners import MinerPool, offline_pool
 from subnet.validator.public_key import GatewayKeyUnavailable, GatewayPublicKey
 
 
@@ -20,17 +29,42 @@ class Command(BaseCommand):
         parser.add_argument("--api-key", default=settings.BITRECS_API_KEY)
         parser.add_argument("--miners", type=int, default=1, help="Offline in-process miners to simulate.")
         parser.add_argument("--log-level", default="warning")
+        parser.add_argument(
+            "--local-chain",
+            action="store_true",
+            help="Register on the local chain and query its registered miners through the dendrite.",
+        )
+        parser.add_argument("--netuid", type=int, default=settings.BITRECS_NETUID, help="Netuid on the local chain.")
+        parser.add_argument(
+            "--wallet-path", default=None, help="Folder of bittensor wallets (default BITRECS_LOCAL_DIR/wallets)."
+        )
+        parser.add_argument("--wallet-name", default="validator")
+        parser.add_argument("--hotkey", default="default", help="Hotkey name inside the wallet.")
+        parser.add_argument(
+            "--create-wallet",
+            action="store_true",
+            help="Create the wallet (unencrypted keys, local use only) if it does not exist.",
+        )
+        parser.add_argument("--timeout", type=float, default=5.0, help="Seconds a miner has to answer (dendrite).")
 
     def handle(self, *args: Any, **options: Any) -> None:
         if not options["api_key"]:
             raise CommandError("BITRECS_API_KEY is not set (or pass --api-key).")
+        metadata = ValidatorMetadata(uid=0, hotkey="")
+        miner_pool: MinerPool
+        if options["local_chain"]:
+            miner_pool, metadata = self._local_chain_pool(options)
+            miners_text = f"miners of local chain netuid {options['netuid']}"
+        else:
+            miner_pool = offline_pool(count=options["miners"])
+            miners_text = f"{options['miners']} offline miner(s)"
         try:
             config = ValidatorConfig(
                 api_key=options["api_key"],
                 network=options["network"],
                 whitelist=tuple(settings.BITRECS_VALIDATOR_WHITELIST),
                 rate_limit_per_minute=settings.BITRECS_VALIDATOR_RATE_LIMIT_PER_MINUTE,
-                metadata=ValidatorMetadata(uid=0, hotkey=""),
+                metadata=metadata,
             )
         except ValueError as exc:
             raise CommandError(f"invalid validator configuration: {exc}") from exc
@@ -42,13 +76,29 @@ class Command(BaseCommand):
             except GatewayKeyUnavailable as exc:
                 # The web process may still be starting (`make run`); the key is fetched on the first /rec.
                 self.stderr.write(f"warning: {exc}; retrying on the first /rec")
-        app = create_app(config=config, miner_pool=offline_pool(count=options["miners"]), public_key=public_key)
+        app = create_app(config=config, miner_pool=miner_pool, public_key=public_key)
         try:
             server = ValidatorServer(app, host=options["host"], port=options["port"], log_level=options["log_level"])
         except OSError as exc:
             raise CommandError(f"cannot listen on {options['host']}:{options['port']}: {exc}") from exc
         self.stdout.write(
-            f"Validator API on {server.url} (network {config.network}, gateway key from {key_url}, "
-            f"{options['miners']} offline miner(s))"
+            f"Validator API on {server.url} (network {config.network}, gateway key from {key_url}, {miners_text})"
         )
         server.serve_forever()
+
+    def _local_chain_pool(self, options: dict[str, Any]) -> tuple[MinerPool, ValidatorMetadata]:
+        """Register the validator's hotkey on the local chain; return the dendrite pool and the /version metadata."""
+        wallet = load_wallet(
+            path=options["wallet_path"],
+            name=options["wallet_name"],
+            hotkey=options["hotkey"],
+            create=options["create_wallet"],
+        )
+        neuron = chain.register_neuron(
+            netuid=options["netuid"],
+            hotkey=wallet.hotkey.ss58_address,
+            coldkey=coldkey_address(wallet),
+            role=ChainNeuron.Role.VALIDATOR,
+        )
+        pool = DendriteMinerPool(wallet=wallet, netuid=options["netuid"], timeout=options["timeout"])
+        return pool, ValidatorMetadata(uid=neuron.uid, hotkey=neuron.hotkey, coldkey=neuron.coldkey)

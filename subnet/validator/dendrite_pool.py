@@ -1,0 +1,120 @@
+"""`DendriteMinerPool`: the validator's fan-out to the local chain's miners, through bittensor's dendrite.
+
+Each `query` reads the miners' axons from the local chain (`subnet.chain`), sends the request to all
+of them at once with a `Dendrite` signed by the validator's hotkey, and keeps the answers of the
+miners that answered with HTTP 200 (BITRECS_PROTOCOL.md §3, per request step 3, without the retry).
+"""
+
+import asyncio
+import json
+import logging
+import threading
+from collections.abc import Sequence
+from typing import Any, Final
+
+from subnet import chain
+from subnet.models import ChainNeuron
+from subnet.protocol import BitrecsRequest, bt, request_for_miners
+from subnet.validator.miners import MinerAnswer
+
+logger = logging.getLogger(__name__)
+
+# MAX_DENDRITE_TIMEOUT of the public validator.
+DEFAULT_TIMEOUT: Final = 5.0
+LOOPBACK: Final = "127.0.0.1"
+# bittensor 10.5.0 `Dendrite()` looks up its external IP on the internet; it is replaced while one is built.
+_EXTERNAL_IP_LOCK = threading.Lock()
+
+
+def _new_dendrite(*, wallet: Any, external_ip: str) -> Any:
+    """A `bt.Dendrite` for `wallet` (a Wallet or a Keypair) that does not look its IP up (§12)."""
+    networking = bt.utils.networking
+    with _EXTERNAL_IP_LOCK:
+        original = networking.get_external_ip
+        networking.get_external_ip = lambda: external_ip
+        try:
+            return bt.Dendrite(wallet=wallet)
+        finally:
+            networking.get_external_ip = original
+
+
+def _hotkey_of(wallet: Any) -> str:
+    keypair = getattr(wallet, "hotkey", wallet)
+    return str(keypair.ss58_address)
+
+
+class DendriteMinerPool:
+    """A `MinerPool` over the local chain's miners, queried through bittensor's dendrite."""
+
+    def __init__(
+        self, *, wallet: Any, netuid: int, timeout: float = DEFAULT_TIMEOUT, external_ip: str = LOOPBACK
+    ) -> None:
+        self.wallet = wallet
+        self.netuid = netuid
+        self.timeout = timeout
+        self.external_ip = external_ip
+        self.hotkey = _hotkey_of(wallet)
+
+    def miners(self) -> list[ChainNeuron]:
+        """The miners serving an axon on the local chain, the validator itself left out."""
+        return [miner for miner in chain.list_miners(netuid=self.netuid) if miner.hotkey != self.hotkey]
+
+    def query(self, request: BitrecsRequest) -> list[MinerAnswer]:
+        miners = self.miners()
+        if not miners:
+            logger.info("subnet.dendrite_pool_no_miners", extra={"netuid": self.netuid})
+            return []
+        synapse = request_for_miners(request=request)
+        responses = asyncio.run(self._forward(miners=miners, synapse=synapse))
+        answers = []
+        for miner, response in zip(miners, responses, strict=True):
+            answer = _answer(miner=miner, response=response, request=request)
+            if answer is None:
+                status = response.dendrite.status_code if getattr(response, "dendrite", None) else None
+                logger.info("subnet.dendrite_pool_miner_failed", extra={"miner_uid": miner.uid, "status": status})
+                continue
+            answers.append(answer)
+        return answers
+
+    async def _forward(self, *, miners: Sequence[ChainNeuron], synapse: BitrecsRequest) -> list[Any]:
+        axons = [
+            bt.AxonInfo(
+                version=0,
+                ip=miner.axon_ip,
+                port=int(miner.axon_port or 0),
+                ip_type=4,
+                hotkey=miner.hotkey,
+                coldkey=miner.coldkey,
+            )
+            for miner in miners
+        ]
+        dendrite = _new_dendrite(wallet=self.wallet, external_ip=self.external_ip)
+        try:
+            return list(
+                await dendrite.forward(
+                    axons=axons, synapse=synapse, timeout=self.timeout, deserialize=False, run_async=True
+                )
+            )
+        finally:
+            await dendrite.aclose_session()
+
+
+def _answer(*, miner: ChainNeuron, response: Any, request: BitrecsRequest) -> MinerAnswer | None:
+    """The miner's answer, or None if the call failed or timed out (the validator's `is_success` gate)."""
+    if not isinstance(response, BitrecsRequest) or response.dendrite is None:
+        return None
+    if not response.is_success or not isinstance(response.results, list):
+        return None
+    try:
+        latency = float(response.dendrite.process_time or 0.0)
+    except ValueError:
+        latency = 0.0
+    return MinerAnswer(
+        uid=miner.uid,
+        hotkey=miner.hotkey,
+        query=response.query or request.query or "",
+        created_at=response.created_at or "",
+        results=tuple(item if isinstance(item, str) else json.dumps(item) for item in response.results),
+        models_used=tuple(str(model) for model in response.models_used or ()),
+        latency_seconds=latency,
+    )

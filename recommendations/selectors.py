@@ -658,32 +658,20 @@ def get_rec_attribution(*, rec_id: str) -> RecAttribution | None:
     Network ids ("n_…") resolve for as long as their NetworkAnswer is kept, even after a newer answer replaced
     them; local ids ("l_…") resolve while their list version is current (None after a rebuild: still local).
     """
-    if rec_id.startswith("n_"):
-        answer = NetworkAnswer.objects.filter(rec_id=rec_id).first()
-        if answer is None:
-            return None
-        return RecAttribution(
-            rec_id=rec_id,
-            source=Source.NETWORK,
-            store_id=answer.store_id,
-            query_id=answer.query_id,
-            placement=answer.placement,
-            item_ids=tuple(answer.item_ids),
-            miner_hotkey=answer.miner_hotkey,
-            validator=answer.validator,
-        )
-    stored = RecommendationList.objects.filter(rec_id=rec_id).first()
-    if stored is None:
+    row: NetworkAnswer | RecommendationList | None = (
+        (NetworkAnswer if rec_id.startswith("n_") else RecommendationList).objects.filter(rec_id=rec_id).first()
+    )
+    if row is None:
         return None
     return RecAttribution(
         rec_id=rec_id,
-        source=stored.source,
-        store_id=stored.store_id,
-        query_id=stored.query_id,
-        placement=stored.placement,
-        item_ids=tuple(stored.item_ids),
-        miner_hotkey=stored.miner_hotkey,
-        validator=stored.validator,
+        source=Source.NETWORK if isinstance(row, NetworkAnswer) else row.source,
+        store_id=row.store_id,
+        query_id=row.query_id,
+        placement=row.placement,
+        item_ids=tuple(row.item_ids),
+        miner_hotkey=row.miner_hotkey,
+        validator=row.validator,
     )
 
 

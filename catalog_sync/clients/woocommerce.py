@@ -184,9 +184,22 @@ class WooCommerceCatalog:
             skipped.extend(problems)
             if payload is not None:
                 items.append(payload)
+        return self._page(what="products", answer=answer, page=page, per_page=per_page, items=items, skipped=skipped)
+
+    def _page(
+        self,
+        *,
+        what: str,
+        answer: ApiResponse,
+        page: int,
+        per_page: int,
+        items: list[T],
+        skipped: list[SkippedRecord],
+    ) -> WooCommercePage[T]:
+        """Report the skipped records of one listing page and wrap it with its paging facts."""
         if skipped:
             logger.warning(
-                "woocommerce.products_skipped", extra={"host": self.client.host, "page": page, "count": len(skipped)}
+                "woocommerce.%s_skipped", what, extra={"host": self.client.host, "page": page, "count": len(skipped)}
             )
         return WooCommercePage(
             items=tuple(items),
@@ -287,17 +300,7 @@ class WooCommerceCatalog:
                 continue
             items.extend(lines)
             skipped.extend(bad_lines)
-        if skipped:
-            logger.warning(
-                "woocommerce.orders_skipped", extra={"host": self.client.host, "page": page, "count": len(skipped)}
-            )
-        return WooCommercePage(
-            items=tuple(items),
-            next_cursor=str(page + 1) if _has_next(answer, page, per_page) else None,
-            skipped=tuple(skipped),
-            total=answer.total,
-            total_pages=answer.total_pages,
-        )
+        return self._page(what="orders", answer=answer, page=page, per_page=per_page, items=items, skipped=skipped)
 
     def iter_orders(
         self,

@@ -284,14 +284,18 @@ BITRECS_VALIDATOR_MAX_IN_FLIGHT = env.int("BITRECS_VALIDATOR_MAX_IN_FLIGHT", def
 BITRECS_VALIDATOR_REQUESTS_PER_MINUTE = env.int("BITRECS_VALIDATOR_REQUESTS_PER_MINUTE", default=100)
 # Reference validator (`manage.py run_validator`): loopback in local mode. Its network decides the
 # signature scheme, as the public validator's NETWORK does: testnet/mainnet Ed25519 against the
-# gateway key fetched from {BITRECS_PROXY_URL or APP_URL}/subnet/public_key, localnet HMAC "change-me";
-# mainnet also admits only BITRECS_VALIDATOR_WHITELIST (single IPs).
+# gateway key fetched from {BITRECS_PROXY_URL}/public_key, localnet HMAC "change-me"; mainnet also admits
+# only BITRECS_VALIDATOR_WHITELIST (single IPs). BITRECS_PROXY_URL means what it means to the public
+# validators: the gateway's subnet root (default {APP_URL}/subnet), where /public_key and
+# /miner/stats/from/<from>/to/<to> are served.
 BITRECS_VALIDATOR_HOST = env.str("BITRECS_VALIDATOR_HOST", default="127.0.0.1")
 BITRECS_VALIDATOR_PORT = env.int("BITRECS_VALIDATOR_PORT", default=7779)
 BITRECS_VALIDATOR_NETWORK = env.str("BITRECS_VALIDATOR_NETWORK", default="testnet")
 BITRECS_VALIDATOR_WHITELIST = env.list("BITRECS_VALIDATOR_WHITELIST", default=[])
 BITRECS_VALIDATOR_RATE_LIMIT_PER_MINUTE = env.int("BITRECS_VALIDATOR_RATE_LIMIT_PER_MINUTE", default=120)
 BITRECS_PROXY_URL = env.str("BITRECS_PROXY_URL", default="").rstrip("/")
+# Seconds between the reference validator's weight settings (the public default is 500 blocks, ~100 min).
+BITRECS_VALIDATOR_WEIGHTS_INTERVAL_SECONDS = env.float("BITRECS_VALIDATOR_WEIGHTS_INTERVAL_SECONDS", default=60.0)
 # Asking the network (subnet.ask_network): the validator the gateway sends /rec to ("" turns asking off;
 # the reference validator on loopback in local mode), products asked per store per run, results per
 # answer, and minutes before a product is asked again whatever the last outcome.

@@ -100,3 +100,28 @@ class ChainWeight(models.Model):
 
     def __str__(self) -> str:
         return f"{self.validator_hotkey} -> uid {self.miner_uid}: {self.weight:.4f}"
+
+
+class MinerScore(models.Model):
+    """A validator's moving-average score for one miner uid, saved whenever it sets weights (its standing)."""
+
+    netuid = models.PositiveIntegerField()
+    validator_hotkey = models.CharField(max_length=64)
+    miner_uid = models.PositiveIntegerField()
+    miner_hotkey = models.CharField(max_length=64)
+    score = models.FloatField(default=0.0)
+    answers = models.PositiveIntegerField(default=0)
+    valid_answers = models.PositiveIntegerField(default=0)
+    last_reward = models.FloatField(default=0.0)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["netuid", "validator_hotkey", "miner_uid"], name="minerscore_validator_miner_uniq"
+            ),
+        ]
+        ordering = ["netuid", "validator_hotkey", "miner_uid"]
+
+    def __str__(self) -> str:
+        return f"{self.validator_hotkey} scores uid {self.miner_uid} at {self.score:.4f}"

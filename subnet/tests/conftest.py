@@ -48,12 +48,13 @@ def start_validator(private_key) -> Iterator[Callable[..., Any]]:
 
     servers = []
 
-    def start(*, miner_pool=None, public_key=None, clock=time.time, **config: Any):
+    def start(*, miner_pool=None, public_key=None, clock=time.time, keeper=None, **config: Any):
         config.setdefault("api_key", API_KEY)
         app = create_app(
             config=ValidatorConfig(**config),
             miner_pool=miner_pool or offline_pool(count=2),
             public_key=public_key or StaticPublicKey(private_key.public_key()),
+            keeper=keeper,
             clock=clock,
         )
         server = ValidatorServer(app)

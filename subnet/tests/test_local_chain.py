@@ -8,7 +8,7 @@ from django.core.management import call_command
 
 from subnet import chain
 from subnet.client import RecAnswer, ValidatorClient
-from subnet.models import ChainNeuron
+from subnet.models import ChainNeuron, MinerScore
 from subnet.tests.conftest import API_KEY, RFC_PRIVATE_KEY_HEX
 
 pytest.importorskip("subnet.protocol", exc_type=ImportError)
@@ -170,7 +170,7 @@ def synapse(luma_body: dict, num_results: int = 3) -> BitrecsRequest:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_pool_gets_an_answer_from_every_serving_miner_and_skips_a_dead_one(local_network, validator_key, luma_body):
+def test_pool_gets_an_answer_from_every_serving_miner_and_reports_a_dead_one(local_network, validator_key, luma_body):
     # given: a fourth miner registered on a port nobody listens on
     dead = chain.register_neuron(netuid=NETUID, hotkey="5DeadMinerHotkey", role=MINER)
     chain.serve_axon(netuid=NETUID, hotkey=dead.hotkey, ip=LOOPBACK, port=free_port())
@@ -179,11 +179,14 @@ def test_pool_gets_an_answer_from_every_serving_miner_and_skips_a_dead_one(local
     # when
     answers = pool.query(synapse(luma_body))
 
-    # then
-    assert sorted((answer.uid, answer.hotkey) for answer in answers) == sorted(
+    # then: every miner asked is reported, the dead one as failed with nothing to score
+    [failed] = [answer for answer in answers if answer.error]
+    assert (failed.uid, failed.hotkey, failed.results, failed.error) == (dead.uid, dead.hotkey, (), "http_503")
+    answered = [answer for answer in answers if not answer.error]
+    assert sorted((answer.uid, answer.hotkey) for answer in answered) == sorted(
         (neuron.uid, neuron.hotkey) for neuron in local_network
     )
-    for answer in answers:
+    for answer in answered:
         assert len(answer.results) == 3
         assert answer.models_used == ("bitrecs/offline-text-similarity",)
         assert answer.latency_seconds > 0
@@ -304,6 +307,8 @@ def test_run_validator_local_chain_registers_and_queries_the_chain_miners(
         "--wallet-path",
         str(tmp_path / "wallets"),
         "--create-wallet",
+        "--weights-interval",
+        "0.001",
         stdout=out,
     )
 
@@ -313,3 +318,10 @@ def test_run_validator_local_chain_registers_and_queries_the_chain_miners(
     [answer] = answers
     assert isinstance(answer, RecAnswer)
     assert answer.miner_hotkey in {neuron.hotkey for neuron in local_network}
+    # the three miners gave the same valid list: equal scores but for milliseconds of latency
+    miner_uids = sorted(neuron.uid for neuron in local_network)
+    weights = chain.get_weights(netuid=NETUID, validator_hotkey=validator_hotkey)
+    assert sorted(weights) == miner_uids
+    assert list(weights.values()) == pytest.approx([1 / 3] * 3, abs=0.01)
+    scores = MinerScore.objects.filter(netuid=NETUID, validator_hotkey=validator_hotkey).order_by("miner_uid")
+    assert [(row.miner_uid, row.answers, row.valid_answers) for row in scores] == [(uid, 1, 1) for uid in miner_uids]

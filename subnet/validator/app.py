@@ -14,7 +14,9 @@ Differences from the public validator, all on the side of refusing less work or 
   hex gives the public 500 "error";
 * Ed25519 signatures over either the 10 signed fields or the 11 of 0.8.9 (`miner_signature`) verify;
 * requests are served concurrently (a thread pool), not one at a time;
-* a request failing the public `validate_br_request` checks gets 500 "error" at once, with no stall.
+* a request failing the public `validate_br_request` checks gets 500 "error" at once, with no stall;
+* miners are scored on validity, latency, diversity, agreement and conversions, and the answer returned
+  is the best-scored of the most alike (`subnet.validator.scoring`), not a random one of them.
 """
 
 import hmac
@@ -35,7 +37,6 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from starlette.requests import Request
 from starlette.responses import Response
 
-from subnet.answers import find_sku_problem
 from subnet.protocol import BitrecsRequest, request_for_miners
 from subnet.signing import (
     SIGNED_FIELDS,
@@ -46,20 +47,21 @@ from subnet.signing import (
     verify_ed25519,
     verify_localnet_hmac,
 )
-from subnet.types import MAX_NUM_RESULTS, MAX_QUERY_LENGTH, MIN_NUM_RESULTS, MIN_QUERY_LENGTH, decode_results
+from subnet.types import MAX_NUM_RESULTS, MAX_QUERY_LENGTH, MIN_NUM_RESULTS, MIN_QUERY_LENGTH
 from subnet.validator.catalog import (
     CATALOG_DUPE_THRESHOLD,
     MAX_CATALOG_SIZE,
     MIN_CATALOG_SIZE,
-    CatalogEntry,
     duplicate_count,
     load_items,
     parse_catalog_loose,
     parse_catalog_strict,
     rewrite_context,
 )
-from subnet.validator.miners import MinerAnswer, MinerPool
+from subnet.validator.keeper import ScoreKeeper
+from subnet.validator.miners import MinerPool
 from subnet.validator.public_key import GatewayKeyUnavailable, PublicKeySource
+from subnet.validator.scoring import pick_winner, score_answers
 
 logger = logging.getLogger(__name__)
 
@@ -73,7 +75,6 @@ DEFAULT_MAX_BODY_BYTES: Final = 8 * 1024 * 1024
 DEFAULT_MAX_CONTEXT_CHARS: Final = 2_000_000
 RATE_LIMIT_WINDOW_SECONDS: Final = 60
 _BODY_METHODS: Final = frozenset({"POST", "PUT", "PATCH"})
-_RESULT_KEYS: Final = frozenset({"sku", "name", "price", "reason"})
 
 
 @dataclass(frozen=True)
@@ -149,12 +150,15 @@ def create_app(
     config: ValidatorConfig,
     miner_pool: MinerPool,
     public_key: PublicKeySource | None,
+    keeper: ScoreKeeper | None = None,
     clock: Callable[[], float] = time.time,
 ) -> FastAPI:
     """Return the validator's ASGI app; Ed25519 networks (testnet, mainnet) need the gateway's key source.
 
-    clock: the rate limiter's clock (its one-minute windows).
+    keeper: where answers' scores go (and weights, when it has a chain); by default scores are kept in
+    memory only. clock: the rate limiter's clock (its one-minute windows).
     """
+    keeper = keeper or ScoreKeeper()
     if config.network != "localnet" and public_key is None:
         raise ValueError(f"a {config.network} validator verifies Ed25519 signatures and needs the gateway key")
     app = FastAPI(title="Bitrecs validator", version=WIRE_VERSION)
@@ -266,11 +270,23 @@ def create_app(
             return _error(500, "error")
         forwarded = request_for_miners(request=request.model_copy(update={"context": forwarded_context}))
         answers = miner_pool.query(forwarded)
-        winner, results = _pick_winner(answers=answers, request=request, catalog=catalog, network=config.network)
-        if winner is None:
-            if answers and all(not answer.results for answer in answers):
+        rewards = score_answers(
+            answers=answers,
+            request=request,
+            catalog=catalog,
+            network=config.network,
+            actions=keeper.action_totals(),
+        )
+        keeper.record(rewards)
+        best = pick_winner(rewards)
+        if best is None or best.answer is None:
+            answered = [answer for answer in answers if not answer.error]
+            if answered and all(not answer.results for answer in answered):
                 return _error(500, "error - forward")
+            for reward in rewards:
+                logger.info("subnet.validator_answer_refused", extra={"miner_uid": reward.uid, "why": reward.problem})
             return _error(500, "error")
+        winner, results = best.answer, list(best.results)
         took = time.monotonic() - started
         network_text = "" if config.network == "localnet" else f"Subnet {config.network} "
         return JSONResponse(
@@ -342,37 +358,6 @@ def _passes_request_checks(*, request: BitrecsRequest, context: str) -> bool:
         and bool(request.site_key)
         and MIN_NUM_RESULTS <= request.num_results <= MAX_NUM_RESULTS
     )
-
-
-def _pick_winner(
-    *, answers: list[MinerAnswer], request: BitrecsRequest, catalog: list[CatalogEntry], network: str
-) -> tuple[MinerAnswer | None, list[dict[str, Any]]]:
-    """Return the first answer (in pool order) that is a valid list for this request, with its parsed results.
-
-    Valid: strict JSON objects with sku, name, price and reason; exactly `num_results`; SKUs from the
-    request's catalog, unique, not the query. Scoring and weights come with the local chain.
-    """
-    known = {entry.sku for entry in catalog}
-    for answer in answers:
-        raw = list(answer.results)
-        if network == "localnet":
-            raw = [item.replace("'", '"') for item in raw]
-        try:
-            results = decode_results(results=raw)
-        except ValueError:
-            continue
-        if any(not item.keys() >= _RESULT_KEYS or not isinstance(item["sku"], str) for item in results):
-            continue
-        problem = find_sku_problem(
-            skus=[item["sku"] for item in results],
-            query_sku=request.query or "",
-            num_results=request.num_results,
-            is_known=known.__contains__,
-        )
-        if problem is None:
-            return answer, results
-        logger.info("subnet.validator_answer_refused", extra={"miner_uid": answer.uid, "reason": problem[0]})
-    return None, []
 
 
 class ValidatorServer:

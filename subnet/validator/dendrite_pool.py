@@ -10,6 +10,7 @@ import json
 import logging
 import threading
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any, Final
 
 from subnet import chain
@@ -69,10 +70,8 @@ class DendriteMinerPool:
         answers = []
         for miner, response in zip(miners, responses, strict=True):
             answer = _answer(miner=miner, response=response, request=request)
-            if answer is None:
-                status = response.dendrite.status_code if getattr(response, "dendrite", None) else None
-                logger.info("subnet.dendrite_pool_miner_failed", extra={"miner_uid": miner.uid, "status": status})
-                continue
+            if answer.error:
+                logger.info("subnet.dendrite_pool_miner_failed", extra={"miner_uid": miner.uid, "error": answer.error})
             answers.append(answer)
         return answers
 
@@ -99,16 +98,23 @@ class DendriteMinerPool:
             await dendrite.aclose_session()
 
 
-def _answer(*, miner: ChainNeuron, response: Any, request: BitrecsRequest) -> MinerAnswer | None:
-    """The miner's answer, or None if the call failed or timed out (the validator's `is_success` gate)."""
+def _answer(*, miner: ChainNeuron, response: Any, request: BitrecsRequest) -> MinerAnswer:
+    """The miner's answer; `error` is set if the call failed or timed out (the validator's `is_success` gate)."""
+    failed = MinerAnswer(
+        uid=miner.uid, hotkey=miner.hotkey, query=request.query or "", created_at="", results=(), models_used=()
+    )
     if not isinstance(response, BitrecsRequest) or response.dendrite is None:
-        return None
-    if not response.is_success or not isinstance(response.results, list):
-        return None
+        return replace(failed, error="no_response")
+    if not response.is_success:
+        return replace(failed, error=f"http_{response.dendrite.status_code or 'error'}")
+    if not isinstance(response.results, list):
+        return replace(failed, error="no_results")
     try:
         latency = float(response.dendrite.process_time or 0.0)
-    except ValueError:
+    except (TypeError, ValueError):
         latency = 0.0
+    if latency <= 0:  # the public reward requires the dendrite's process-time header
+        return replace(failed, error="no_process_time")
     return MinerAnswer(
         uid=miner.uid,
         hotkey=miner.hotkey,

@@ -32,7 +32,11 @@ __all__ = [
 
 @dataclass(frozen=True)
 class MinerAnswer:
-    """One miner's answer: `results` are the strict-JSON strings of the synapse, as sent."""
+    """One miner's answer: `results` are the strict-JSON strings of the synapse, as sent.
+
+    A miner that was asked but gave no usable response (timeout, refusal, HTTP error) is reported too,
+    with empty results and `error` saying what happened, so the validator can score it 0.
+    """
 
     uid: int
     hotkey: str
@@ -41,11 +45,12 @@ class MinerAnswer:
     results: tuple[str, ...]
     models_used: tuple[str, ...]
     latency_seconds: float = 0.0
+    error: str = ""
 
 
 class MinerPool(Protocol):
     def query(self, request: BitrecsRequest) -> list[MinerAnswer]:
-        """Return the answers of the miners asked (none for a miner that failed or timed out)."""
+        """Return one answer per miner asked (with `error` set for a miner that failed or timed out)."""
 
 
 @dataclass(frozen=True)

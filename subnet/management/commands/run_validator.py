@@ -1,8 +1,10 @@
 """`manage.py run_validator`: the reference validator's HTTP API.
 
 By default the miners are simulated in-process (`--miners N`). With `--local-chain` the validator
-registers its hotkey on the local chain and queries the miners registered there through bittensor's
-dendrite (`DendriteMinerPool`).
+registers its hotkey on the local chain, queries the miners registered there through bittensor's
+dendrite (`DendriteMinerPool`), and sets its miners' scores as weights on the local chain every
+`--weights-interval` seconds. Conversions for scoring come from the gateway's
+`{BITRECS_PROXY_URL}/miner/stats/from/<from>/to/<to>` (default proxy: `{APP_URL}/subnet`).
 """
 
 from typing import Any
@@ -13,8 +15,10 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from subnet import chain
 from subnet.management.commands.run_miner import coldkey_address, load_wallet
 from subnet.models import ChainNeuron
+from subnet.validator.actions import GatewayActions
 from subnet.validator.app import NETWORKS, ValidatorConfig, ValidatorMetadata, ValidatorServer, create_app
 from subnet.validator.dendrite_pool import DendriteMinerPool
+from subnet.validator.keeper import LocalChainWeights, ScoreKeeper, WeightSink
 from subnet.validator.miners import MinerPool, offline_pool
 from subnet.validator.public_key import GatewayKeyUnavailable, GatewayPublicKey
 
@@ -46,14 +50,26 @@ class Command(BaseCommand):
             help="Create the wallet (unencrypted keys, local use only) if it does not exist.",
         )
         parser.add_argument("--timeout", type=float, default=5.0, help="Seconds a miner has to answer (dendrite).")
+        parser.add_argument(
+            "--weights-interval",
+            type=float,
+            default=settings.BITRECS_VALIDATOR_WEIGHTS_INTERVAL_SECONDS,
+            help="Seconds between weight settings on the local chain (scores are saved then too).",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         if not options["api_key"]:
             raise CommandError("BITRECS_API_KEY is not set (or pass --api-key).")
+        if options["weights_interval"] <= 0:
+            raise CommandError("--weights-interval must be positive.")
         metadata = ValidatorMetadata(uid=0, hotkey="")
+        proxy_url = settings.BITRECS_PROXY_URL or f"{settings.APP_URL.rstrip('/')}/subnet"
+        actions = GatewayActions(proxy_url)
         miner_pool: MinerPool
+        sink: WeightSink | None = None
         if options["local_chain"]:
             miner_pool, metadata = self._local_chain_pool(options)
+            sink = LocalChainWeights(netuid=options["netuid"], validator_hotkey=metadata.hotkey)
             miners_text = f"miners of local chain netuid {options['netuid']}"
         else:
             miner_pool = offline_pool(count=options["miners"])
@@ -68,7 +84,7 @@ class Command(BaseCommand):
             )
         except ValueError as exc:
             raise CommandError(f"invalid validator configuration: {exc}") from exc
-        key_url = f"{settings.BITRECS_PROXY_URL or settings.APP_URL}/subnet/public_key"
+        key_url = f"{proxy_url}/public_key"
         public_key = GatewayPublicKey(key_url)
         if config.network != "localnet":
             try:
@@ -76,11 +92,13 @@ class Command(BaseCommand):
             except GatewayKeyUnavailable as exc:
                 # The web process may still be starting (`make run`); the key is fetched on the first /rec.
                 self.stderr.write(f"warning: {exc}; retrying on the first /rec")
-        app = create_app(config=config, miner_pool=miner_pool, public_key=public_key)
+        keeper = ScoreKeeper(sink=sink, actions=actions.totals, weights_interval=options["weights_interval"])
+        app = create_app(config=config, miner_pool=miner_pool, public_key=public_key, keeper=keeper)
         try:
             server = ValidatorServer(app, host=options["host"], port=options["port"], log_level=options["log_level"])
         except OSError as exc:
             raise CommandError(f"cannot listen on {options['host']}:{options['port']}: {exc}") from exc
+        actions.start()
         self.stdout.write(
             f"Validator API on {server.url} (network {config.network}, gateway key from {key_url}, {miners_text})"
         )

@@ -1,0 +1,142 @@
+"""The validator's scores between requests: folding rewards in, saving standings, setting weights when due.
+
+`ScoreKeeper.record(rewards)` runs after every scored request (the public validator's `update_scores`
+then `sync()`); once `weights_interval` seconds have passed since the last sync it saves the standings
+(`MinerScore`) and sets the normalised scores as its weights on the chain. Only one thread syncs at a
+time; the others go on answering. `LocalChainWeights` is the local chain in the database (bittensor's
+subtensor on testnet/finney would be another `WeightSink`).
+"""
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Final, Protocol
+
+from django.db import DatabaseError, connection, transaction
+from django.utils import timezone
+
+from subnet import chain
+from subnet.models import ChainNeuron, MinerScore
+from subnet.validator.scoring import Reward, ScoreBoard, Standing
+
+logger = logging.getLogger(__name__)
+
+# How often weights are set: the public default is every 500 blocks (100 minutes); the local chain
+# has no blocks, and a demo wants to see weights move.
+DEFAULT_WEIGHTS_INTERVAL: Final = 60.0
+
+
+class WeightSink(Protocol):
+    def load(self) -> dict[int, Standing]:
+        """The standings saved by an earlier run, for miners still registered under the same hotkey."""
+
+    def save(self, *, standings: Mapping[int, Standing], weights: Mapping[int, float]) -> None:
+        """Save the standings and set `weights` (uid -> weight, summing to 1) on the chain."""
+
+
+class LocalChainWeights:
+    """Standings in `MinerScore`, weights on the local chain (`subnet.chain.set_weights`)."""
+
+    def __init__(self, *, netuid: int, validator_hotkey: str) -> None:
+        self.netuid = netuid
+        self.validator_hotkey = validator_hotkey
+
+    def load(self) -> dict[int, Standing]:
+        current = dict(ChainNeuron.objects.filter(netuid=self.netuid).values_list("uid", "hotkey"))
+        rows = MinerScore.objects.filter(netuid=self.netuid, validator_hotkey=self.validator_hotkey)
+        return {
+            row.miner_uid: Standing(
+                hotkey=row.miner_hotkey,
+                score=row.score,
+                answers=row.answers,
+                valid_answers=row.valid_answers,
+                last_reward=row.last_reward,
+            )
+            for row in rows
+            if current.get(row.miner_uid) == row.miner_hotkey  # hotkey churn: a new miner starts from 0
+        }
+
+    def save(self, *, standings: Mapping[int, Standing], weights: Mapping[int, float]) -> None:
+        now = timezone.now()
+        with transaction.atomic():
+            MinerScore.objects.filter(netuid=self.netuid, validator_hotkey=self.validator_hotkey).exclude(
+                miner_uid__in=list(standings)
+            ).delete()
+            MinerScore.objects.bulk_create(
+                [
+                    MinerScore(
+                        netuid=self.netuid,
+                        validator_hotkey=self.validator_hotkey,
+                        miner_uid=uid,
+                        miner_hotkey=standing.hotkey,
+                        score=standing.score,
+                        answers=standing.answers,
+                        valid_answers=standing.valid_answers,
+                        last_reward=standing.last_reward,
+                        updated_at=now,
+                    )
+                    for uid, standing in standings.items()
+                ],
+                update_conflicts=True,
+                unique_fields=["netuid", "validator_hotkey", "miner_uid"],
+                update_fields=["miner_hotkey", "score", "answers", "valid_answers", "last_reward", "updated_at"],
+            )
+        if weights:
+            chain.set_weights(netuid=self.netuid, validator_hotkey=self.validator_hotkey, weights=weights)
+
+
+class ScoreKeeper:
+    """A `ScoreBoard` plus where its standings and weights go, and the actions that feed conversion scores."""
+
+    def __init__(
+        self,
+        *,
+        board: ScoreBoard | None = None,
+        sink: WeightSink | None = None,
+        actions: Callable[[], Mapping[str, float]] | None = None,
+        weights_interval: float = DEFAULT_WEIGHTS_INTERVAL,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.board = board or ScoreBoard()
+        self.sink = sink
+        self._actions = actions
+        self.weights_interval = weights_interval
+        self._clock = clock
+        self._sync_lock = threading.Lock()
+        self._last_sync = clock()
+        self.steps = 0
+        self.syncs = 0
+        if sink is not None:
+            self.board.standings.update(sink.load())
+
+    def action_totals(self) -> Mapping[str, float]:
+        return self._actions() if self._actions is not None else {}
+
+    def record(self, rewards: Sequence[Reward]) -> None:
+        """Fold one request's rewards into the scores; sync standings and weights when due."""
+        if not self.board.update(rewards):
+            return
+        self.steps += 1
+        if self.sink is not None and self._clock() - self._last_sync >= self.weights_interval:
+            self.sync()
+
+    def sync(self) -> bool:
+        """Save the standings and set weights now, unless another thread is doing it; returns whether it ran."""
+        if self.sink is None or not self._sync_lock.acquire(blocking=False):
+            return False
+        try:
+            self._last_sync = self._clock()
+            weights = self.board.weights()
+            try:
+                self.sink.save(standings=self.board.snapshot(), weights=weights)
+            except Exception as exc:  # a chain or database hiccup must not fail the request that triggered it
+                logger.exception("subnet.validator_set_weights_failed")
+                if isinstance(exc, DatabaseError):
+                    connection.close()  # this thread opens a fresh connection next time
+                return False
+            self.syncs += 1
+            logger.info("subnet.validator_weights_set", extra={"weights": weights, "step": self.steps})
+            return True
+        finally:
+            self._sync_lock.release()

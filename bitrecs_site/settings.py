@@ -296,12 +296,19 @@ BITRECS_VALIDATOR_RATE_LIMIT_PER_MINUTE = env.int("BITRECS_VALIDATOR_RATE_LIMIT_
 BITRECS_PROXY_URL = env.str("BITRECS_PROXY_URL", default="").rstrip("/")
 # Seconds between the reference validator's weight settings (the public default is 500 blocks, ~100 min).
 BITRECS_VALIDATOR_WEIGHTS_INTERVAL_SECONDS = env.float("BITRECS_VALIDATOR_WEIGHTS_INTERVAL_SECONDS", default=60.0)
-# Asking the network (subnet.ask_network): the validator the gateway sends /rec to ("" turns asking off;
-# the reference validator on loopback in local mode), products asked per store per run, results per
-# answer, and minutes before a product is asked again whatever the last outcome.
-BITRECS_VALIDATOR_URL = env.str(
-    "BITRECS_VALIDATOR_URL", default=f"http://127.0.0.1:{BITRECS_VALIDATOR_PORT}" if LOCAL_MODE else ""
-).rstrip("/")
+# Asking the network (subnet.ask_network). Validators come from the chain of BITRECS_NETWORK (the local
+# chain, or the subtensor metagraph of test/finney: permit + serving axon, API on BITRECS_VALIDATOR_API_PORT),
+# drawn by stake among the healthy ones; BITRECS_VALIDATOR_URL pins one validator instead. Each validator's
+# API key: BITRECS_VALIDATOR_API_KEYS ("hotkey=key,..."), else BITRECS_API_KEY. Health from /ping is kept for
+# BITRECS_VALIDATOR_HEALTH_TTL_SECONDS; a validator that failed is skipped for BITRECS_VALIDATOR_DOWN_SECONDS.
+# Then: products asked per store per run (0 turns asking off), results per answer, and minutes before a
+# product is asked again whatever the last outcome.
+BITRECS_VALIDATOR_URL = env.str("BITRECS_VALIDATOR_URL", default="").rstrip("/")
+BITRECS_VALIDATOR_API_KEYS = env.dict("BITRECS_VALIDATOR_API_KEYS", default={})
+BITRECS_VALIDATOR_API_PORT = env.int("BITRECS_VALIDATOR_API_PORT", default=7779)
+BITRECS_VALIDATOR_HEALTH_TTL_SECONDS = env.int("BITRECS_VALIDATOR_HEALTH_TTL_SECONDS", default=60)
+BITRECS_VALIDATOR_DOWN_SECONDS = env.int("BITRECS_VALIDATOR_DOWN_SECONDS", default=60)
+BITRECS_METAGRAPH_TTL_SECONDS = env.int("BITRECS_METAGRAPH_TTL_SECONDS", default=600)
 BITRECS_ASK_BATCH = env.int("BITRECS_ASK_BATCH", default=20)
 BITRECS_ASK_NUM_RESULTS = env.int("BITRECS_ASK_NUM_RESULTS", default=5)
 BITRECS_ASK_COOLDOWN_MINUTES = env.int("BITRECS_ASK_COOLDOWN_MINUTES", default=60)

@@ -173,19 +173,6 @@ def request_recommendations(
 # ------------------------------------------------------------------------------------- asking the network
 
 
-def build_validator_client(*, base_url: str | None = None) -> ValidatorClient:
-    """Return a client for the configured validator (`BITRECS_VALIDATOR_URL`), signed for `BITRECS_NETWORK`."""
-    return ValidatorClient(
-        base_url or settings.BITRECS_VALIDATOR_URL,
-        settings.BITRECS_API_KEY,
-        network=settings.BITRECS_NETWORK,
-        timeout=settings.BITRECS_VALIDATOR_TIMEOUT_SECONDS,
-        call_budget=settings.BITRECS_VALIDATOR_CALL_BUDGET_SECONDS,
-        max_in_flight=settings.BITRECS_VALIDATOR_MAX_IN_FLIGHT,
-        requests_per_minute=settings.BITRECS_VALIDATOR_REQUESTS_PER_MINUTE,
-    )
-
-
 def pick_products_to_ask(*, store: Store, limit: int) -> list[Product]:
     """Return up to `limit` products worth asking the network about, most ordered first, then newest.
 

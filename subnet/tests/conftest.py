@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from django.core.cache import cache
 
 from subnet.client import reset_gates
 from subnet.signing import load_private_key
@@ -23,7 +24,9 @@ API_KEY = "validator-key"
 
 @pytest.fixture(autouse=True)
 def _fresh_gates() -> Iterator[None]:
+    """Fresh per-validator rate gates, and no validator health or metagraph remembered from another test."""
     reset_gates()
+    cache.clear()
     yield
     reset_gates()
 

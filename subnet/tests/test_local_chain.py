@@ -1,14 +1,20 @@
 """The local chain in the database, and the validator → dendrite → miner axons path over loopback."""
 
 import socket
+from decimal import Decimal
 from io import StringIO
 
 import pytest
 from django.core.management import call_command
 
+from catalog_sync.models import Product
+from catalog_sync.tests.factories import ProductFactory
+from merchants.tests.factories import StoreFactory
+from recommendations.models import RecommendationList
 from subnet import chain
 from subnet.client import RecAnswer, ValidatorClient
-from subnet.models import ChainNeuron, MinerScore
+from subnet.models import ChainNeuron, MinerScore, NetworkRequest
+from subnet.registry import ValidatorEndpoint, choose_validator
 from subnet.tests.conftest import API_KEY, RFC_PRIVATE_KEY_HEX
 
 pytest.importorskip("subnet.protocol", exc_type=ImportError)
@@ -18,6 +24,7 @@ from bittensor_wallet import Keypair, Wallet
 
 from subnet.miner.neuron import LOOPBACK, MinerNeuron
 from subnet.protocol import BitrecsRequest, bt, request_for_miners
+from subnet.tasks import ask_network_for_product_task
 from subnet.validator.app import ValidatorServer
 from subnet.validator.dendrite_pool import DendriteMinerPool
 
@@ -268,7 +275,15 @@ def test_run_validator_local_chain_registers_and_queries_the_chain_miners(
     monkeypatch, settings, tmp_path, local_network, luma_body
 ):
     settings.BITRECS_SIGNING_KEY = RFC_PRIVATE_KEY_HEX
+    # the gateway finds validators on the local chain, and asks with the validator's key
+    settings.BITRECS_NETWORK, settings.BITRECS_NETUID, settings.BITRECS_VALIDATOR_URL = "local", NETUID, ""
+    settings.BITRECS_API_KEY, settings.BITRECS_ASK_NUM_RESULTS = "run-key", 3
+    store = StoreFactory.create(site_key="chain-shop")
+    for index, name in enumerate(["Blue Tee", "Red Tee", "Cap", "Jeans", "Mug", "Lamp", "Hose", "Pen"]):
+        ProductFactory.create(store=store, external_id=f"p{index}", sku=f"SKU-{index}", title=name, price=Decimal("9"))
+    query = Product.objects.get(store=store, sku="SKU-0")
     answers: list[object] = []
+    chosen: list[ValidatorEndpoint | None] = []
 
     def serve_briefly(server):
         server.start()
@@ -283,6 +298,8 @@ def test_run_validator_local_chain_registers_and_queries_the_chain_miners(
                     created_at="2025-06-28T20:00:00",
                 )
             )
+            chosen.append(choose_validator())
+            ask_network_for_product_task.delay(store.id, query.id)  # eager: gateway -> validator -> miners
         finally:
             server.stop()
 
@@ -324,4 +341,16 @@ def test_run_validator_local_chain_registers_and_queries_the_chain_miners(
     assert sorted(weights) == miner_uids
     assert list(weights.values()) == pytest.approx([1 / 3] * 3, abs=0.01)
     scores = MinerScore.objects.filter(netuid=NETUID, validator_hotkey=validator_hotkey).order_by("miner_uid")
-    assert [(row.miner_uid, row.answers, row.valid_answers) for row in scores] == [(uid, 1, 1) for uid in miner_uids]
+    assert [(row.miner_uid, row.answers, row.valid_answers) for row in scores] == [(uid, 2, 2) for uid in miner_uids]
+    # the validator advertised its API on the local chain, the gateway drew it and stored the miners' list
+    registered = ChainNeuron.objects.get(netuid=NETUID, hotkey=validator_hotkey)
+    [endpoint] = chosen
+    assert endpoint is not None
+    assert endpoint == ValidatorEndpoint(
+        url=f"http://127.0.0.1:{registered.axon_port}", hotkey=validator_hotkey, stake=1000.0, uid=registered.uid
+    )
+    record = NetworkRequest.objects.get(store=store)
+    assert (record.status, record.validator) == ("answered", endpoint.url)
+    assert record.miner_hotkey in {neuron.hotkey for neuron in local_network}
+    stored = RecommendationList.objects.get(store=store, source="network", query_id="p0")
+    assert len(stored.item_ids) == 3 and "p0" not in stored.item_ids

@@ -27,12 +27,14 @@ from subnet.tests.conftest import API_KEY, RFC_PRIVATE_KEY_HEX, StubReply, rec_s
 pytest.importorskip("subnet.protocol", exc_type=ImportError)
 
 from subnet.protocol import BitrecsRequest
+from subnet.registry import ValidatorEndpoint, is_healthy
 from subnet.tasks import MAX_ASK_RETRIES, ask_network_for_product_task, ask_network_task
 from subnet.validator.miners import MinerAnswer, offline_pool
 
 pytestmark = pytest.mark.django_db
 
 URL = "/api/v1/recommendations"
+PONG = StubReply(body={"detail": "pong", "st": 1_750_000_000})
 CATALOG = [
     ("TEE-BLUE", "Blue Cotton Tee", "19.00"),
     ("TEE-RED", "Red Cotton Tee", "19.00"),
@@ -196,7 +198,7 @@ def test_an_invalid_list_is_recorded_as_rejected_and_never_served(client, settin
     store = make_shop()
     rebuild_store_lists(store=store)
     local = RecommendationList.objects.get(store=store, source="local", placement="product", query_id="shop-ask-0")
-    stub_server.replies = [StubReply(body=rec_success(skus, query="TEE-BLUE"))]
+    stub_server.replies = [PONG, StubReply(body=rec_success(skus, query="TEE-BLUE"))]
     settings.BITRECS_VALIDATOR_URL = stub_server.url
 
     # when
@@ -210,7 +212,7 @@ def test_an_invalid_list_is_recorded_as_rejected_and_never_served(client, settin
         message,
         False,
     )
-    assert len(stub_server.received) == 1
+    assert [(request.method, request.path) for request in stub_server.received] == [("GET", "/ping"), ("POST", "/rec")]
     assert RecommendationList.objects.filter(source="network").count() == 0
     assert NetworkAnswer.objects.count() == 0
     # and the widget still serves the local list
@@ -273,27 +275,30 @@ def test_an_unreachable_validator_is_recorded_as_failed():
     assert RecommendationList.objects.filter(source="network").count() == 0
 
 
-def test_the_task_retries_an_unreachable_validator_with_a_back_off(settings):
-    # given
+def test_the_task_retries_a_validator_that_failed_after_its_ping_with_a_back_off(settings, stub_server):
+    # given: a validator that answers /ping, then has no miner answer (500 "error": retry elsewhere)
     store = make_shop()
-    settings.BITRECS_VALIDATOR_URL = closed_port_url()
+    stub_server.replies = [PONG, StubReply(status=500, body={"detail": "error", "status_code": 500})]
+    settings.BITRECS_VALIDATOR_URL = stub_server.url
 
     # when
     with pytest.raises(Retry) as retry:
         ask_network_for_product_task.delay(store.id, product(store, "TEE-BLUE").id)
 
-    # then: the attempt is recorded, and retried after the back-off
+    # then: the attempt is recorded, the validator marked down, and the ask retried after the back-off
     assert retry.value.when == 30
     assert list(NetworkRequest.objects.values_list("status", "error_code", "retryable")) == [
-        ("failed", "ValidatorUnavailable", True)
+        ("failed", "ValidatorFailed", True)
     ]
+    assert not is_healthy(ValidatorEndpoint(url=stub_server.url))
 
 
 def test_the_task_retries_a_rate_limited_ask_after_retry_after(settings, stub_server):
     # given: the validator asks us to wait longer than one call's budget
     store = make_shop()
     stub_server.replies = [
-        StubReply(status=429, body={"detail": "Rate limit exceeded"}, headers={"Retry-After": "400"})
+        PONG,
+        StubReply(status=429, body={"detail": "Rate limit exceeded"}, headers={"Retry-After": "400"}),
     ]
     settings.BITRECS_VALIDATOR_URL = stub_server.url
 
@@ -307,24 +312,37 @@ def test_the_task_retries_a_rate_limited_ask_after_retry_after(settings, stub_se
     assert (record.status, record.error_code, record.retry_after_seconds) == ("failed", "ValidatorRateLimited", 400.0)
 
 
-def test_the_task_gives_up_after_its_last_retry(settings):
+def test_the_task_gives_up_after_its_last_retry(settings, stub_server):
     # given
     store = make_shop()
-    settings.BITRECS_VALIDATOR_URL = closed_port_url()
+    stub_server.replies = [PONG, StubReply(status=500, body={"detail": "error", "status_code": 500})]
+    settings.BITRECS_VALIDATOR_URL = stub_server.url
 
     # when: the last allowed retry fails too
     ask_network_for_product_task.apply(args=(store.id, product(store, "TEE-BLUE").id), retries=MAX_ASK_RETRIES)
 
     # then: recorded, not retried again
-    assert list(NetworkRequest.objects.values_list("status", "error_code")) == [("failed", "ValidatorUnavailable")]
+    assert list(NetworkRequest.objects.values_list("status", "error_code")) == [("failed", "ValidatorFailed")]
 
 
-def test_the_task_does_not_retry_a_refused_api_key(settings, start_validator):
+def test_an_unreachable_validator_is_not_asked(settings):
     # given
     store = make_shop()
-    validator = start_validator()
-    settings.BITRECS_VALIDATOR_URL = validator.url
-    settings.BITRECS_API_KEY = "wrong"
+    settings.BITRECS_VALIDATOR_URL = closed_port_url()
+
+    # when
+    ask_network_for_product_task.delay(store.id, product(store, "TEE-BLUE").id)
+
+    # then: its /ping failed, so nothing was sent; the product stays due for a later run
+    assert NetworkRequest.objects.count() == 0
+    assert [p.sku for p in pick_products_to_ask(store=store, limit=1)] == ["LAMP"]
+
+
+def test_the_task_does_not_retry_a_refused_api_key(settings, stub_server):
+    # given: /ping passes, /rec refuses the key
+    store = make_shop()
+    stub_server.replies = [PONG, StubReply(status=401, body={"detail": "Unauthorized"})]
+    settings.BITRECS_VALIDATOR_URL = stub_server.url
 
     # when
     ask_network_for_product_task.delay(store.id, product(store, "TEE-BLUE").id)

@@ -7,6 +7,7 @@ dendrite (`DendriteMinerPool`), and sets its miners' scores as weights on the lo
 `{BITRECS_PROXY_URL}/miner/stats/from/<from>/to/<to>` (default proxy: `{APP_URL}/subnet`).
 """
 
+import ipaddress
 from typing import Any
 
 from django.conf import settings
@@ -51,6 +52,12 @@ class Command(BaseCommand):
         )
         parser.add_argument("--timeout", type=float, default=5.0, help="Seconds a miner has to answer (dendrite).")
         parser.add_argument(
+            "--stake", type=float, default=1000.0, help="Stake recorded on the local chain (gateways draw by stake)."
+        )
+        parser.add_argument(
+            "--advertise-ip", default="", help="IP gateways reach the API on (default: --host, or 127.0.0.1)."
+        )
+        parser.add_argument(
             "--weights-interval",
             type=float,
             default=settings.BITRECS_VALIDATOR_WEIGHTS_INTERVAL_SECONDS,
@@ -62,6 +69,8 @@ class Command(BaseCommand):
             raise CommandError("BITRECS_API_KEY is not set (or pass --api-key).")
         if options["weights_interval"] <= 0:
             raise CommandError("--weights-interval must be positive.")
+        if options["stake"] < 0:
+            raise CommandError("--stake must not be negative.")
         metadata = ValidatorMetadata(uid=0, hotkey="")
         proxy_url = settings.BITRECS_PROXY_URL or f"{settings.APP_URL.rstrip('/')}/subnet"
         actions = GatewayActions(proxy_url)
@@ -98,6 +107,10 @@ class Command(BaseCommand):
             server = ValidatorServer(app, host=options["host"], port=options["port"], log_level=options["log_level"])
         except OSError as exc:
             raise CommandError(f"cannot listen on {options['host']}:{options['port']}: {exc}") from exc
+        if options["local_chain"]:
+            # The validator's API address, as its axon on the local chain: where gateways find it.
+            advertised = options["advertise_ip"] or _advertised_ip(options["host"])
+            chain.serve_axon(netuid=options["netuid"], hotkey=metadata.hotkey, ip=advertised, port=server.port)
         actions.start()
         self.stdout.write(
             f"Validator API on {server.url} (network {config.network}, gateway key from {key_url}, {miners_text})"
@@ -117,6 +130,16 @@ class Command(BaseCommand):
             hotkey=wallet.hotkey.ss58_address,
             coldkey=coldkey_address(wallet),
             role=ChainNeuron.Role.VALIDATOR,
+            stake=options["stake"],
         )
         pool = DendriteMinerPool(wallet=wallet, netuid=options["netuid"], timeout=options["timeout"])
         return pool, ValidatorMetadata(uid=neuron.uid, hotkey=neuron.hotkey, coldkey=neuron.coldkey)
+
+
+def _advertised_ip(host: str) -> str:
+    """The address gateways reach a server bound to `host` on: loopback for a wildcard bind."""
+    try:
+        unspecified = ipaddress.ip_address(host).is_unspecified
+    except ValueError:  # a host name
+        return host
+    return "127.0.0.1" if unspecified else host

@@ -43,7 +43,7 @@ run: demo
 	@echo "  widget API:  http://127.0.0.1:$(PORT)/api/v1/recommendations?site_key=demo&placement=home"
 	@echo "  validator:   http://127.0.0.1:7779 (API key: $${BITRECS_API_KEY:-local}), 3 offline miners on 8091-8093"
 	@echo ""
-	$(BIN)/honcho start -f Procfile -p $(PORT)
+	APP_URL=$${APP_URL:-http://127.0.0.1:$(PORT)} $(BIN)/honcho start -f Procfile -p $(PORT)
 
 test: setup-dev
 	$(BIN)/pytest -q $(PYTEST_ARGS)

@@ -258,8 +258,12 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "full-syncs": {"task": "catalog_sync.full_sync_all", "schedule": crontab(minute="17", hour="3")},
     # Re-enqueue syncs whose next step was lost (a worker died between two steps): every 5 minutes.
     "resume-stalled-syncs": {"task": "catalog_sync.resume_stalled", "schedule": 300.0},
-    # Ask the network for product lists that are missing or stale (BITRECS_ASK_BATCH per store): every 5 minutes.
-    "ask-network": {"task": "subnet.ask_network", "schedule": 300.0},
+    # Ask the network for product lists that are missing or stale (BITRECS_ASK_BATCH per store): every
+    # BITRECS_ASK_INTERVAL_SECONDS (5 minutes; 1 minute in local mode, so the demo shows network lists soon).
+    "ask-network": {
+        "task": "subnet.ask_network",
+        "schedule": env.float("BITRECS_ASK_INTERVAL_SECONDS", default=60.0 if LOCAL_MODE else 300.0),
+    },
 }
 
 LOGGING = {

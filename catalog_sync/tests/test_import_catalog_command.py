@@ -6,6 +6,7 @@ from django.core.management import CommandError, call_command
 
 from catalog_sync.models import Product, SyncRun
 from catalog_sync.tests.conftest import DATA
+from recommendations.models import RecommendationList
 
 pytestmark = pytest.mark.django_db
 
@@ -23,9 +24,24 @@ def test_import_catalog_prints_a_summary(store):
         "Products: 29 created, 0 updated.",
         "Variants: 0 created, 0 updated, 0 deleted.",
         "Skipped 1: duplicate SKU: 1 (e.g. '123274381').",
+        "recommendations: rebuild queued for a worker (or run again with --build-now)",
     ]
     assert lines[0].startswith(f"Imported {DATA / 'asos_slice.csv'} as asos in ")
     assert Product.objects.get(store=store, external_id="116000789").price == 10.5  # "From  10.50"
+
+
+def test_import_catalog_builds_the_lists_now_when_asked(store):
+    # given
+    out = StringIO()
+
+    # when
+    call_command("import_catalog", str(DATA / "asos_slice.csv"), store="demo", build_now=True, stdout=out)
+
+    # then: one product list per imported product, one home list
+    last = out.getvalue().splitlines()[-1]
+    assert last.startswith("recommendations: 29 product, ")
+    assert RecommendationList.objects.filter(store=store, placement="product", source="local").count() == 29
+    assert RecommendationList.objects.filter(store=store, placement="home", source="local").count() == 1
 
 
 def test_import_catalog_with_an_explicit_format(store):

@@ -23,6 +23,11 @@ class Command(BaseCommand):
         parser.add_argument("--store", required=True, help="the store's site key")
         parser.add_argument("--format", default="auto", choices=FORMATS, help="the file's format (default: detect)")
         parser.add_argument("--currency", default="", help="ISO currency of the prices when the file does not say")
+        parser.add_argument(
+            "--build-now",
+            action="store_true",
+            help="Build the store's recommendation lists here, now (default: queue the rebuild for a worker).",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         store = Store.objects.filter(site_key=options["store"]).first()
@@ -58,3 +63,19 @@ class Command(BaseCommand):
             bar.close()
         for line in report.summary_lines():
             self.stdout.write(line)
+        self._rebuild_lists(store=store, now=options["build_now"])
+
+    def _rebuild_lists(self, *, store: Store, now: bool) -> None:
+        """Entry points compose apps: an import, like a sync, is followed by a rebuild of the store's lists."""
+        from recommendations.services import rebuild_store_lists
+        from recommendations.tasks import rebuild_store_task
+
+        if now:
+            written = rebuild_store_lists(store=store)
+            self.stdout.write(
+                f"recommendations: {written.product_lists} product, {written.cart_lists} cart and "
+                f"{written.home_lists} home lists built in {written.seconds:.1f} s"
+            )
+        else:
+            rebuild_store_task.delay(store.id)
+            self.stdout.write("recommendations: rebuild queued for a worker (or run again with --build-now)")

@@ -10,8 +10,10 @@ Scoring (placement ``product``), for the query item q and the session s_1..s_m (
              + popularity_weight * pop(c)          a small prior; the last fallback when nothing else scores
 
 x is a TF-IDF vector over title, brand, type, category path and tags (word unigrams + character 3-5-grams,
-sublinear tf), plus the description at a lower weight. The hubness correction (CSLS, Conneau et al. 2018)
-stops items that are close to everything (generic, keyword-stuffed titles; items with many near-identical
+sublinear tf), plus the description at a lower weight. The title/brand blocks weight terms by the BM25 idf
+log(1 + (N - df + 0.5) / (df + 0.5)) (Lucene's non-negative form), which discounts words much of the catalog
+shares more than scikit-learn's smooth idf does; the word block conflates plurals (Harman's S-stemmer).
+The hubness correction (CSLS, Conneau et al. 2018) stops items that are close to everything (generic, keyword-stuffed titles; items with many near-identical
 siblings) from crowding every list; offline it is the largest single gain (see recommendations/evaluation.py).
 co is item-item co-occurrence over order baskets, cosine-normalised with a down-weight for large baskets.
 
@@ -22,7 +24,9 @@ items, above that an inverted-file search over random sketches with exact cosine
 """
 
 import copy
+import functools
 import math
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -92,6 +96,10 @@ class EngineConfig:
     description_weight: float = 0.3
     category_weight: float = 0.1
     word_regex: str = r"(?u)\b\w\w+\b"
+    # Term weighting of the title/brand blocks: "bm25" (BM25 idf, Lucene's form) or "smooth" (scikit-learn's).
+    text_idf: str = "bm25"
+    # Conflate plural and singular words (Harman's S-stemmer) in the word block.
+    stem_plurals: bool = True
     # Near-duplicates of the query/session items are blocked from this cosine up (users do buy another
     # size or pack of what they just bought, so only practically identical items are held back).
     history_near_duplicate: float = 0.97
@@ -147,16 +155,53 @@ def _category_text(item: CatalogItem) -> str:
     )
 
 
-def _fit_tfidf(docs: Sequence[str], **kwargs: object) -> sp.csr_matrix:
-    """Fit TF-IDF on docs; an all-empty corpus (or one with no usable token) gives an empty matrix."""
+def _fit_tfidf(docs: Sequence[str], *, idf: str = "smooth", **kwargs: object) -> sp.csr_matrix:
+    """Fit TF-IDF (sublinear tf, L2-normalised rows) on docs; an all-empty corpus (or one with no usable token)
+    gives an empty matrix. idf="smooth" is scikit-learn's log((1 + N) / (1 + df)) + 1; idf="bm25" is
+    log(1 + (N - df + 0.5) / (df + 0.5)), positive even for a word in every document."""
+    if idf not in ("smooth", "bm25"):
+        raise ValueError(f"unknown idf {idf!r}")
     if not any(doc.strip() for doc in docs):
         return sp.csr_matrix((len(docs), 0), dtype=np.float32)
-    vectorizer = TfidfVectorizer(sublinear_tf=True, strip_accents="unicode", dtype=np.float32, **kwargs)
+    bm25 = idf == "bm25"
+    vectorizer = TfidfVectorizer(
+        sublinear_tf=True,
+        strip_accents="unicode",
+        dtype=np.float32,
+        use_idf=not bm25,
+        norm=None if bm25 else "l2",
+        **kwargs,
+    )
     try:
-        matrix = vectorizer.fit_transform(docs)
+        matrix = sp.csr_matrix(vectorizer.fit_transform(docs))
     except ValueError:  # "empty vocabulary": only stop words or punctuation
         return sp.csr_matrix((len(docs), 0), dtype=np.float32)
+    if bm25:
+        n = matrix.shape[0]
+        df = np.bincount(matrix.indices, minlength=matrix.shape[1]).astype(np.float64)
+        weights = np.log1p((n - df + 0.5) / (df + 0.5))
+        matrix = sp.csr_matrix(matrix @ sp.diags(weights.astype(np.float32)))
     return sp.csr_matrix(normalize(matrix), dtype=np.float32)
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _s_stem(word: str) -> str:
+    """Harman's S-stemmer (1991) for a lower-case word: "-ies" -> "-y" (not after "e" or "a"), "-es" -> "-e"
+    (not after "a", "e" or "o"), else a final "s" is dropped (not after "u" or "s"). "batteries" -> "battery",
+    "envelopes" -> "envelope", "pens" -> "pen", "shoes" -> "shoe"; "glass" and "status" stay. Conservative by
+    design ("boxes" -> "boxe" does not meet "box"), so it rarely merges unrelated words."""
+    if word.endswith("ies") and not word.endswith(("eies", "aies")) and len(word) > 3:
+        return word[:-3] + "y"
+    if word.endswith("es") and not word.endswith(("aes", "ees", "oes")) and len(word) > 3:
+        return word[:-1]
+    if word.endswith("s") and not word.endswith(("us", "ss")) and len(word) > 2:
+        return word[:-1]
+    return word
+
+
+def _stem_text(text: str, token_pattern: "re.Pattern[str]") -> str:
+    """Lower-case text with every token matched by token_pattern replaced by its S-stem."""
+    return token_pattern.sub(lambda m: _s_stem(m.group(0)), text.lower())
 
 
 def top_k_desc(scores: np.ndarray, k: int) -> np.ndarray:
@@ -245,9 +290,22 @@ class Recommender:
                 config=config,
             )
         texts = [_item_text(item) for item in catalog]
+        if config.stem_plurals:
+            pattern = re.compile(config.word_regex)
+            words = [_stem_text(text, pattern) for text in texts]
+        else:
+            words = texts
         blocks = [
-            _fit_tfidf(texts, max_features=config.max_word_features, token_pattern=config.word_regex),
-            _fit_tfidf(texts, analyzer="char_wb", ngram_range=(3, 5), max_features=config.max_char_features)
+            _fit_tfidf(
+                words, idf=config.text_idf, max_features=config.max_word_features, token_pattern=config.word_regex
+            ),
+            _fit_tfidf(
+                texts,
+                idf=config.text_idf,
+                analyzer="char_wb",
+                ngram_range=(3, 5),
+                max_features=config.max_char_features,
+            )
             * config.char_weight,
         ]
         categories = [_category_text(item) for item in catalog]

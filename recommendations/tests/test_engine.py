@@ -1,3 +1,5 @@
+import math
+import re
 from datetime import timedelta
 from decimal import Decimal
 
@@ -305,3 +307,58 @@ def test_with_config_changes_query_settings_only(engine):
     assert ids(engine.with_config(engine.config).recommend(query_id="case", placement="product")) == ids(
         engine.recommend(query_id="case", placement="product")
     )
+
+
+def test_s_stem_conflates_plurals_only():
+    from recommendations.engine.core import _s_stem, _stem_text
+
+    assert [_s_stem(w) for w in ("batteries", "envelopes", "pens", "shoes", "glass", "status", "boxes", "box")] == [
+        "battery",
+        "envelope",
+        "pen",
+        "shoe",
+        "glass",
+        "status",
+        "boxe",
+        "box",
+    ]
+    assert [_s_stem(w) for w in ("aies", "monies", "toes", "is", "es")] == ["aie", "mony", "toe", "is", "es"]
+    assert _stem_text("Gel Pens, 12 Refills & Batteries", re.compile(EngineConfig().word_regex)) == (
+        "gel pen, 12 refill & battery"
+    )
+
+
+def test_bm25_idf_discounts_shared_words_more_than_smooth_idf():
+    from recommendations.engine.core import _fit_tfidf
+
+    docs = ["pen blue", "pen red", "pen black", "stapler"]
+    matrix = _fit_tfidf(docs, idf="bm25", token_pattern=EngineConfig().word_regex).toarray()
+    # Columns (sorted vocabulary): black, blue, pen, red, stapler. "pen" is in 3 of 4 documents: idf
+    # log(1 + 1.5 / 3.5); "blue" is in one: log(1 + 3.5 / 1.5).
+    common, rare = math.log(1 + 1.5 / 3.5), math.log(1 + 3.5 / 1.5)
+    assert matrix[0] == pytest.approx(np.array([0.0, rare, common, 0.0, 0.0]) / math.hypot(rare, common), abs=1e-6)
+    assert matrix[3] == pytest.approx([0.0, 0.0, 0.0, 0.0, 1.0], abs=1e-6)
+    smooth = _fit_tfidf(docs, token_pattern=EngineConfig().word_regex).toarray()
+    # scikit-learn's idf gives the shared word more of the row (0.54) than BM25's does (0.28).
+    assert smooth[0, 2] == pytest.approx(0.5380, abs=1e-4)
+    assert matrix[0, 2] == pytest.approx(0.2840, abs=1e-4)
+    with pytest.raises(ValueError):
+        _fit_tfidf(docs, idf="okapi")
+
+
+def test_plural_and_singular_titles_match_through_the_stemmer():
+    items = [
+        CatalogItem(id="a", title="Ballpoint pens blue"),
+        CatalogItem(id="b", title="Ballpoint pen red"),
+        CatalogItem(id="c", title="Desk lamp"),
+    ]
+    stemmed = Recommender.build(items)._matrix
+    plain = Recommender.build(items, config=EngineConfig(stem_plurals=False, char_weight=0.0))._matrix
+    stemmed_words = Recommender.build(items, config=EngineConfig(char_weight=0.0))._matrix
+
+    # Words only: "pens"/"pen" share a stem, so a and b share two of their three words instead of one.
+    assert float((plain[0] @ plain[1].T).toarray()[0, 0]) < float(
+        (stemmed_words[0] @ stemmed_words[1].T).toarray()[0, 0]
+    )
+    assert float((stemmed[0] @ stemmed[2].T).toarray()[0, 0]) == 0.0
+    assert ids(Recommender.build(items).recommend(query_id="a", placement="product", limit=1)) == ["b"]

@@ -13,8 +13,9 @@ x is a TF-IDF vector over title, brand, type, category path and tags (word unigr
 sublinear tf), plus the description at a lower weight. The title/brand blocks weight terms by the BM25 idf
 log(1 + (N - df + 0.5) / (df + 0.5)) (Lucene's non-negative form), which discounts words much of the catalog
 shares more than scikit-learn's smooth idf does; the word block conflates plurals (Harman's S-stemmer).
-The hubness correction (CSLS, Conneau et al. 2018) stops items that are close to everything (generic, keyword-stuffed titles; items with many near-identical
-siblings) from crowding every list; offline it is the largest single gain (see recommendations/evaluation.py).
+The hubness correction (CSLS, Conneau et al. 2018) stops items that are close to everything (generic,
+keyword-stuffed titles; items with many near-identical siblings) from crowding every list; offline it is the
+largest single gain (see recommendations/evaluation.py).
 co is item-item co-occurrence over order baskets, cosine-normalised with a down-weight for large baskets.
 
 Queries score exactly (the postings of the query's features). The build's quadratic part is the sparse

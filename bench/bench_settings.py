@@ -12,6 +12,6 @@ ROOT_URLCONF = "bench.bench_urls"
 WIDGET_RATE_LIMIT = "off"
 LOGGING = {**LOGGING, "root": {"handlers": ["console"], "level": "WARNING"}}
 
-# Persistent connections, as production has on PostgreSQL (CONN_MAX_AGE=60 in settings.py). The local SQLite
-# default opens a connection per request, which costs more than the whole widget answer (schema load + PRAGMAs).
+# Connections kept for the whole run (settings.py keeps them 60 s, on PostgreSQL and SQLite alike): a new
+# SQLite connection costs more than the whole widget answer (schema load + PRAGMAs).
 DATABASES["default"]["CONN_MAX_AGE"] = 600  # noqa: F405

@@ -260,6 +260,12 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "resume-stalled-syncs": {"task": "catalog_sync.resume_stalled", "schedule": 300.0},
     # Ask the network for product lists that are missing or stale (BITRECS_ASK_BATCH per store): every
     # BITRECS_ASK_INTERVAL_SECONDS (5 minutes; 1 minute in local mode, so the demo shows network lists soon).
+    # Forget old network answers (no longer served, past the conversion window) and attempt records: daily.
+    "prune-network-answers": {
+        "task": "recommendations.prune_network_answers",
+        "schedule": crontab(minute="41", hour="4"),
+    },
+    "prune-network-requests": {"task": "subnet.prune_network_requests", "schedule": crontab(minute="47", hour="4")},
     "ask-network": {
         "task": "subnet.ask_network",
         "schedule": env.float("BITRECS_ASK_INTERVAL_SECONDS", default=60.0 if LOCAL_MODE else 300.0),
@@ -314,6 +320,8 @@ BITRECS_VALIDATOR_HEALTH_TTL_SECONDS = env.int("BITRECS_VALIDATOR_HEALTH_TTL_SEC
 BITRECS_VALIDATOR_DOWN_SECONDS = env.int("BITRECS_VALIDATOR_DOWN_SECONDS", default=60)
 BITRECS_METAGRAPH_TTL_SECONDS = env.int("BITRECS_METAGRAPH_TTL_SECONDS", default=600)
 BITRECS_ASK_BATCH = env.int("BITRECS_ASK_BATCH", default=20)
+# Days the record of each attempt (NetworkRequest) is kept.
+BITRECS_NETWORK_REQUEST_RETENTION_DAYS = env.int("BITRECS_NETWORK_REQUEST_RETENTION_DAYS", default=30)
 BITRECS_ASK_NUM_RESULTS = env.int("BITRECS_ASK_NUM_RESULTS", default=5)
 BITRECS_ASK_COOLDOWN_MINUTES = env.int("BITRECS_ASK_COOLDOWN_MINUTES", default=60)
 
@@ -326,6 +334,8 @@ RECS_LIST_SIZE = env.int("RECS_LIST_SIZE", default=30)
 RECS_CART_LISTS_MAX = env.int("RECS_CART_LISTS_MAX", default=20000)
 # A network list is served (over the local one) while it is younger than this.
 RECS_NETWORK_MAX_AGE_SECONDS = env.int("RECS_NETWORK_MAX_AGE_SECONDS", default=24 * 3600)
+# Days a replaced network answer is kept so its rec_id still names its miner (validators look 60 days back).
+RECS_NETWORK_ANSWER_RETENTION_DAYS = env.int("RECS_NETWORK_ANSWER_RETENTION_DAYS", default=120)
 # Non-personalised answers: Cache-Control public max-age and stale-while-revalidate. With the answer cache
 # below, an item that sells out leaves every cached copy within about a minute (10 + 30 + 20 s).
 RECS_CACHE_MAX_AGE_SECONDS = env.int("RECS_CACHE_MAX_AGE_SECONDS", default=30)

@@ -363,3 +363,23 @@ def _lists_containing(*, store: Store, external_ids: Sequence[str], limit: int) 
         if len(found) >= limit:
             break
     return list(dict.fromkeys(found))[:limit]
+
+
+def prune_network_answers(*, before: datetime, batch: int = 10_000) -> int:
+    """Forget network answers created before `before`, except those still served; returns how many went.
+
+    An answer's rec_id names its miner for the events and order lines that carry it; keep them at least as long
+    as validators look back for conversions (the miner stats window reaches 60 days back).
+    """
+    served = RecommendationList.objects.filter(source=Source.NETWORK).values("rec_id")
+    deleted = 0
+    while True:
+        ids = list(
+            NetworkAnswer.objects.filter(created_at__lt=before)
+            .exclude(rec_id__in=served)
+            .order_by("id")
+            .values_list("id", flat=True)[:batch]
+        )
+        if not ids:
+            return deleted
+        deleted += NetworkAnswer.objects.filter(id__in=ids).delete()[0]

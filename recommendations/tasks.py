@@ -1,8 +1,11 @@
 """Celery tasks of the recommendations app: thin wrappers that take ids and (re)compute stored lists."""
 
 import logging
+from datetime import timedelta
 
 from celery import shared_task
+from django.conf import settings
+from django.utils import timezone
 
 from merchants.models import Store
 
@@ -43,3 +46,12 @@ def refresh_products_task(store_id: int, external_ids: list[str] | None = None) 
     if external_ids:
         refresh_product_lists(store=store, external_ids=external_ids)
     refresh_pending_lists(store=store)
+
+
+@shared_task(name="recommendations.prune_network_answers", ignore_result=True)
+def prune_network_answers_task() -> int:
+    """Forget network answers older than RECS_NETWORK_ANSWER_RETENTION_DAYS that no list serves any more."""
+    from recommendations.services import prune_network_answers  # services enqueue tasks from here
+
+    days = int(settings.RECS_NETWORK_ANSWER_RETENTION_DAYS)
+    return prune_network_answers(before=timezone.now() - timedelta(days=days))

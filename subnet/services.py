@@ -5,7 +5,7 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -271,3 +271,15 @@ def _fill_error(record: NetworkRequest, *, status: str, code: str, message: str)
     record.status = status
     record.error_code = code[:64]
     record.error_message = message
+
+
+def prune_network_requests(*, before: datetime, batch: int = 10_000) -> int:
+    """Forget the record of attempts made before `before`; returns how many went."""
+    deleted = 0
+    while True:
+        ids = list(
+            NetworkRequest.objects.filter(created_at__lt=before).order_by("id").values_list("id", flat=True)[:batch]
+        )
+        if not ids:
+            return deleted
+        deleted += NetworkRequest.objects.filter(id__in=ids).delete()[0]

@@ -1,16 +1,18 @@
 """Celery tasks of the subnet: thin wrappers that take ids and ask the network about stores' products."""
 
 import logging
+from datetime import timedelta
 from typing import Any
 
 from celery import shared_task
 from django.conf import settings
+from django.utils import timezone
 
 from catalog_sync.models import Product
 from merchants.models import Store
 from subnet.models import NetworkRequest
 from subnet.registry import choose_validator, client_for, mark_down
-from subnet.services import ask_network_for_product, pick_products_to_ask
+from subnet.services import ask_network_for_product, pick_products_to_ask, prune_network_requests
 
 logger = logging.getLogger(__name__)
 
@@ -67,3 +69,10 @@ def ask_network_for_product_task(self: Any, store_id: int, product_id: int) -> N
         return
     countdown = record.retry_after_seconds or RETRY_BASE_SECONDS * 2**self.request.retries
     raise self.retry(countdown=min(countdown, RETRY_MAX_SECONDS))
+
+
+@shared_task(name="subnet.prune_network_requests", ignore_result=True)
+def prune_network_requests_task() -> int:
+    """Forget NetworkRequest records older than BITRECS_NETWORK_REQUEST_RETENTION_DAYS."""
+    days = int(settings.BITRECS_NETWORK_REQUEST_RETENTION_DAYS)
+    return prune_network_requests(before=timezone.now() - timedelta(days=days))

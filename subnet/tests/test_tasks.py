@@ -28,7 +28,7 @@ pytest.importorskip("subnet.protocol", exc_type=ImportError)
 
 from subnet.protocol import BitrecsRequest
 from subnet.registry import ValidatorEndpoint, is_healthy
-from subnet.tasks import MAX_ASK_RETRIES, ask_network_for_product_task, ask_network_task
+from subnet.tasks import MAX_ASK_RETRIES, ask_network_for_product_task, ask_network_task, prune_network_requests_task
 from subnet.validator.miners import MinerAnswer, offline_pool
 
 pytestmark = pytest.mark.django_db
@@ -461,3 +461,24 @@ def test_ask_network_does_nothing_when_the_validator_is_unhealthy(settings):
     # then
     assert queued == 0
     assert NetworkRequest.objects.count() == 0
+
+
+def test_old_attempt_records_are_pruned(settings):
+    # given: records 40 and 10 days old, kept for 30 days
+    store = make_shop()
+    settings.BITRECS_NETWORK_REQUEST_RETENTION_DAYS = 30
+    for days in (40, 10):
+        NetworkRequest.objects.create(
+            store=store,
+            query_id=f"q{days}",
+            validator="http://v",
+            status="failed",
+            created_at=timezone.now() - timedelta(days=days),
+        )
+
+    # when
+    deleted = prune_network_requests_task.delay().get()
+
+    # then
+    assert deleted == 1
+    assert list(NetworkRequest.objects.values_list("query_id", flat=True)) == ["q10"]

@@ -251,6 +251,8 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "refresh-shopify-tokens": {"task": "merchants.refresh_expiring_tokens", "schedule": 300.0},
     # Forget webhook ids older than the dedup window (Shopify retries for 4 hours): hourly.
     "prune-webhook-events": {"task": "merchants.prune_webhook_events", "schedule": 3600.0},
+    # Forget Shopify OAuth states and WooCommerce key requests that expired unused: hourly.
+    "prune-expired-installs": {"task": "merchants.prune_expired_installs", "schedule": 3600.0},
     # Heal lost webhooks (WooCommerce never retries them): a catch-up sync of every store every 15 minutes.
     "catch-up-syncs": {"task": "catalog_sync.catch_up_all", "schedule": 900.0},
     # A full sync, which also removes products deleted on the platform: daily at 03:17 UTC

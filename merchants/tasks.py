@@ -71,3 +71,12 @@ def refresh_expiring_tokens_task() -> int:
     from merchants.services.shopify import refresh_expiring_tokens  # services enqueue tasks from here
 
     return refresh_expiring_tokens()
+
+
+@shared_task(name="merchants.prune_expired_installs", ignore_result=True)
+def prune_expired_installs_task() -> int:
+    """Forget Shopify OAuth states and WooCommerce key requests that expired unused."""
+    from merchants.services.shopify import prune_oauth_states  # services enqueue tasks from here
+    from merchants.services.woocommerce import prune_pending_installs
+
+    return prune_oauth_states() + prune_pending_installs()

@@ -559,3 +559,9 @@ _TOPIC_HANDLERS: dict[str, Callable[[WebhookEvent, Store], str]] = {
     "customers/redact": _handle_customers_redact,
     "shop/redact": _handle_shop_redact,
 }
+
+
+def prune_oauth_states(*, now: datetime | None = None) -> int:
+    """Delete OAuth states past their 10 minutes, used or not (a used one is never accepted again anyway)."""
+    deleted, _ = OAuthState.objects.filter(created_at__lt=(now or timezone.now()) - OAUTH_STATE_MAX_AGE).delete()
+    return deleted

@@ -8,7 +8,7 @@ import logging
 import re
 import secrets
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
@@ -347,3 +347,12 @@ def handle_woocommerce_webhook(event: WebhookEvent) -> str:
         return WebhookEvent.Status.IGNORED
     logger.info("woocommerce.webhook_unhandled", extra={"event_id": event.id, "topic": event.topic})
     return WebhookEvent.Status.IGNORED
+
+
+def prune_pending_installs(*, now: datetime | None = None) -> int:
+    """Delete key requests that were never completed and can no longer be (older than the install window)."""
+    max_age = timedelta(seconds=settings.WOOCOMMERCE_INSTALL_MAX_AGE_SECONDS)
+    deleted, _ = WooCommerceInstall.objects.filter(
+        completed_at__isnull=True, created_at__lt=(now or timezone.now()) - max_age
+    ).delete()
+    return deleted

@@ -133,6 +133,7 @@ def bench_environment(*, local_dir: str, queue: str, redis_db: int) -> dict[str,
         "REDIS_URL": f"redis://{REDIS_HOST}:{REDIS_PORT}/{redis_db}",
         "CELERY_TASK_DEFAULT_QUEUE": queue,
         "CELERY_TASK_ALWAYS_EAGER": "false",
+        "PLATFORM_ALLOW_PRIVATE_HOSTS": "true",  # the fake stores listen on loopback
         "SHOPIFY_API_KEY": "bench-client-id",
         "LOG_LEVEL": "WARNING",
     }

@@ -184,6 +184,9 @@ SHOPIFY_TOKEN_REFRESH_MARGIN_SECONDS = env.int("SHOPIFY_TOKEN_REFRESH_MARGIN_SEC
 # Shopify catalogs with at least this many products are read with a bulk operation instead of pages.
 SHOPIFY_BULK_THRESHOLD = env.int("SHOPIFY_BULK_THRESHOLD", default=5000)
 PLATFORM_HTTP_TIMEOUT_SECONDS = env.float("PLATFORM_HTTP_TIMEOUT_SECONDS", default=20.0)
+# Let platform clients call stores on private or loopback addresses (server-side request forgery guard off):
+# local mode and benchmarks against local fake stores only.
+PLATFORM_ALLOW_PRIVATE_HOSTS = env.bool("PLATFORM_ALLOW_PRIVATE_HOSTS", default=LOCAL_MODE)
 
 # WooCommerce key provisioning.
 WOOCOMMERCE_APP_NAME = env.str("WOOCOMMERCE_APP_NAME", default="Bitrecs")

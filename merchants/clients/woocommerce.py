@@ -5,7 +5,9 @@ http. This module adds an explicit timeout, no redirects (credentials must not f
 host), one mapping from HTTP failures to merchants.exceptions, and dataclasses: raw JSON never leaves it.
 """
 
+import ipaddress
 import logging
+import socket
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -73,6 +75,24 @@ class ProductPage:
         return self.total_pages is not None and self.page < self.total_pages
 
 
+def ensure_public_host(host: str) -> None:
+    """Refuse a store whose host name resolves to an address inside a private network (server-side request
+    forgery: merchants type the URL, our servers call it with credentials). Checked before every call, so a
+    name re-pointed after install is refused too; a resolver that answers differently between this check and
+    the connection (DNS rebinding within seconds) is not covered."""
+    try:
+        infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
+    except (socket.gaierror, UnicodeError) as exc:
+        raise PlatformUnavailable(f"{host} could not be resolved ({exc}).") from exc
+    for info in infos:
+        address = ipaddress.ip_address(str(info[4][0]).split("%")[0])
+        if not address.is_global:
+            raise PlatformRejected(
+                f"{host} resolves to {address}, which is not a public internet address; "
+                "give the store's public address."
+            )
+
+
 class WooCommerceClient:
     """REST calls to one store, with one store's key pair; every failure is PlatformRejected or PlatformUnavailable."""
 
@@ -111,6 +131,8 @@ class WooCommerceClient:
     ) -> ApiResponse:
         """Call `{store}/wp-json/wc/v3/{endpoint}` and return the decoded answer, or raise the mapped error."""
         kwargs: dict[str, Any] = {"params": dict(params or {}), "allow_redirects": False}
+        if not settings.PLATFORM_ALLOW_PRIVATE_HOSTS:
+            ensure_public_host(urlsplit(self.store_url).hostname or "")
         try:
             if method == "GET":
                 response = self._api.get(endpoint, **kwargs)

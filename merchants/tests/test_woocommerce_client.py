@@ -249,3 +249,20 @@ def test_a_redirect_is_not_followed_and_is_platform_rejected(woo, fake_woocommer
         woo.get_system_status()
     assert "oauth_" not in caught.value.message
     assert len(fake_woocommerce.requests) == 1
+
+
+@pytest.mark.parametrize(
+    ("store_url", "host", "addresses"),
+    [("https://localhost:8443", "localhost", ("127.0.0.1", "::1")), ("https://10.1.2.3", "10.1.2.3", ("10.1.2.3",))],
+)
+def test_a_store_inside_a_private_network_is_refused(settings, store_url, host, addresses):
+    settings.PLATFORM_ALLOW_PRIVATE_HOSTS = False  # as outside local mode
+    client = WooCommerceClient(store_url=store_url, consumer_key="ck_x", consumer_secret="cs_x")
+
+    with pytest.raises(PlatformRejected) as refused:
+        client.get_system_status()
+
+    assert str(refused.value) in {
+        f"{host} resolves to {address}, which is not a public internet address; give the store's public address."
+        for address in addresses
+    }

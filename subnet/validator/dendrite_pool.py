@@ -1,7 +1,8 @@
-"""`DendriteMinerPool`: the validator's fan-out to the local chain's miners, through bittensor's dendrite.
+"""`DendriteMinerPool`: the validator's fan-out to a chain's miners, through bittensor's dendrite.
 
-Each `query` reads the miners' axons from the local chain (`subnet.chain`), sends the request to all
-of them at once with a `Dendrite` signed by the validator's hotkey, and keeps the answers of the
+Each `query` reads the miners' axons from a chain: by default the local chain (`subnet.chain`, by
+netuid), or any `miners` callable (bittensor's subtensor: `SubtensorChain.miners`). It sends the request
+to all of them at once with a `Dendrite` signed by the validator's hotkey, and keeps the answers of the
 miners that answered with HTTP 200 (BITRECS_PROTOCOL.md §3, per request step 3, without the retry).
 """
 
@@ -9,12 +10,11 @@ import asyncio
 import json
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 from subnet import chain
-from subnet.models import ChainNeuron
 from subnet.protocol import BitrecsRequest, bt, request_for_miners
 from subnet.validator.miners import MinerAnswer
 
@@ -39,26 +39,59 @@ def _new_dendrite(*, wallet: Any, external_ip: str) -> Any:
             networking.get_external_ip = original
 
 
+class MinerAxon(Protocol):
+    """A miner to query: its uid, keys and axon (a local-chain `ChainNeuron`, or a subtensor metagraph entry)."""
+
+    @property
+    def uid(self) -> int: ...
+
+    @property
+    def hotkey(self) -> str: ...
+
+    @property
+    def coldkey(self) -> str: ...
+
+    @property
+    def axon_ip(self) -> str: ...
+
+    @property
+    def axon_port(self) -> int | None: ...
+
+
 def _hotkey_of(wallet: Any) -> str:
     keypair = getattr(wallet, "hotkey", wallet)
     return str(keypair.ss58_address)
 
 
 class DendriteMinerPool:
-    """A `MinerPool` over the local chain's miners, queried through bittensor's dendrite."""
+    """A `MinerPool` over a chain's miners, queried through bittensor's dendrite.
+
+    `miners` returns the miners to ask, read anew for every request; without it they are the miners
+    serving an axon on the local chain's `netuid`. The validator's own hotkey is always left out.
+    """
 
     def __init__(
-        self, *, wallet: Any, netuid: int, timeout: float = DEFAULT_TIMEOUT, external_ip: str = LOOPBACK
+        self,
+        *,
+        wallet: Any,
+        netuid: int,
+        miners: Callable[[], Sequence[MinerAxon]] | None = None,
+        timeout: float = DEFAULT_TIMEOUT,
+        external_ip: str = LOOPBACK,
     ) -> None:
         self.wallet = wallet
         self.netuid = netuid
         self.timeout = timeout
         self.external_ip = external_ip
         self.hotkey = _hotkey_of(wallet)
+        self._miners = miners
 
-    def miners(self) -> list[ChainNeuron]:
-        """The miners serving an axon on the local chain, the validator itself left out."""
-        return [miner for miner in chain.list_miners(netuid=self.netuid) if miner.hotkey != self.hotkey]
+    def miners(self) -> list[MinerAxon]:
+        """The miners to ask (by default those serving an axon on the local chain), the validator left out."""
+        found: Sequence[MinerAxon] = (
+            self._miners() if self._miners is not None else chain.list_miners(netuid=self.netuid)
+        )
+        return [miner for miner in found if miner.hotkey != self.hotkey]
 
     def query(self, request: BitrecsRequest) -> list[MinerAnswer]:
         miners = self.miners()
@@ -75,7 +108,7 @@ class DendriteMinerPool:
             answers.append(answer)
         return answers
 
-    async def _forward(self, *, miners: Sequence[ChainNeuron], synapse: BitrecsRequest) -> list[Any]:
+    async def _forward(self, *, miners: Sequence[MinerAxon], synapse: BitrecsRequest) -> list[Any]:
         axons = [
             bt.AxonInfo(
                 version=0,
@@ -98,7 +131,7 @@ class DendriteMinerPool:
             await dendrite.aclose_session()
 
 
-def _answer(*, miner: ChainNeuron, response: Any, request: BitrecsRequest) -> MinerAnswer:
+def _answer(*, miner: MinerAxon, response: Any, request: BitrecsRequest) -> MinerAnswer:
     """The miner's answer; `error` is set if the call failed or timed out (the validator's `is_success` gate)."""
     failed = MinerAnswer(
         uid=miner.uid, hotkey=miner.hotkey, query=request.query or "", created_at="", results=(), models_used=()

@@ -3,8 +3,9 @@
 `ScoreKeeper.record(rewards)` runs after every scored request (the public validator's `update_scores`
 then `sync()`); once `weights_interval` seconds have passed since the last sync it saves the standings
 (`MinerScore`) and sets the normalised scores as its weights on the chain. Only one thread syncs at a
-time; the others go on answering. `LocalChainWeights` is the local chain in the database (bittensor's
-subtensor on testnet/finney would be another `WeightSink`).
+time; the others go on answering. `LocalChainWeights` is the local chain in the database;
+`subnet.subtensor_chain.SubtensorWeights` is bittensor's subtensor (test/finney). Both keep the standings in
+`MinerScore` through `load_standings` / `save_standings`.
 """
 
 import logging
@@ -35,6 +36,53 @@ class WeightSink(Protocol):
         """Save the standings and set `weights` (uid -> weight, summing to 1) on the chain."""
 
 
+def load_standings(*, netuid: int, validator_hotkey: str, current: Mapping[int, str]) -> dict[int, Standing]:
+    """The validator's saved standings whose uid still has the same hotkey in `current` (uid -> hotkey).
+
+    Hotkey churn: a uid that changed hands (or left) starts again from 0, as on a metagraph resync (§4).
+    """
+    rows = MinerScore.objects.filter(netuid=netuid, validator_hotkey=validator_hotkey)
+    return {
+        row.miner_uid: Standing(
+            hotkey=row.miner_hotkey,
+            score=row.score,
+            answers=row.answers,
+            valid_answers=row.valid_answers,
+            last_reward=row.last_reward,
+        )
+        for row in rows
+        if current.get(row.miner_uid) == row.miner_hotkey
+    }
+
+
+def save_standings(*, netuid: int, validator_hotkey: str, standings: Mapping[int, Standing]) -> None:
+    """Replace the validator's saved standings (`MinerScore`) with `standings`."""
+    now = timezone.now()
+    with transaction.atomic():
+        MinerScore.objects.filter(netuid=netuid, validator_hotkey=validator_hotkey).exclude(
+            miner_uid__in=list(standings)
+        ).delete()
+        MinerScore.objects.bulk_create(
+            [
+                MinerScore(
+                    netuid=netuid,
+                    validator_hotkey=validator_hotkey,
+                    miner_uid=uid,
+                    miner_hotkey=standing.hotkey,
+                    score=standing.score,
+                    answers=standing.answers,
+                    valid_answers=standing.valid_answers,
+                    last_reward=standing.last_reward,
+                    updated_at=now,
+                )
+                for uid, standing in standings.items()
+            ],
+            update_conflicts=True,
+            unique_fields=["netuid", "validator_hotkey", "miner_uid"],
+            update_fields=["miner_hotkey", "score", "answers", "valid_answers", "last_reward", "updated_at"],
+        )
+
+
 class LocalChainWeights:
     """Standings in `MinerScore`, weights on the local chain (`subnet.chain.set_weights`)."""
 
@@ -44,44 +92,10 @@ class LocalChainWeights:
 
     def load(self) -> dict[int, Standing]:
         current = dict(ChainNeuron.objects.filter(netuid=self.netuid).values_list("uid", "hotkey"))
-        rows = MinerScore.objects.filter(netuid=self.netuid, validator_hotkey=self.validator_hotkey)
-        return {
-            row.miner_uid: Standing(
-                hotkey=row.miner_hotkey,
-                score=row.score,
-                answers=row.answers,
-                valid_answers=row.valid_answers,
-                last_reward=row.last_reward,
-            )
-            for row in rows
-            if current.get(row.miner_uid) == row.miner_hotkey  # hotkey churn: a new miner starts from 0
-        }
+        return load_standings(netuid=self.netuid, validator_hotkey=self.validator_hotkey, current=current)
 
     def save(self, *, standings: Mapping[int, Standing], weights: Mapping[int, float]) -> None:
-        now = timezone.now()
-        with transaction.atomic():
-            MinerScore.objects.filter(netuid=self.netuid, validator_hotkey=self.validator_hotkey).exclude(
-                miner_uid__in=list(standings)
-            ).delete()
-            MinerScore.objects.bulk_create(
-                [
-                    MinerScore(
-                        netuid=self.netuid,
-                        validator_hotkey=self.validator_hotkey,
-                        miner_uid=uid,
-                        miner_hotkey=standing.hotkey,
-                        score=standing.score,
-                        answers=standing.answers,
-                        valid_answers=standing.valid_answers,
-                        last_reward=standing.last_reward,
-                        updated_at=now,
-                    )
-                    for uid, standing in standings.items()
-                ],
-                update_conflicts=True,
-                unique_fields=["netuid", "validator_hotkey", "miner_uid"],
-                update_fields=["miner_hotkey", "score", "answers", "valid_answers", "last_reward", "updated_at"],
-            )
+        save_standings(netuid=self.netuid, validator_hotkey=self.validator_hotkey, standings=standings)
         if weights:
             chain.set_weights(netuid=self.netuid, validator_hotkey=self.validator_hotkey, weights=weights)
 

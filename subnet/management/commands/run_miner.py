@@ -2,12 +2,20 @@
 
 With `--local-chain` the miner registers its hotkey on the local chain (`subnet.chain`), serves its
 axon there, and answers the validators registered on it.
+
+With `--subtensor` it runs on bittensor's subtensor (`--subtensor-network`, default BITRECS_NETWORK:
+`test`, `finney` or a ws:// endpoint; `subnet.subtensor_chain`). The hotkey must already be registered on
+the netuid (btcli, which costs TAO: this command refuses to start otherwise and never registers). The
+axon listens on `--host` (0.0.0.0), is served on the chain at `--external-ip` (looked up if not given)
+and `--port`, and answers the hotkeys with a validator permit in the metagraph (resynced every
+BITRECS_METAGRAPH_TTL_SECONDS) plus any `--allow-hotkey`.
 """
 
+import logging
 import time
 from collections.abc import Callable, Collection
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
@@ -15,6 +23,11 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from subnet import chain
 from subnet.miner.providers import PROVIDER_NAMES, ProviderConfigError, load_provider
 from subnet.models import ChainNeuron
+
+if TYPE_CHECKING:
+    from subnet.subtensor_chain import SubtensorChain
+
+logger = logging.getLogger(__name__)
 
 
 class Command(BaseCommand):
@@ -47,20 +60,37 @@ class Command(BaseCommand):
         parser.add_argument(
             "--allow-any-hotkey",
             action="store_true",
-            help="Answer any signed caller (local testing; the axon still listens on loopback only).",
+            help="Answer any signed caller (testing; without --subtensor the axon listens on loopback only).",
         )
-        parser.add_argument(
+        chains = parser.add_mutually_exclusive_group()
+        chains.add_argument(
             "--local-chain",
             action="store_true",
             help="Register on the local chain, serve the axon there and answer its registered validators.",
         )
-        parser.add_argument("--netuid", type=int, default=settings.BITRECS_NETUID, help="Netuid on the local chain.")
+        add_subtensor_arguments(chains, parser)
+        parser.add_argument(
+            "--host",
+            default="0.0.0.0",  # noqa: S104 - on a real chain validators reach the miner from the internet
+            help="With --subtensor: the address the axon listens on (default 0.0.0.0).",
+        )
+        parser.add_argument(
+            "--external-ip",
+            default="",
+            help="With --subtensor: the IP validators reach the axon on, served on the chain (default: looked up).",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         allowed = frozenset(options["allow_hotkey"])
         local_chain = options["local_chain"]
-        if not allowed and not options["allow_any_hotkey"] and not local_chain:
-            raise CommandError("Pass --allow-hotkey SS58 (repeatable), --allow-any-hotkey or --local-chain.")
+        on_subtensor = options["subtensor"]
+        if not allowed and not options["allow_any_hotkey"] and not local_chain and not on_subtensor:
+            raise CommandError(
+                "Pass --allow-hotkey SS58 (repeatable), --allow-any-hotkey, --local-chain or --subtensor."
+            )
+        subtensor_chain = (
+            connect_subtensor(network=options["subtensor_network"], netuid=options["netuid"]) if on_subtensor else None
+        )
         try:
             provider = load_provider(options["provider"])
         except ProviderConfigError as exc:
@@ -76,7 +106,10 @@ class Command(BaseCommand):
 
         uid = options["uid"]
         chain_validators: Callable[[], frozenset[str]] | None = None
-        if local_chain:
+        if subtensor_chain is not None:
+            uid = require_registered(subtensor_chain, wallet=wallet, options=options)
+            chain_validators = subtensor_chain.validator_allow_list()
+        elif local_chain:
             uid = chain.register_neuron(
                 netuid=options["netuid"],
                 hotkey=wallet.hotkey.ss58_address,
@@ -92,6 +125,8 @@ class Command(BaseCommand):
                 return allowed | chain_validators()
             return allowed
 
+        host = options["host"] if subtensor_chain is not None else LOOPBACK
+        external_ip = (options["external_ip"] or _external_ip()) if subtensor_chain is not None else None
         try:
             neuron = MinerNeuron(
                 wallet=wallet,
@@ -99,30 +134,131 @@ class Command(BaseCommand):
                 allowed_hotkeys=allowed_hotkeys,
                 uid=uid,
                 port=options["port"],
+                local=subtensor_chain is None,
+                host=host,
+                external_ip=external_ip,
             )
             neuron.start()
         except OSError as exc:
-            raise CommandError(f"cannot listen on 127.0.0.1:{options['port']}: {exc}") from exc
-        if local_chain:
+            raise CommandError(f"cannot listen on {host}:{options['port']}: {exc}") from exc
+        tick: Callable[[], object] = _idle
+        if subtensor_chain is not None:
+            serve_on_subtensor(subtensor_chain, axon=neuron.axon, stderr=self.stderr, stop=neuron.stop)
+            tick = subtensor_chain.metagraph  # resync the validators' permits when due
+        elif local_chain:
             chain.serve_axon(netuid=options["netuid"], hotkey=neuron.hotkey, ip=LOOPBACK, port=neuron.port)
         if options["allow_any_hotkey"]:
             callers = "any hotkey"
+        elif subtensor_chain is not None:
+            callers = f"the permitted validators of netuid {options['netuid']} on {subtensor_chain.network}"
+            callers += f" and {len(allowed)} allowed hotkey(s)" if allowed else ""
         elif local_chain:
             callers = f"the validators of local chain netuid {options['netuid']}"
             callers += f" and {len(allowed)} allowed hotkey(s)" if allowed else ""
         else:
             callers = f"{len(allowed)} allowed hotkey(s)"
+        address = f"{external_ip}:{neuron.port}" if external_ip else f"127.0.0.1:{neuron.port}"
         self.stdout.write(
-            f"Miner {neuron.hotkey} (uid {neuron.uid}) on http://127.0.0.1:{neuron.port}/BitrecsRequest, "
+            f"Miner {neuron.hotkey} (uid {neuron.uid}) on http://{address}/BitrecsRequest, "
             f"model {neuron.model}, answering {callers}"
         )
         try:
-            while True:
-                time.sleep(1)
-        except KeyboardInterrupt:
-            pass
+            run_until_interrupted(tick)
         finally:
             neuron.stop()
+
+
+def _idle() -> None:
+    pass
+
+
+def run_until_interrupted(tick: Callable[[], object], *, period: float = 1.0) -> None:
+    """Call `tick` every `period` seconds until Ctrl-C (a failing tick is logged, not fatal)."""
+    try:
+        while True:
+            try:
+                tick()
+            except Exception:
+                logger.exception("subnet.miner_tick_failed")
+            time.sleep(period)
+    except KeyboardInterrupt:
+        pass
+
+
+# ----------------------------------------------------------------------------- bittensor's subtensor (test/finney)
+
+
+def add_subtensor_arguments(group: Any, parser: CommandParser) -> None:
+    """`--subtensor` (in the chain's mutually exclusive `group`) and `--subtensor-network`."""
+    group.add_argument(
+        "--subtensor",
+        action="store_true",
+        help="Run on bittensor's subtensor (--subtensor-network); the hotkey must be registered with btcli.",
+    )
+    parser.add_argument(
+        "--subtensor-network",
+        default=settings.BITRECS_NETWORK,
+        help="With --subtensor: test, finney or a ws(s):// endpoint (default BITRECS_NETWORK).",
+    )
+    parser.add_argument(
+        "--netuid", type=int, default=settings.BITRECS_NETUID, help="Netuid on the chain (default BITRECS_NETUID)."
+    )
+
+
+def connect_subtensor(*, network: str, netuid: int) -> "SubtensorChain":
+    """Connect to the subtensor of `network` and read the metagraph; `CommandError` if no chain answers."""
+    from subnet.subtensor_chain import NETWORKS, ChainUnreachable, SubtensorChain
+
+    if network not in NETWORKS and not network.startswith(("ws://", "wss://")):
+        raise CommandError(
+            f"--subtensor-network must be one of {', '.join(NETWORKS)} or a ws(s):// endpoint, not {network!r} "
+            "(BITRECS_NETWORK=local is the local chain in the database: use --local-chain)."
+        )
+    try:
+        subtensor_chain = SubtensorChain(
+            network=network, netuid=netuid, resync_seconds=float(settings.BITRECS_METAGRAPH_TTL_SECONDS)
+        )
+        subtensor_chain.sync()
+    except ChainUnreachable as exc:
+        raise CommandError(f"No chain reachable: {exc}") from exc
+    return subtensor_chain
+
+
+def require_registered(subtensor_chain: "SubtensorChain", *, wallet: Any, options: dict[str, Any]) -> int:
+    """The wallet hotkey's uid on the subtensor; `CommandError` naming btcli if it is not registered."""
+    from subnet.subtensor_chain import ChainUnreachable, NotRegistered
+
+    try:
+        return subtensor_chain.require_registered(
+            wallet.hotkey.ss58_address, wallet_name=options["wallet_name"], hotkey_name=options["hotkey"]
+        )
+    except NotRegistered as exc:
+        raise CommandError(str(exc)) from exc
+    except ChainUnreachable as exc:
+        raise CommandError(f"No chain reachable: {exc}") from exc
+
+
+def serve_on_subtensor(subtensor_chain: "SubtensorChain", *, axon: Any, stderr: Any, stop: Callable[[], None]) -> None:
+    """Serve the axon on the subtensor; a refused extrinsic is a warning (the axon served before may still hold)."""
+    from subnet.subtensor_chain import ChainCallFailed, ChainUnreachable
+
+    try:
+        subtensor_chain.serve_axon(axon)
+    except ChainCallFailed as exc:
+        stderr.write(f"warning: {exc}")
+    except ChainUnreachable as exc:
+        stop()
+        raise CommandError(f"No chain reachable: {exc}") from exc
+
+
+def _external_ip() -> str:
+    """This machine's public IP (bittensor asks internet services); `CommandError` asking for --external-ip."""
+    from subnet.protocol import bt
+
+    try:
+        return str(bt.utils.networking.get_external_ip())
+    except Exception as exc:
+        raise CommandError(f"cannot find this machine's external IP ({exc}); pass --external-ip.") from exc
 
 
 def load_wallet(*, path: str | None, name: str, hotkey: str, create: bool) -> Any:

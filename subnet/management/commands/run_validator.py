@@ -5,16 +5,31 @@ registers its hotkey on the local chain, queries the miners registered there thr
 dendrite (`DendriteMinerPool`), and sets its miners' scores as weights on the local chain every
 `--weights-interval` seconds. Conversions for scoring come from the gateway's
 `{BITRECS_PROXY_URL}/miner/stats/from/<from>/to/<to>` (default proxy: `{APP_URL}/subnet`).
+
+With `--subtensor` it runs on bittensor's subtensor (`--subtensor-network`, default BITRECS_NETWORK:
+`test`, `finney` or a ws:// endpoint; `subnet.subtensor_chain`). The hotkey must already be registered
+(btcli, which costs TAO: the command refuses to start otherwise and never registers). It queries the
+metagraph's serving miners (a sample of 16, stake at most 4096, itself left out), saves its standings in
+the database and sets weights with `subtensor.set_weights` (version_key 83) every `--weights-interval`
+seconds (default 6000, about the public 500 blocks). With `--advertise-ip` it serves that IP and its API
+port as its axon on the chain, where gateways find validators.
 """
 
 import ipaddress
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from subnet import chain
-from subnet.management.commands.run_miner import coldkey_address, load_wallet
+from subnet.management.commands.run_miner import (
+    add_subtensor_arguments,
+    coldkey_address,
+    connect_subtensor,
+    load_wallet,
+    require_registered,
+    serve_on_subtensor,
+)
 from subnet.models import ChainNeuron
 from subnet.validator.actions import GatewayActions
 from subnet.validator.app import NETWORKS, ValidatorConfig, ValidatorMetadata, ValidatorServer, create_app
@@ -22,6 +37,13 @@ from subnet.validator.dendrite_pool import DendriteMinerPool
 from subnet.validator.keeper import LocalChainWeights, ScoreKeeper, WeightSink
 from subnet.validator.miners import MinerPool, offline_pool
 from subnet.validator.public_key import GatewayKeyUnavailable, GatewayPublicKey
+
+if TYPE_CHECKING:
+    from subnet.subtensor_chain import SubtensorChain
+
+# Seconds between weight settings on bittensor's subtensor: the public `--neuron.epoch_length` of 500 blocks
+# of 12 s. Sooner, bittensor does not even submit while `weights_rate_limit` blocks have not passed.
+SUBTENSOR_WEIGHTS_INTERVAL = 6000.0
 
 
 class Command(BaseCommand):
@@ -34,12 +56,13 @@ class Command(BaseCommand):
         parser.add_argument("--api-key", default=settings.BITRECS_API_KEY)
         parser.add_argument("--miners", type=int, default=1, help="Offline in-process miners to simulate.")
         parser.add_argument("--log-level", default="warning")
-        parser.add_argument(
+        chains = parser.add_mutually_exclusive_group()
+        chains.add_argument(
             "--local-chain",
             action="store_true",
             help="Register on the local chain and query its registered miners through the dendrite.",
         )
-        parser.add_argument("--netuid", type=int, default=settings.BITRECS_NETUID, help="Netuid on the local chain.")
+        add_subtensor_arguments(chains, parser)
         parser.add_argument(
             "--wallet-path", default=None, help="Folder of bittensor wallets (default BITRECS_LOCAL_DIR/wallets)."
         )
@@ -55,18 +78,28 @@ class Command(BaseCommand):
             "--stake", type=float, default=1000.0, help="Stake recorded on the local chain (gateways draw by stake)."
         )
         parser.add_argument(
-            "--advertise-ip", default="", help="IP gateways reach the API on (default: --host, or 127.0.0.1)."
+            "--advertise-ip",
+            default="",
+            help="IP gateways reach the API on (local chain default: --host, or 127.0.0.1; "
+            "with --subtensor: served as the validator's axon only when given).",
         )
         parser.add_argument(
             "--weights-interval",
             type=float,
-            default=settings.BITRECS_VALIDATOR_WEIGHTS_INTERVAL_SECONDS,
-            help="Seconds between weight settings on the local chain (scores are saved then too).",
+            default=None,
+            help="Seconds between weight settings (scores are saved then too); default "
+            "BITRECS_VALIDATOR_WEIGHTS_INTERVAL_SECONDS, or 6000 with --subtensor.",
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
         if not options["api_key"]:
             raise CommandError("BITRECS_API_KEY is not set (or pass --api-key).")
+        if options["weights_interval"] is None:
+            options["weights_interval"] = (
+                SUBTENSOR_WEIGHTS_INTERVAL
+                if options["subtensor"]
+                else settings.BITRECS_VALIDATOR_WEIGHTS_INTERVAL_SECONDS
+            )
         if options["weights_interval"] <= 0:
             raise CommandError("--weights-interval must be positive.")
         if options["stake"] < 0:
@@ -76,7 +109,14 @@ class Command(BaseCommand):
         actions = GatewayActions(proxy_url)
         miner_pool: MinerPool
         sink: WeightSink | None = None
-        if options["local_chain"]:
+        subtensor_chain: SubtensorChain | None = None
+        wallet: Any = None
+        if options["subtensor"]:
+            subtensor_chain = connect_subtensor(network=options["subtensor_network"], netuid=options["netuid"])
+            miner_pool, metadata, wallet = self._subtensor_pool(subtensor_chain, options)
+            sink = subtensor_chain.weight_sink(wallet=wallet)
+            miners_text = f"miners of netuid {options['netuid']} on {subtensor_chain.network}"
+        elif options["local_chain"]:
             miner_pool, metadata = self._local_chain_pool(options)
             sink = LocalChainWeights(netuid=options["netuid"], validator_hotkey=metadata.hotkey)
             miners_text = f"miners of local chain netuid {options['netuid']}"
@@ -111,6 +151,17 @@ class Command(BaseCommand):
             # The validator's API address, as its axon on the local chain: where gateways find it.
             advertised = options["advertise_ip"] or _advertised_ip(options["host"])
             chain.serve_axon(netuid=options["netuid"], hotkey=metadata.hotkey, ip=advertised, port=server.port)
+        elif subtensor_chain is not None and options["advertise_ip"]:
+            from subnet.protocol import bt
+
+            axon = bt.Axon(
+                wallet=wallet,
+                port=server.port,
+                ip=options["advertise_ip"],
+                external_ip=options["advertise_ip"],
+                external_port=server.port,
+            )
+            serve_on_subtensor(subtensor_chain, axon=axon, stderr=self.stderr, stop=server.stop)
         actions.start()
         self.stdout.write(
             f"Validator API on {server.url} (network {config.network}, gateway key from {key_url}, {miners_text})"
@@ -134,6 +185,32 @@ class Command(BaseCommand):
         )
         pool = DendriteMinerPool(wallet=wallet, netuid=options["netuid"], timeout=options["timeout"])
         return pool, ValidatorMetadata(uid=neuron.uid, hotkey=neuron.hotkey, coldkey=neuron.coldkey)
+
+    def _subtensor_pool(
+        self, subtensor_chain: "SubtensorChain", options: dict[str, Any]
+    ) -> tuple[MinerPool, ValidatorMetadata, Any]:
+        """Check the validator's registration on the subtensor; return the dendrite pool, metadata and wallet."""
+        wallet = load_wallet(
+            path=options["wallet_path"],
+            name=options["wallet_name"],
+            hotkey=options["hotkey"],
+            create=options["create_wallet"],
+        )
+        hotkey = str(wallet.hotkey.ss58_address)
+        uid = require_registered(subtensor_chain, wallet=wallet, options=options)
+        if not subtensor_chain.has_validator_permit(hotkey):
+            self.stderr.write(
+                f"warning: {hotkey} (uid {uid}) has no validator permit on netuid {options['netuid']}: "
+                "the chain may refuse its weights, and miners that only answer permitted validators refuse it."
+            )
+        pool = DendriteMinerPool(
+            wallet=wallet,
+            netuid=options["netuid"],
+            miners=lambda: subtensor_chain.miners(exclude_hotkey=hotkey),
+            timeout=options["timeout"],
+            external_ip=options["advertise_ip"] or "127.0.0.1",
+        )
+        return pool, ValidatorMetadata(uid=uid, hotkey=hotkey, coldkey=coldkey_address(wallet)), wallet
 
 
 def _advertised_ip(host: str) -> str:

@@ -178,3 +178,22 @@ class FakeClock:
     def sleep(self, seconds: float) -> None:
         self.sleeps.append(round(seconds, 3))
         self.now += seconds
+
+
+def miner_synapse(luma_body: dict, num_results: int = 3) -> Any:
+    """A gateway's request (null miner fields) made safe for a dendrite, as the validator forwards it."""
+    from subnet.protocol import BitrecsRequest, request_for_miners  # bittensor, only where a test needs it
+
+    request = BitrecsRequest(
+        created_at="2025-06-28T20:00:00",
+        user="",
+        num_results=num_results,
+        query=luma_body["query"],
+        context=luma_body["context"],
+        site_key="shop.example.com",
+        results=[],
+        models_used=[],
+        miner_uid=None,
+        miner_hotkey=None,
+    )
+    return request_for_miners(request=request)

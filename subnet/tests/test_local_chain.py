@@ -15,7 +15,7 @@ from subnet import chain
 from subnet.client import RecAnswer, ValidatorClient
 from subnet.models import ChainNeuron, MinerScore, NetworkRequest
 from subnet.registry import ValidatorEndpoint, choose_validator
-from subnet.tests.conftest import API_KEY, RFC_PRIVATE_KEY_HEX
+from subnet.tests.conftest import API_KEY, RFC_PRIVATE_KEY_HEX, miner_synapse
 
 pytest.importorskip("subnet.protocol", exc_type=ImportError)
 
@@ -23,7 +23,7 @@ import bittensor.utils.networking  # after subnet.protocol, which imports bitten
 from bittensor_wallet import Keypair, Wallet
 
 from subnet.miner.neuron import LOOPBACK, MinerNeuron
-from subnet.protocol import BitrecsRequest, bt, request_for_miners
+from subnet.protocol import BitrecsRequest, bt
 from subnet.tasks import ask_network_for_product_task
 from subnet.validator.app import ValidatorServer
 from subnet.validator.dendrite_pool import DendriteMinerPool
@@ -159,23 +159,6 @@ def local_network(tmp_path, validator_key):
             neuron.stop()
 
 
-def synapse(luma_body: dict, num_results: int = 3) -> BitrecsRequest:
-    """A gateway's request (null miner fields), made safe for a dendrite as the validator does."""
-    request = BitrecsRequest(
-        created_at="2025-06-28T20:00:00",
-        user="",
-        num_results=num_results,
-        query=luma_body["query"],
-        context=luma_body["context"],
-        site_key="shop.example.com",
-        results=[],
-        models_used=[],
-        miner_uid=None,
-        miner_hotkey=None,
-    )
-    return request_for_miners(request=request)
-
-
 @pytest.mark.django_db(transaction=True)
 def test_pool_gets_an_answer_from_every_serving_miner_and_reports_a_dead_one(local_network, validator_key, luma_body):
     # given: a fourth miner registered on a port nobody listens on
@@ -184,7 +167,7 @@ def test_pool_gets_an_answer_from_every_serving_miner_and_reports_a_dead_one(loc
     pool = DendriteMinerPool(wallet=validator_key, netuid=NETUID, timeout=3)
 
     # when
-    answers = pool.query(synapse(luma_body))
+    answers = pool.query(miner_synapse(luma_body))
 
     # then: every miner asked is reported, the dead one as failed with nothing to score
     [failed] = [answer for answer in answers if answer.error]
@@ -202,7 +185,7 @@ def test_pool_gets_an_answer_from_every_serving_miner_and_reports_a_dead_one(loc
 
 @pytest.mark.django_db(transaction=True)
 def test_pool_with_no_miners_returns_no_answers(validator_key, luma_body):
-    assert DendriteMinerPool(wallet=validator_key, netuid=NETUID).query(synapse(luma_body)) == []
+    assert DendriteMinerPool(wallet=validator_key, netuid=NETUID).query(miner_synapse(luma_body)) == []
 
 
 @pytest.mark.django_db(transaction=True)
@@ -248,8 +231,8 @@ def test_unregistered_dendrite_hotkey_is_refused_by_the_miners(local_network, va
     stranger = Keypair.create_from_uri("//TestChainStranger")
     axons = [neuron.axon.info() for neuron in local_network]
 
-    refused = call(stranger, axons, synapse(luma_body))
-    [(allowed_status, allowed_results)] = call(validator_key, axons[:1], synapse(luma_body))
+    refused = call(stranger, axons, miner_synapse(luma_body))
+    [(allowed_status, allowed_results)] = call(validator_key, axons[:1], miner_synapse(luma_body))
 
     assert refused == [(403, []), (403, []), (403, [])]
     assert (allowed_status, len(allowed_results)) == (200, 3)
@@ -260,9 +243,9 @@ def test_a_validator_registered_later_is_allowed_on_its_next_call(local_network,
     newcomer = Keypair.create_from_uri("//TestChainNewcomer")
     axon = local_network[0].axon.info()
 
-    [(before, _)] = call(newcomer, [axon], synapse(luma_body))
+    [(before, _)] = call(newcomer, [axon], miner_synapse(luma_body))
     chain.register_neuron(netuid=NETUID, hotkey=newcomer.ss58_address, role=VALIDATOR)
-    [(after, _)] = call(newcomer, [axon], synapse(luma_body))
+    [(after, _)] = call(newcomer, [axon], miner_synapse(luma_body))
 
     assert (before, after) == (403, 200)
 

@@ -19,7 +19,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from subnet.models import MinerScore
-from subnet.tests.conftest import API_KEY, RFC_PRIVATE_KEY_HEX
+from subnet.tests.conftest import API_KEY, RFC_PRIVATE_KEY_HEX, miner_synapse
 
 pytest.importorskip("subnet.protocol", exc_type=ImportError)
 
@@ -34,7 +34,7 @@ from subnet import subtensor_chain
 from subnet.client import RecAnswer, ValidatorClient
 from subnet.management.commands import run_miner
 from subnet.miner.neuron import LOOPBACK, MinerNeuron
-from subnet.protocol import BitrecsRequest, bt, request_for_miners
+from subnet.protocol import BitrecsRequest, bt
 from subnet.registry import validators_from_metagraph
 from subnet.subtensor_chain import (
     VERSION_KEY,
@@ -502,22 +502,6 @@ def call(key: Any, axons: list, request: BitrecsRequest) -> list[int | None]:
     return replies
 
 
-def synapse(luma_body: dict, num_results: int = 3) -> BitrecsRequest:
-    request = BitrecsRequest(
-        created_at="2025-06-28T20:00:00",
-        user="",
-        num_results=num_results,
-        query=luma_body["query"],
-        context=luma_body["context"],
-        site_key="shop.example.com",
-        results=[],
-        models_used=[],
-        miner_uid=None,
-        miner_hotkey=None,
-    )
-    return request_for_miners(request=request)
-
-
 @pytest.mark.django_db(transaction=True)
 def test_run_miner_serves_its_axon_and_answers_only_permitted_validators(monkeypatch, mock_chain, tmp_path, luma_body):
     miner = make_wallet(tmp_path, "miner")
@@ -533,7 +517,9 @@ def test_run_miner_serves_its_axon_and_answers_only_permitted_validators(monkeyp
         metagraph = mock_chain.metagraph(NETUID)
         axon = metagraph.axons[miner_uid]
         seen["axon"] = (axon.ip, axon.port, axon.is_serving)
-        seen["replies"] = call(validator_key, [axon], synapse(luma_body)) + call(plain, [axon], synapse(luma_body))
+        seen["replies"] = call(validator_key, [axon], miner_synapse(luma_body)) + call(
+            plain, [axon], miner_synapse(luma_body)
+        )
 
     monkeypatch.setattr(run_miner, "run_until_interrupted", while_serving)
     out = StringIO()

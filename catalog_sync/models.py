@@ -110,7 +110,7 @@ class OrderLine(TimeStampedModel):
             models.Index(fields=["store", "order_id"], name="orderline_store_order_idx"),
             models.Index(fields=["store", "product"], name="orderline_store_product_idx"),
             # The miner stats endpoint reads attributed lines by time.
-            models.Index(fields=["created_at"], condition=~models.Q(rec_id=""), name="orderline_attributed_idx"),
+            models.Index(fields=["created_at"], name="orderline_created_idx"),
         ]
 
     def __str__(self) -> str:

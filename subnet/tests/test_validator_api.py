@@ -18,7 +18,7 @@ pytest.importorskip("subnet.protocol", exc_type=ImportError)
 
 from subnet.validator.app import ValidatorMetadata
 from subnet.validator.catalog import CatalogEntry
-from subnet.validator.miners import MinerAnswer, OfflineMiner, OfflineMinerPool, recommend_similar
+from subnet.validator.miners import MinerAnswer, OfflineMiner, OfflineMinerPool, offline_pool, recommend_similar
 
 ERROR_401 = {"detail": "error", "status_code": 401}
 ERROR_500 = {"detail": "error", "status_code": 500}
@@ -580,3 +580,44 @@ def test_offline_strategy_ranks_by_name_similarity_and_skips_the_query():
         "price": "12",
         "reason": "Like Blue Cotton Tee: shares cotton, tee",
     }
+
+
+def test_a_round_in_which_no_miner_answered_is_tried_once_more(start_validator, private_key, luma_body):
+    class FlakyPool:
+        def __init__(self):
+            self.rounds = 0
+            self.inner = offline_pool(count=1)
+
+        def query(self, request):
+            self.rounds += 1
+            if self.rounds == 1:
+                return [
+                    MinerAnswer(
+                        uid=1, hotkey="5hk", query="", created_at="", results=(), models_used=(), error="http_408"
+                    )
+                ]
+            return self.inner.query(request)
+
+    pool = FlakyPool()
+    server = start_validator(miner_pool=pool)
+
+    response = signed_post(server.url, luma_body, private_key)
+
+    assert (response.status_code, pool.rounds) == (200, 2)
+
+
+def test_a_second_round_in_which_no_miner_answered_is_500_error(start_validator, private_key, luma_body):
+    class DeadPool:
+        rounds = 0
+
+        def query(self, request):
+            DeadPool.rounds += 1
+            return [
+                MinerAnswer(uid=1, hotkey="5hk", query="", created_at="", results=(), models_used=(), error="http_408")
+            ]
+
+    server = start_validator(miner_pool=DeadPool())
+
+    response = signed_post(server.url, luma_body, private_key)
+
+    assert (response.status_code, response.json(), DeadPool.rounds) == (500, ERROR_500, 2)

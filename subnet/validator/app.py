@@ -270,6 +270,8 @@ def create_app(
             return _error(500, "error")
         forwarded = request_for_miners(request=request.model_copy(update={"context": forwarded_context}))
         answers = miner_pool.query(forwarded)
+        if answers and all(answer.error for answer in answers):
+            answers = miner_pool.query(forwarded)  # as the public validator: one more round when nobody answered
         rewards = score_answers(
             answers=answers,
             request=request,

@@ -21,7 +21,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 def _start_sync_and_kill_mid_page(
     celery_worker_process, fake: FakeShopifyAdmin, *, kill_all: bool = False
 ) -> tuple[Store, WorkerProcess, list[int]]:
-    """A 150-product shop that answers slowly; kill the pool process once the first page has landed."""
+    """A 150-product shop that answers slowly; kill the pool processes during a page after the first has landed."""
     fake.products = [make_product(n, title=f"Lamp {n}", variants=2) for n in range(1, 151)]
     fake.delay_seconds = 0.4
     store = StoreFactory.create(platform=Store.Platform.SHOPIFY, domain="killed-worker.myshopify.com")
@@ -33,6 +33,11 @@ def _start_sync_and_kill_mid_page(
     )
     sync_store_task.delay(store.id)
     assert wait_for(lambda: SyncRun.objects.filter(store=store, done__gte=35).exists(), timeout=90)
+    # Kill while the next page's request is in the fake shop (it answers after 0.4 s): mid-page for sure, not in
+    # the instant between a page's commit and the enqueueing of the next step (that case is the stalled-run
+    # resumption's, tested below).
+    asked = len(fake.requests)
+    assert wait_for(lambda: len(fake.requests) > asked, timeout=30, interval=0.005)
     busy = worker.children()
     if kill_all:
         worker.kill()

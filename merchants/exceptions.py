@@ -53,6 +53,13 @@ class PlatformUnauthorized(PlatformRejected):
     """
 
 
+class InstallRefused(PlatformRejected):
+    """Shopify would not give the app a token for the shop (token exchange refused, required scopes missing)."""
+
+    status_code = 403
+    code = "install_refused"
+
+
 class PlatformUnavailable(MerchantError):
     """The platform could not be reached or answered 429/5xx; worth retrying later."""
 

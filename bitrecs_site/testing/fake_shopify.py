@@ -6,8 +6,11 @@ mistake there is caught here rather than mirrored:
 - `GET /{shop}/admin/oauth/authorize`: the merchant approves at once; 302 to `redirect_uri` with
   code, host, shop, state, timestamp and a hex `hmac` signed with the app secret.
 - `POST /{shop}/admin/oauth/access_token` (form or JSON): the authorization-code grant (single-use
-  codes; `expiring=1` answers a 60-minute token with a refresh token) and the refresh-token grant
-  (rotates the refresh token; the previous one stays valid until the new one is first used).
+  codes; `expiring=1` answers a 60-minute token with a refresh token), the refresh-token grant
+  (rotates the refresh token; the previous one stays valid until the new one is first used), and token
+  exchange (an App Bridge ID token for an offline token: the ID token must be an HS256 JWT signed with the
+  app secret for this shop, else `invalid_subject_token`; `uninstall_app(shop)` makes Shopify answer
+  `invalid_client`, which shopify-app-python reads as "credentials invalid or app uninstalled").
   `fail_next_token_request(status=…)` makes the next answer a 4xx/5xx.
 - `webhook_headers`/`deliver_webhook`: signed webhook deliveries with Shopify's exact headers.
 - `id_token`: App Bridge ID tokens (HS256 JWTs).
@@ -44,6 +47,11 @@ else:
 
 WEBHOOK_PATH = "/webhooks/shopify"
 WEBHOOK_API_VERSION = "2026-10"
+# Token exchange: the RFC 8693 names Shopify uses.
+TOKEN_EXCHANGE_GRANT_TYPE = "urn:ietf:params:oauth:grant-type:token-exchange"
+ID_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:id_token"
+OFFLINE_ACCESS_TOKEN_TYPE = "urn:shopify:params:oauth:token-type:offline-access-token"
+ID_TOKEN_LEEWAY_SECONDS = 10
 
 
 @dataclass
@@ -86,6 +94,9 @@ class FakeShopify:
         self.token_delay_seconds = 0.0
         self.refresh_received = threading.Event()
         self.hold_refresh: threading.Event | None = None
+        self.exchange_received = threading.Event()
+        self.hold_exchange: threading.Event | None = None
+        self.uninstalled_shops: set[str] = set()
 
     # --- configuration -------------------------------------------------------------------------------
 
@@ -105,6 +116,14 @@ class FakeShopify:
 
     def refresh_requests(self) -> list[dict[str, str]]:
         return [form for form in self.token_requests if form.get("grant_type") == "refresh_token"]
+
+    def exchange_requests(self) -> list[dict[str, str]]:
+        return [form for form in self.token_requests if form.get("grant_type") == TOKEN_EXCHANGE_GRANT_TYPE]
+
+    def uninstall_app(self, shop: str) -> None:
+        """The merchant removes the app: its tokens die and token exchange for the shop is refused."""
+        self.uninstalled_shops.add(shop)
+        self.shops.pop(shop, None)
 
     def is_valid_access_token(self, shop: str, token: str) -> bool:
         state = self.shops.get(shop)
@@ -242,6 +261,8 @@ class FakeShopify:
             return 400, {"error": "invalid_client", "error_description": "Client credentials are invalid."}
         if grant_type == "refresh_token":
             return self._refresh(shop, form.get("refresh_token", ""))
+        if grant_type == TOKEN_EXCHANGE_GRANT_TYPE:
+            return self._token_exchange(shop, form)
         if grant_type not in (None, "authorization_code"):
             return 400, {"error": "unsupported_grant_type", "error_description": f"{grant_type} is not supported."}
         code = self.codes.get(form.get("code", ""))
@@ -265,6 +286,34 @@ class FakeShopify:
             state.previous_refresh_token = refresh_token  # still valid until the new one is first used
         scope = self.granted_scope if self.granted_scope is not None else django_settings.SHOPIFY_SCOPES
         return 200, self._mint(shop, scope=scope, expiring=True)
+
+    def _token_exchange(self, shop: str, form: dict[str, str]) -> tuple[int, dict[str, Any]]:
+        if form.get("subject_token_type") != ID_TOKEN_TYPE:
+            return 400, {"error": "invalid_request", "error_description": f"subject_token_type must be {ID_TOKEN_TYPE}"}
+        if form.get("requested_token_type") != OFFLINE_ACCESS_TOKEN_TYPE:
+            # Shopify also issues online tokens; this fake only offline ones.
+            return 400, {"error": "invalid_request", "error_description": "Unsupported requested_token_type"}
+        invalid_subject = {
+            "error": "invalid_subject_token",
+            "error_description": "Token exchange cannot be performed due to an invalid subject token.",
+        }
+        try:
+            claims = jwt.decode(
+                form.get("subject_token", ""),
+                self.client_secret,
+                algorithms=["HS256"],
+                audience=self.client_id,
+                leeway=ID_TOKEN_LEEWAY_SECONDS,
+                options={"require": ["iss", "dest", "aud", "sub", "exp", "nbf", "sid"]},
+            )
+        except jwt.PyJWTError:
+            return 400, invalid_subject
+        if claims["dest"] != f"https://{shop}" or claims["iss"] != f"https://{shop}/admin":
+            return 400, invalid_subject
+        if shop in self.uninstalled_shops:
+            return 400, {"error": "invalid_client", "error_description": "The app is not installed on this shop."}
+        scope = self.granted_scope if self.granted_scope is not None else django_settings.SHOPIFY_SCOPES
+        return 200, self._mint(shop, scope=scope, expiring=form.get("expiring") == "1")
 
     def _mint(self, shop: str, *, scope: str, expiring: bool) -> dict[str, Any]:
         state = self.shops.setdefault(shop, FakeShopState())
@@ -329,11 +378,15 @@ def _handler_for(fake: FakeShopify) -> type[BaseHTTPRequestHandler]:
             # Answer first, then wait: a slow answer must not touch the state of the test that follows.
             with fake.lock:
                 status, answer = fake.handle_token(shop, form)
-                delay, hold = fake.token_delay_seconds, fake.hold_refresh
+                delay, hold, hold_exchange = fake.token_delay_seconds, fake.hold_refresh, fake.hold_exchange
             if form.get("grant_type") == "refresh_token":
                 fake.refresh_received.set()
                 if hold is not None:
                     hold.wait(timeout=10)
+            if form.get("grant_type") == TOKEN_EXCHANGE_GRANT_TYPE:
+                fake.exchange_received.set()
+                if hold_exchange is not None:
+                    hold_exchange.wait(timeout=10)
             if delay:
                 time.sleep(delay)
             self._send(status, {"Content-Type": "application/json"}, json.dumps(answer).encode())
@@ -363,8 +416,9 @@ def fake_shopify(_fake_shopify_server: FakeShopify, settings: Any) -> Iterator[F
     fake.client_secret = settings.SHOPIFY_API_SECRET
     settings.SHOPIFY_ADMIN_URL_TEMPLATE = fake.admin_url_template
     yield fake
-    if fake.hold_refresh is not None:
-        fake.hold_refresh.set()  # never leave a request of the next test waiting
+    for hold in (fake.hold_refresh, fake.hold_exchange):
+        if hold is not None:
+            hold.set()  # never leave a request of the next test waiting
     fake.reset()
 
 

@@ -1,10 +1,11 @@
-"""Client for one shop's OAuth token endpoint (`/admin/oauth/access_token`): code exchange and token refresh.
+"""Client for one shop's OAuth token endpoint (`/admin/oauth/access_token`): code exchange, token exchange, refresh.
 
 Raw JSON never leaves this module: answers come back as `ShopifyToken` dataclasses, failures as
 `PlatformRejected` (4xx: not worth retrying) or `PlatformUnavailable` (timeouts, 429, 5xx).
 """
 
 import logging
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,14 +16,24 @@ from merchants.exceptions import PlatformRejected, PlatformUnavailable
 logger = logging.getLogger(__name__)
 
 CONNECT_TIMEOUT_SECONDS = 5.0
+_HTML_OAUTH_ERROR = re.compile(r"Oauth error ([a-z_]{1,100})")
+# OAuth 2.0 token exchange (RFC 8693) as Shopify speaks it: an App Bridge ID token in, an offline token out.
+# (Type names, not secrets: hence the S105 waivers.)
+TOKEN_EXCHANGE_GRANT_TYPE = "urn:ietf:params:oauth:grant-type:token-exchange"  # noqa: S105
+ID_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:id_token"  # noqa: S105
+OFFLINE_ACCESS_TOKEN_TYPE = "urn:shopify:params:oauth:token-type:offline-access-token"  # noqa: S105
 
 
 class ShopifyTokenRejected(PlatformRejected):
-    """The token endpoint answered 4xx; `upstream_status` tells a revoked grant (400/401) from the rest."""
+    """The token endpoint answered 4xx; `upstream_status` tells a revoked grant (400/401) from the rest.
 
-    def __init__(self, message: str, *, upstream_status: int) -> None:
+    `upstream_error` is the OAuth `error` code of the answer (`invalid_subject_token`, `invalid_client` …), or "".
+    """
+
+    def __init__(self, message: str, *, upstream_status: int, upstream_error: str = "") -> None:
         super().__init__(message)
         self.upstream_status = upstream_status
+        self.upstream_error = upstream_error
 
 
 @dataclass(frozen=True)
@@ -49,16 +60,34 @@ class ShopifyOAuthClient:
         """Exchange an authorization code for an expiring offline token (with its refresh token)."""
         return self._request_token({"code": code, "expiring": "1"})
 
+    def exchange_id_token(self, *, id_token: str) -> ShopifyToken:
+        """Exchange an App Bridge ID token for an expiring offline token (token exchange, managed installation).
+
+        Sent as JSON, as Shopify's own libraries (shopify-app-python, @shopify/shopify-api) send this grant.
+        """
+        return self._request_token(
+            {
+                "grant_type": TOKEN_EXCHANGE_GRANT_TYPE,
+                "subject_token": id_token,
+                "subject_token_type": ID_TOKEN_TYPE,
+                "requested_token_type": OFFLINE_ACCESS_TOKEN_TYPE,
+                "expiring": "1",
+            },
+            as_json=True,
+        )
+
     def refresh(self, *, refresh_token: str) -> ShopifyToken:
         """Trade a refresh token for a new access token; Shopify rotates the refresh token on every use."""
         return self._request_token({"grant_type": "refresh_token", "refresh_token": refresh_token})
 
-    def _request_token(self, fields: dict[str, str]) -> ShopifyToken:
+    def _request_token(self, fields: dict[str, str], *, as_json: bool = False) -> ShopifyToken:
         data = {"client_id": self.client_id, "client_secret": self.client_secret, **fields}
+        headers = {"Accept": "application/json"}
         try:
-            response = requests.post(
-                self.token_url, data=data, headers={"Accept": "application/json"}, timeout=self.timeout
-            )
+            if as_json:
+                response = requests.post(self.token_url, json=data, headers=headers, timeout=self.timeout)
+            else:
+                response = requests.post(self.token_url, data=data, headers=headers, timeout=self.timeout)
         except requests.Timeout as exc:
             raise PlatformUnavailable(f"Shopify's token endpoint did not answer within {self.timeout[1]:g} s.") from exc
         except requests.RequestException as exc:
@@ -72,6 +101,7 @@ class ShopifyOAuthClient:
             raise ShopifyTokenRejected(
                 f"Shopify refused the token request ({response.status_code}): {_error_description(response)}",
                 upstream_status=response.status_code,
+                upstream_error=_error_code(response),
             )
         return _parse_token(response)
 
@@ -111,6 +141,17 @@ def _error_description(response: requests.Response) -> str:
         if parts:
             return " - ".join(parts)[:300]
     return str(body)[:200]
+
+
+def _error_code(response: requests.Response) -> str:
+    """The OAuth `error` of a 4xx: from the JSON body, or from an HTML page's "Oauth error <code>: …"."""
+    try:
+        body = response.json()
+    except ValueError:
+        match = _HTML_OAUTH_ERROR.search(response.text[:2000])
+        return match.group(1) if match else ""
+    error = body.get("error") if isinstance(body, dict) else None
+    return error[:100] if isinstance(error, str) else ""
 
 
 def _retry_after(response: requests.Response) -> float | None:

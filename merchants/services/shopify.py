@@ -20,6 +20,7 @@ from shopify.utils.shop_url import sanitize_shop_domain
 
 from merchants.clients.shopify import ShopifyOAuthClient, ShopifyToken, ShopifyTokenRejected
 from merchants.exceptions import (
+    InstallRefused,
     InvalidRequest,
     InvalidSignature,
     MerchantError,
@@ -197,14 +198,13 @@ def complete_shopify_install(*, shop: str, state: str, browser_state: str | None
         raise InvalidRequest("The code parameter is missing.")
     _consume_oauth_state(shop=shop, state=state, browser_state=browser_state)
     token = _oauth_client(shop=shop).exchange_code(code=code)
-    missing = _missing_scopes(granted=token.scope)
-    if missing:
-        raise PlatformRejected(
-            f"Shopify granted {token.scope or 'no scopes'}; the app needs {', '.join(missing)} as well. "
-            "Install the app again and accept every requested permission."
-        )
-    store = _activate_store(shop=shop, token=token)
-    logger.info("shopify.installed", extra={"shop": shop, "store_id": store.id})
+    problem = _scope_problem(token)
+    if problem:
+        raise PlatformRejected(f"{problem} Install the app again and accept every requested permission.")
+    with transaction.atomic():
+        store, created = _lock_shopify_store(shop=shop)
+        _activate_store(store=store, created=created, token=token, by="shopify_oauth")
+    logger.info("shopify.installed", extra={"shop": shop, "store_id": store.id, "by": "shopify_oauth"})
     return store
 
 
@@ -232,6 +232,14 @@ def _consume_oauth_state(*, shop: str, state: str, browser_state: str | None) ->
     raise StaleRequest("The state has expired; start the installation again from the Shopify admin.")
 
 
+def _scope_problem(token: ShopifyToken) -> str | None:
+    """What the grant lacks of SHOPIFY_SCOPES, in words; None when it covers them."""
+    missing = _missing_scopes(granted=token.scope)
+    if not missing:
+        return None
+    return f"Shopify granted {token.scope or 'no scopes'}; the app needs {', '.join(missing)} as well."
+
+
 def _missing_scopes(*, granted: str) -> list[str]:
     granted_scopes = {scope.strip() for scope in granted.split(",") if scope.strip()}
     missing = []
@@ -246,21 +254,29 @@ def _expiry(now: datetime, seconds: int | None) -> datetime | None:
     return None if seconds is None else now + timedelta(seconds=seconds)
 
 
-@transaction.atomic
-def _activate_store(*, shop: str, token: ShopifyToken) -> Store:
-    now = timezone.now()
-    store, created = Store.objects.select_for_update().get_or_create(
-        platform=Store.Platform.SHOPIFY,
-        domain=shop,
-        defaults={"name": shop, "status": Store.Status.ACTIVE, "installed_at": now},
+def _lock_shopify_store(*, shop: str) -> tuple[Store, bool]:
+    """Get or create (PENDING) the shop's store, row-locked until the transaction ends; True when created here.
+
+    Call inside a transaction. Two requests creating the same shop at once meet on the unique (platform, domain)
+    constraint: the second insert waits for the first transaction, fails, and reads (and locks) its row.
+    """
+    return Store.objects.select_for_update().get_or_create(
+        platform=Store.Platform.SHOPIFY, domain=shop, defaults={"name": shop, "status": Store.Status.PENDING}
     )
+
+
+def _activate_store(*, store: Store, created: bool, token: ShopifyToken, by: str) -> None:
+    """Finish an install on a locked store: activate it, store both tokens encrypted, record INSTALLED or REINSTALLED.
+
+    Shared by the OAuth callback and token exchange; `by` names the grant in the event.
+    """
+    now = timezone.now()
     previous_status = None if created else store.status
     first_install = created or store.installed_at is None
-    if not created:
-        store.status = Store.Status.ACTIVE
-        store.installed_at = now
-        store.uninstalled_at = None
-        store.save(update_fields=["status", "installed_at", "uninstalled_at", "updated_at"])
+    store.status = Store.Status.ACTIVE
+    store.installed_at = now
+    store.uninstalled_at = None
+    store.save(update_fields=["status", "installed_at", "uninstalled_at", "updated_at"])
     PlatformCredential.objects.update_or_create(
         store=store,
         defaults={
@@ -271,12 +287,11 @@ def _activate_store(*, shop: str, token: ShopifyToken) -> Store:
             "scopes": token.scope,
         },
     )
-    detail: dict[str, Any] = {"by": "shopify_oauth", "scopes": token.scope}
+    detail: dict[str, Any] = {"by": by, "scopes": token.scope}
     if previous_status is not None:
         detail["previous_status"] = previous_status
     kind = StoreEvent.Kind.INSTALLED if first_install else StoreEvent.Kind.REINSTALLED
     record_store_event(store=store, kind=kind, detail=detail)
-    return store
 
 
 # --- Expiring offline tokens ------------------------------------------------------------------------
@@ -393,6 +408,8 @@ class ShopifySession:
     shop: str
     user_id: str
     session_id: str
+    # True when this request installed (or reinstalled) the app by token exchange: the caller starts the first sync.
+    installed: bool = False
 
 
 def authenticate_shopify_id_token(*, authorization: str) -> ShopifySession:
@@ -400,6 +417,8 @@ def authenticate_shopify_id_token(*, authorization: str) -> ShopifySession:
 
     HS256 with the app secret (or the previous one during a rotation), `aud` = the API key, `exp` and
     `nbf` required (10 s leeway), `iss` and `dest` on the same myshopify host. Raises InvalidSignature.
+    When the shop holds no usable offline token (unknown, uninstalled, needing re-authorisation, or past its
+    refresh token), the ID token is exchanged for one first: see install_shopify_by_token_exchange.
     """
     claims = _decode_id_token(authorization)
     if "exp" not in claims or "nbf" not in claims:
@@ -411,14 +430,59 @@ def authenticate_shopify_id_token(*, authorization: str) -> ShopifySession:
         shop = validate_shop_domain(dest.netloc)
     except InvalidRequest as exc:
         raise InvalidSignature(f"The ID token's dest is not a shop: {exc.message}") from exc
-    store = (
-        Store.objects.filter(platform=Store.Platform.SHOPIFY, domain=shop)
-        .exclude(status=Store.Status.UNINSTALLED)
+    user_id, session_id = str(claims["sub"]), str(claims["sid"])
+    credential = (
+        PlatformCredential.objects.select_related("store")
+        .filter(store__platform=Store.Platform.SHOPIFY, store__domain=shop)
         .first()
     )
-    if store is None:
-        raise InvalidSignature(f"The app is not installed on {shop}.")
-    return ShopifySession(store=store, shop=shop, user_id=str(claims["sub"]), session_id=str(claims["sid"]))
+    if credential is not None and _holds_usable_token(credential.store, credential, now=timezone.now()):
+        return ShopifySession(store=credential.store, shop=shop, user_id=user_id, session_id=session_id)
+    id_token = authorization.removeprefix(session_token.PREFIX)
+    store, installed = install_shopify_by_token_exchange(shop=shop, id_token=id_token)
+    return ShopifySession(store=store, shop=shop, user_id=user_id, session_id=session_id, installed=installed)
+
+
+def _holds_usable_token(store: Store, credential: PlatformCredential | None, *, now: datetime) -> bool:
+    """True for an active store whose access token is valid, or expired but still refreshable."""
+    if store.status != Store.Status.ACTIVE or credential is None or not credential.access_token:
+        return False
+    if credential.access_token_expires_at is None or credential.access_token_expires_at > now:
+        return True
+    refresh_expires_at = credential.refresh_token_expires_at
+    return bool(credential.refresh_token) and (refresh_expires_at is None or refresh_expires_at > now)
+
+
+def install_shopify_by_token_exchange(*, shop: str, id_token: str) -> tuple[Store, bool]:
+    """Exchange a verified ID token for an expiring offline token and activate the shop's store with it.
+
+    Shopify-managed installation: Shopify installs the app before its admin page loads, so a valid ID token for
+    a shop without a usable token means "finish the install here". Returns (store, True) after an exchange; the
+    caller enqueues the first sync.
+
+    Runs under the store's row lock (the row is created if need be) and re-checks the token once the lock is
+    held: of two concurrent first requests only one exchanges, and the other gets (store, False). A second
+    exchange would be worse than wasted, since a new expiring token revokes the shop's previous ones.
+    Nothing is stored when Shopify refuses the ID token (InvalidSignature, 401) or the install
+    (InstallRefused, 403), or cannot be reached (PlatformUnavailable). `shop` must come from the token's dest.
+    """
+    with transaction.atomic():
+        store, created = _lock_shopify_store(shop=shop)
+        credential = None if created else PlatformCredential.objects.filter(store=store).first()
+        if _holds_usable_token(store, credential, now=timezone.now()):
+            return store, False  # another request exchanged while this one waited for the lock
+        try:
+            token = _oauth_client(shop=shop).exchange_id_token(id_token=id_token)
+        except ShopifyTokenRejected as exc:
+            if exc.upstream_error == "invalid_subject_token":
+                raise InvalidSignature(f"Shopify's token exchange refused the ID token: {exc.message}") from exc
+            raise InstallRefused(f"Shopify would not give the app an access token for {shop}: {exc.message}") from exc
+        problem = _scope_problem(token)
+        if problem:
+            raise InstallRefused(f"{problem} Open the app from the Shopify admin again and accept every permission.")
+        _activate_store(store=store, created=created, token=token, by="shopify_token_exchange")
+    logger.info("shopify.installed", extra={"shop": shop, "store_id": store.id, "by": "shopify_token_exchange"})
+    return store, True
 
 
 def _decode_id_token(authorization: str) -> dict[str, Any]:

@@ -3,7 +3,7 @@
 import pytest
 
 from merchants.models import Store
-from merchants.tests.factories import StoreFactory
+from merchants.tests.factories import PlatformCredentialFactory, StoreFactory
 
 pytestmark = [
     pytest.mark.django_db,
@@ -18,7 +18,10 @@ SHOP_CSP = f"frame-ancestors https://{SHOP} https://admin.shopify.com"
 
 @pytest.fixture
 def store():
-    return StoreFactory(domain=SHOP, site_key="sk_embedded", settings={"placement": "product"})
+    """An installed store holding a (non-expiring) offline token, so no token exchange happens."""
+    store = StoreFactory(domain=SHOP, site_key="sk_embedded", settings={"placement": "product"})
+    PlatformCredentialFactory(store=store)
+    return store
 
 
 def _get(client, token: str | None, scheme: str = "Bearer"):
@@ -96,7 +99,6 @@ def test_a_token_signed_with_the_previous_secret_is_accepted_during_rotation(cli
             "not the same https shop",
             id="not-https",
         ),
-        pytest.param(lambda fake: fake.id_token("unknown-shop.myshopify.com"), "not installed", id="unknown-shop"),
         pytest.param(lambda fake: "not.a.jwt", "not valid", id="garbage"),
     ],
 )
@@ -114,7 +116,9 @@ def test_invalid_id_tokens_are_refused_with_401_and_the_csp_header(
     assert response.json()["error"] == "authentication_failed"
     assert detail_part in response.json()["detail"]
     assert response["WWW-Authenticate"] == 'Bearer realm="shopify"'
+    assert response["X-Shopify-Retry-Invalid-Session-Request"] == "1"  # App Bridge retries with a fresh token
     assert response["Content-Security-Policy"] == "frame-ancestors https://admin.shopify.com"
+    assert fake_shopify.token_requests == []  # refused before any token exchange
 
 
 def test_a_request_without_a_token_is_refused_with_401(client, fake_shopify, store):
@@ -125,6 +129,7 @@ def test_a_request_without_a_token_is_refused_with_401(client, fake_shopify, sto
     assert response.status_code == 401
     assert response.json()["error"] == "not_authenticated"
     assert response["Content-Security-Policy"] == "frame-ancestors https://admin.shopify.com"
+    assert "X-Shopify-Retry-Invalid-Session-Request" not in response
 
 
 def test_a_non_bearer_authorization_header_is_refused_with_401(client, fake_shopify, store):
@@ -134,15 +139,3 @@ def test_a_non_bearer_authorization_header_is_refused_with_401(client, fake_shop
     # then
     assert response.status_code == 401
     assert response.json()["error"] == "authentication_failed"
-
-
-def test_an_uninstalled_shop_is_refused_with_401(client, fake_shopify):
-    # given
-    StoreFactory(domain=SHOP, status=Store.Status.UNINSTALLED)
-
-    # when
-    response = _get(client, fake_shopify.id_token(SHOP))
-
-    # then
-    assert response.status_code == 401
-    assert response.json()["detail"] == f"The app is not installed on {SHOP}."

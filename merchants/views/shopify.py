@@ -17,14 +17,14 @@ from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.authentication import BaseAuthentication
-from rest_framework.exceptions import AuthenticationFailed, NotAuthenticated
+from rest_framework.exceptions import APIException, AuthenticationFailed, NotAuthenticated
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from catalog_sync.services import start_store_sync
-from merchants.exceptions import MerchantError
+from merchants.exceptions import InvalidSignature, MerchantError
 from merchants.models import Store
 from merchants.services.shopify import (
     OAUTH_STATE_MAX_AGE,
@@ -117,17 +117,42 @@ def webhook(request: HttpRequest) -> HttpResponse:
 # --- Embedded admin API (App Bridge ID tokens) -------------------------------------------------------
 
 
+# App Bridge retries a fetch answered 401 with this header, with a fresh ID token (they live one minute).
+RETRY_INVALID_SESSION_HEADER = "X-Shopify-Retry-Invalid-Session-Request"
+
+
+class EmbeddedInstallFailed(APIException):
+    """A token-exchange install that failed (403 refused, 502 Shopify unreachable), in the common error shape.
+
+    Raised instead of the domain error because DRF marks a request unauthenticated only for an APIException;
+    for anything else it would authenticate (and exchange) again when the response is finalized.
+    """
+
+    def __init__(self, error: MerchantError) -> None:
+        super().__init__(detail=error.message, code=error.code)
+        self.status_code = error.status_code
+        self.default_code = error.code
+
+
 class ShopifyIdTokenAuthentication(BaseAuthentication):
-    """`Authorization: Bearer <ID token>` from App Bridge; request.auth becomes a ShopifySession."""
+    """`Authorization: Bearer <ID token>` from App Bridge; request.auth becomes a ShopifySession.
+
+    A shop without a usable offline token is installed on the way (token exchange), and its first sync enqueued.
+    """
 
     def authenticate(self, request: Request) -> tuple[None, ShopifySession] | None:
         header = request.headers.get("Authorization")
         if not header:
             return None
         try:
-            return None, authenticate_shopify_id_token(authorization=header)
-        except MerchantError as exc:
+            session = authenticate_shopify_id_token(authorization=header)
+        except InvalidSignature as exc:
             raise AuthenticationFailed(exc.message) from exc
+        except MerchantError as exc:
+            raise EmbeddedInstallFailed(exc) from exc
+        if session.installed:
+            start_store_sync(store=session.store)
+        return None, session
 
     def authenticate_header(self, request: Request) -> str:
         return 'Bearer realm="shopify"'
@@ -159,6 +184,8 @@ class ShopifyEmbeddedAPIView(APIView):
         session = request.auth if isinstance(request, Request) else None
         shop = session.shop if isinstance(session, ShopifySession) else None
         response["Content-Security-Policy"] = shopify_frame_ancestors(shop=shop)
+        if response.status_code == 401 and request.headers.get("Authorization"):
+            response[RETRY_INVALID_SESSION_HEADER] = "1"
         return response
 
     def session(self, request: Request) -> ShopifySession:

@@ -460,6 +460,9 @@ def _error(message: str, code: str) -> dict[str, Any]:
 def _handler_for(state: FakeShopifyAdmin) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        # Headers and body go out in separate writes: without TCP_NODELAY a kept-alive client waits 40 ms
+        # for a delayed ACK on every answer.
+        disable_nagle_algorithm = True
 
         def log_message(self, format: str, *args: Any) -> None:
             return

@@ -178,6 +178,10 @@ SHOPIFY_API_SECRET = secret("SHOPIFY_API_SECRET", make=lambda: secrets.token_hex
 SHOPIFY_API_SECRET_PREVIOUS = env.str("SHOPIFY_API_SECRET_PREVIOUS", default="")
 SHOPIFY_API_VERSION = env.str("SHOPIFY_API_VERSION", default="2026-10")
 SHOPIFY_SCOPES = env.str("SHOPIFY_SCOPES", default="read_products,read_inventory,read_orders")
+# Shopify-managed installation (the preferred path for embedded apps): an embedded load of a shop we hold no
+# token for renders the app home, whose first API call exchanges its ID token for an offline token. Off: such a
+# load starts the authorization-code grant instead (apps not configured for managed installation).
+SHOPIFY_MANAGED_INSTALL = env.bool("SHOPIFY_MANAGED_INSTALL", default=True)
 SHOPIFY_ADMIN_URL_TEMPLATE = env.str("SHOPIFY_ADMIN_URL_TEMPLATE", default="https://{shop}")
 SHOPIFY_HMAC_MAX_AGE_SECONDS = env.int("SHOPIFY_HMAC_MAX_AGE_SECONDS", default=300)
 SHOPIFY_TOKEN_REFRESH_MARGIN_SECONDS = env.int("SHOPIFY_TOKEN_REFRESH_MARGIN_SECONDS", default=600)

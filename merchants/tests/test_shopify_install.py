@@ -200,8 +200,23 @@ def test_install_shows_the_embedded_app_home_with_frame_ancestors_for_an_install
     assert OAuthState.objects.count() == 0
 
 
-def test_install_starts_oauth_for_an_embedded_load_of_an_uninstalled_shop(client, fake_shopify):
-    # given
+def test_under_managed_installation_an_embedded_load_of_an_unknown_shop_gets_the_app_home(client, fake_shopify):
+    # when: Shopify installed the app and loads it; we hold no token yet
+    response = client.get("/shopify/install", fake_shopify.install_query(SHOP, embedded="1"))
+
+    # then: the home page, whose first API call does the token exchange (test_shopify_token_exchange.py)
+    assert response.status_code == 200
+    assert response["Content-Security-Policy"] == f"frame-ancestors https://{SHOP} https://admin.shopify.com"
+    page = response.content.decode()
+    assert '(status: <span id="status">installing</span>)' in page
+    assert '<code id="site-key">(being set up)</code>' in page
+    assert OAuthState.objects.count() == 0
+    assert not Store.objects.exists()
+
+
+def test_install_starts_oauth_for_an_embedded_load_of_an_uninstalled_shop(client, fake_shopify, settings):
+    # given: an app not configured for Shopify-managed installation
+    settings.SHOPIFY_MANAGED_INSTALL = False
     StoreFactory(domain=SHOP, status=Store.Status.UNINSTALLED)
 
     # when

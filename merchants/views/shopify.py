@@ -52,24 +52,35 @@ def _query(request: HttpRequest) -> dict[str, list[str]]:
     return dict(request.GET.lists())
 
 
-def _app_home(request: HttpRequest, *, store: Store) -> HttpResponse:
+def _app_home(request: HttpRequest, *, shop: str, store: Store | None) -> HttpResponse:
+    """The embedded app home; for a shop not installed yet it says so, and its first API call installs it."""
     response = render(
         request,
         "merchants/shopify_app_home.html",
-        {"api_key": settings.SHOPIFY_API_KEY, "shop": store.domain, "site_key": store.site_key, "status": store.status},
+        {
+            "api_key": settings.SHOPIFY_API_KEY,
+            "shop": shop,
+            "site_key": store.site_key if store else "",
+            "status": store.status if store else "installing",
+        },
     )
-    response["Content-Security-Policy"] = shopify_frame_ancestors(shop=store.domain)
+    response["Content-Security-Policy"] = shopify_frame_ancestors(shop=shop)
     return response
 
 
 @require_GET
 @xframe_options_exempt
 def install(request: HttpRequest) -> HttpResponse:
-    """The app URL: the embedded app home for an installed shop, else the start of the OAuth grant."""
+    """The app URL: the embedded app home, else the start of the OAuth grant.
+
+    An embedded load of an installed shop gets the app home. So does one of a shop we hold no token for under
+    Shopify-managed installation (SHOPIFY_MANAGED_INSTALL): Shopify installed the app before loading it, and
+    the page's first API call exchanges its ID token for an offline token. Otherwise the OAuth grant starts.
+    """
     shop = verify_shopify_request(params=_query(request))
     store = get_installed_shopify_store(shop=shop)
-    if store is not None and request.GET.get("embedded") == "1":
-        return _app_home(request, store=store)
+    if request.GET.get("embedded") == "1" and (store is not None or settings.SHOPIFY_MANAGED_INSTALL):
+        return _app_home(request, shop=shop, store=store)
     start = start_shopify_oauth(shop=shop)
     response = HttpResponseRedirect(start.authorize_url)
     response["Content-Security-Policy"] = shopify_frame_ancestors(shop=shop)

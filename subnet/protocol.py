@@ -6,6 +6,7 @@ gateway builds and signs bodies with `subnet.types` and `subnet.signing` alone. 
 `from __future__ import annotations` here: bittensor's `Axon.attach()` reads the real annotations.
 """
 
+import functools
 import json
 import logging
 from collections.abc import Iterator, Mapping
@@ -43,7 +44,7 @@ def _loggers_preserved() -> Iterator[None]:
 with _loggers_preserved():
     import bittensor as bt
 
-__all__ = ["REQUEST_FIELDS", "BitrecsRequest", "parse_request", "request_for_miners"]
+__all__ = ["REQUEST_FIELDS", "BitrecsRequest", "parse_request", "request_for_miners", "sign_request_bodies"]
 
 
 class BitrecsRequest(bt.Synapse):
@@ -66,10 +67,16 @@ class BitrecsRequest(bt.Synapse):
     miner_uid: str | None
     miner_hotkey: str | None
 
-    # Empty, as in the public synapse: the dendrite's body hash then covers no field, so the
-    # sr25519 request signature does not protect the body. Declaring fields here would make the
-    # hash differ from what public validators send, and this axon would refuse their requests.
+    # Empty by default, as in the public synapse: the dendrite's body hash then covers no field, so the
+    # sr25519 request signature does not protect the body. bittensor's axon compares the sender's hash with
+    # one over its own class's fields, so declaring fields would make our miners refuse public validators and
+    # public miners refuse our validator. On our own network every neuron agrees: see `sign_request_bodies`.
     required_hash_fields: ClassVar[tuple[str, ...]] = ()
+
+    def get_required_fields(self) -> list[str]:
+        """bittensor's, computed once per class: it builds the whole JSON schema on every call (about 5 ms, for
+        every header set a dendrite or axon writes)."""
+        return list(_schema_required(type(self)))
 
     def to_request_body(self) -> RequestBody:
         """Return the ten protocol fields: the `/rec` body, and what the request signature covers."""
@@ -92,6 +99,11 @@ class BitrecsRequest(bt.Synapse):
         body["results"] = str(self.results) if self.results else None
         body["models_used"] = str(self.models_used) if self.models_used else None
         return body
+
+
+@functools.cache
+def _schema_required(cls: type[pydantic.BaseModel]) -> tuple[str, ...]:
+    return tuple(cls.model_json_schema().get("required", []))
 
 
 def parse_request(*, data: str | bytes | Mapping[str, Any]) -> BitrecsRequest:
@@ -119,3 +131,13 @@ def request_for_miners(*, request: BitrecsRequest) -> BitrecsRequest:
         if getattr(request, name) is None:
             updates[name] = [] if name in ("results", "models_used") else ""
     return request.model_copy(update=updates, deep=True)
+
+
+def sign_request_bodies(enabled: bool) -> None:
+    """Cover the ten protocol fields with the dendrite's sr25519 signature (`required_hash_fields`), or none.
+
+    On for a network whose neurons are all ours (the local chain: `run_validator`/`run_miner --local-chain`),
+    so a body altered in transit is refused by the axon. Off, the public synapse's behaviour, wherever public
+    validators or miners may be on the other end (test, finney): their axons and dendrites hash no field.
+    """
+    BitrecsRequest.required_hash_fields = tuple(REQUEST_FIELDS) if enabled else ()

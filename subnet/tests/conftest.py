@@ -1,6 +1,7 @@
 """Fixtures of the subnet tests: the reference validator on a free loopback port, and a scripted stub server."""
 
 import json
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -29,6 +30,15 @@ def _fresh_gates() -> Iterator[None]:
     cache.clear()
     yield
     reset_gates()
+
+
+@pytest.fixture(autouse=True)
+def _public_body_hash() -> Iterator[None]:
+    """Undo `sign_request_bodies(True)` (run_validator/run_miner --local-chain set it on the shared class)."""
+    yield
+    protocol = sys.modules.get("subnet.protocol")
+    if protocol is not None:
+        protocol.sign_request_bodies(False)
 
 
 @pytest.fixture

@@ -103,6 +103,10 @@ class Command(BaseCommand):
         )
         # Imported here: subnet.miner.neuron imports bittensor (through subnet.protocol).
         from subnet.miner.neuron import LOOPBACK, MinerNeuron
+        from subnet.protocol import sign_request_bodies
+
+        # Our own network: the validator's signature covers the request body (see sign_request_bodies).
+        sign_request_bodies(bool(local_chain))
 
         uid = options["uid"]
         chain_validators: Callable[[], frozenset[str]] | None = None

@@ -111,6 +111,10 @@ class Command(BaseCommand):
         sink: WeightSink | None = None
         subtensor_chain: SubtensorChain | None = None
         wallet: Any = None
+        from subnet.protocol import sign_request_bodies  # bittensor: only when a validator really starts
+
+        # Our own network: the dendrite's signature covers the request body (see sign_request_bodies).
+        sign_request_bodies(bool(options["local_chain"]))
         if options["subtensor"]:
             subtensor_chain = connect_subtensor(network=options["subtensor_network"], netuid=options["netuid"])
             miner_pool, metadata, wallet = self._subtensor_pool(subtensor_chain, options)

@@ -23,9 +23,14 @@ class Source(models.TextChoices):
     NETWORK = "network", "Bitrecs network"
 
 
+def rec_id_prefix(source: str) -> str:
+    """How the rec_ids of a source begin: "l_" for local lists, "n_" for network answers."""
+    return f"{source[0]}_"
+
+
 def generate_rec_id(source: str) -> str:
     """A new id for one version of a stored list: "l_…" for local lists, "n_…" for network answers."""
-    return f"{source[0]}_{secrets.token_hex(10)}"
+    return f"{rec_id_prefix(source)}{secrets.token_hex(10)}"
 
 
 class RecommendationList(models.Model):

@@ -42,7 +42,7 @@ from merchants.models import Store
 from recommendations.engine import CatalogItem, MerchantRules, Recommender, ScoredItem, apply_merchant_rules
 from recommendations.engine.core import Reason
 from recommendations.engine.loader import build_recommender_for_store
-from recommendations.models import NetworkAnswer, Placement, RecommendationList, Source
+from recommendations.models import NetworkAnswer, Placement, RecommendationList, Source, rec_id_prefix
 
 logger = logging.getLogger(__name__)
 
@@ -677,4 +677,4 @@ def get_rec_attribution(*, rec_id: str) -> RecAttribution | None:
 
 def rec_id_source(rec_id: str) -> str | None:
     """The source a rec_id was issued for, from its prefix alone ("network", "local" or None)."""
-    return {"n_": Source.NETWORK, "l_": Source.LOCAL}.get(rec_id[:2])
+    return next((source for source in Source if rec_id.startswith(rec_id_prefix(source))), None)

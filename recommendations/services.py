@@ -13,6 +13,7 @@ from django.db.models import Count, Q, TextField
 from django.db.models.functions import Cast
 from django.utils import timezone
 
+from bitrecs_site.db import delete_in_batches
 from catalog_sync.models import OrderLine, Product
 from merchants.models import Store
 from recommendations.engine import Recommender, ScoredItem
@@ -365,21 +366,11 @@ def _lists_containing(*, store: Store, external_ids: Sequence[str], limit: int) 
     return list(dict.fromkeys(found))[:limit]
 
 
-def prune_network_answers(*, before: datetime, batch: int = 10_000) -> int:
+def prune_network_answers(*, before: datetime) -> int:
     """Forget network answers created before `before`, except those still served; returns how many went.
 
     An answer's rec_id names its miner for the events and order lines that carry it; keep them at least as long
     as validators look back for conversions (the miner stats window reaches 60 days back).
     """
     served = RecommendationList.objects.filter(source=Source.NETWORK).values("rec_id")
-    deleted = 0
-    while True:
-        ids = list(
-            NetworkAnswer.objects.filter(created_at__lt=before)
-            .exclude(rec_id__in=served)
-            .order_by("id")
-            .values_list("id", flat=True)[:batch]
-        )
-        if not ids:
-            return deleted
-        deleted += NetworkAnswer.objects.filter(id__in=ids).delete()[0]
+    return delete_in_batches(NetworkAnswer.objects.filter(created_at__lt=before).exclude(rec_id__in=served))

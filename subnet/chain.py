@@ -19,6 +19,7 @@ __all__ = [
     "get_weights",
     "is_registered",
     "list_miners",
+    "list_serving",
     "list_validator_hotkeys",
     "register_neuron",
     "serve_axon",
@@ -91,13 +92,18 @@ def is_registered(*, netuid: int, hotkey: str) -> bool:
     return ChainNeuron.objects.filter(netuid=netuid, hotkey=hotkey).exists()
 
 
-def list_miners(*, netuid: int) -> list[ChainNeuron]:
-    """The registered miners that serve an axon, by uid."""
+def list_serving(*, netuid: int, role: str) -> list[ChainNeuron]:
+    """The registered neurons of `role` that serve an axon (a validator's axon is its API address), by uid."""
     return list(
-        ChainNeuron.objects.filter(netuid=netuid, role=ChainNeuron.Role.MINER, axon_port__isnull=False)
+        ChainNeuron.objects.filter(netuid=netuid, role=role, axon_port__isnull=False)
         .exclude(axon_ip="")
         .order_by("uid")
     )
+
+
+def list_miners(*, netuid: int) -> list[ChainNeuron]:
+    """The registered miners that serve an axon, by uid."""
+    return list_serving(netuid=netuid, role=ChainNeuron.Role.MINER)
 
 
 def list_validator_hotkeys(*, netuid: int) -> frozenset[str]:

@@ -23,6 +23,7 @@ from typing import Any, Final
 from django.conf import settings
 from django.core.cache import cache
 
+from subnet import chain
 from subnet.client import ValidatorClient, ValidatorError
 from subnet.models import ChainNeuron
 
@@ -72,11 +73,7 @@ def list_validators() -> list[ValidatorEndpoint]:
 
 
 def list_local_validators(*, netuid: int) -> list[ValidatorEndpoint]:
-    rows = (
-        ChainNeuron.objects.filter(netuid=netuid, role=ChainNeuron.Role.VALIDATOR, axon_port__isnull=False)
-        .exclude(axon_ip="")
-        .order_by("uid")
-    )
+    rows = chain.list_serving(netuid=netuid, role=ChainNeuron.Role.VALIDATOR)
     return [
         ValidatorEndpoint(
             url=_api_url(row.axon_ip, int(row.axon_port or 0)), hotkey=row.hotkey, stake=row.stake, uid=row.uid

@@ -12,6 +12,7 @@ from django.conf import settings
 from django.db.models import Count, Exists, OuterRef
 from django.utils import timezone
 
+from bitrecs_site.db import delete_in_batches
 from catalog_sync.models import Product
 from merchants.models import Store
 from recommendations.models import Placement, RecommendationList, Source
@@ -273,13 +274,6 @@ def _fill_error(record: NetworkRequest, *, status: str, code: str, message: str)
     record.error_message = message
 
 
-def prune_network_requests(*, before: datetime, batch: int = 10_000) -> int:
+def prune_network_requests(*, before: datetime) -> int:
     """Forget the record of attempts made before `before`; returns how many went."""
-    deleted = 0
-    while True:
-        ids = list(
-            NetworkRequest.objects.filter(created_at__lt=before).order_by("id").values_list("id", flat=True)[:batch]
-        )
-        if not ids:
-            return deleted
-        deleted += NetworkRequest.objects.filter(id__in=ids).delete()[0]
+    return delete_in_batches(NetworkRequest.objects.filter(created_at__lt=before))

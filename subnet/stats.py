@@ -11,26 +11,17 @@ import itertools
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from enum import StrEnum
 from typing import Final
 
 from django.db.models import OuterRef, Subquery
 
 from catalog_sync.models import OrderLine
-from recommendations.models import NetworkAnswer
+from recommendations.models import NetworkAnswer, Source, rec_id_prefix
+from subnet.types import ActionType
 
 # At most this many actions per answer, oldest first: a 30-day window of a busy network stays well under it,
 # and the endpoint is public, so no request can make it read or send an unbounded number of rows.
 MAX_ACTIONS: Final = 50_000
-NETWORK_REC_ID_PREFIX: Final = "n_"
-
-
-class ActionType(StrEnum):
-    """The upstream `ActionType` names; the validator compares `action` with them."""
-
-    VIEW_PRODUCT = "VIEW_PRODUCT"
-    ADD_TO_CART = "ADD_TO_CART"
-    PURCHASE = "PURCHASE"
 
 
 @dataclass(frozen=True)
@@ -96,7 +87,9 @@ def list_purchases(start: datetime, end: datetime, limit: int) -> list[MinerActi
         "miner_hotkey"
     )[:1]
     rows = (
-        OrderLine.objects.filter(created_at__gte=start, created_at__lt=end, rec_id__startswith=NETWORK_REC_ID_PREFIX)
+        OrderLine.objects.filter(
+            created_at__gte=start, created_at__lt=end, rec_id__startswith=rec_id_prefix(Source.NETWORK)
+        )
         .annotate(hot_key=Subquery(hotkey))
         .filter(hot_key__gt="")  # neither NULL (no such answer in this store) nor "" (no miner named)
         .order_by("created_at", "id")

@@ -7,6 +7,7 @@ reference neurons import `subnet.protocol` (and with it bittensor).
 import json
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any, Final, TypedDict
 
 # The ten protocol fields of `BitrecsRequest`, in the order the public synapse declares them.
@@ -113,3 +114,12 @@ def decode_results(*, results: Sequence[Any]) -> list[dict[str, Any]]:
             raise ValueError(f"results[{index}] is not a JSON object")
         decoded.append(item)
     return decoded
+
+
+class ActionType(StrEnum):
+    """The storefront actions attributed to miners (upstream `ActionType`): the gateway's stats endpoint lists
+    them and the validator weighs them for conversion scores."""
+
+    VIEW_PRODUCT = "VIEW_PRODUCT"
+    ADD_TO_CART = "ADD_TO_CART"
+    PURCHASE = "PURCHASE"

@@ -14,7 +14,8 @@ from rest_framework.views import APIView
 
 from recommendations.views import ErrorSerializer
 from subnet.keys import get_public_key_hex
-from subnet.stats import MAX_ACTIONS, ActionType, list_miner_actions
+from subnet.stats import MAX_ACTIONS, list_miner_actions
+from subnet.types import ActionType
 
 # Validators fetch the key once at start-up; a short cache keeps a key rotation visible within minutes.
 PUBLIC_KEY_MAX_AGE_SECONDS = 300

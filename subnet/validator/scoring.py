@@ -32,7 +32,7 @@ from typing import Any, Final
 
 from subnet.answers import find_sku_problem
 from subnet.protocol import BitrecsRequest
-from subnet.types import decode_results
+from subnet.types import ActionType, decode_results
 from subnet.validator.catalog import CatalogEntry
 from subnet.validator.miners import MinerAnswer
 
@@ -42,7 +42,11 @@ DIVERSITY_WEIGHT: Final = 0.10
 AGREEMENT_WEIGHT: Final = 0.10
 BASE_BOOST: Final = 1 / 256
 MAX_BOOST: Final = 0.20
-ACTION_WEIGHTS: Final[Mapping[str, float]] = {"VIEW_PRODUCT": 0.05, "ADD_TO_CART": 0.10, "PURCHASE": 0.85}
+ACTION_WEIGHTS: Final[Mapping[str, float]] = {
+    ActionType.VIEW_PRODUCT: 0.05,
+    ActionType.ADD_TO_CART: 0.10,
+    ActionType.PURCHASE: 0.85,
+}
 MOVING_AVERAGE_ALPHA: Final = 0.1
 
 _RESULT_KEYS: Final = frozenset({"sku", "name", "price", "reason"})

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from recommendations.views import RecommendationsView, serve_cached_answers
+from recommendations.views.widget import RecommendationsView, serve_cached_answers
 
 urlpatterns = [
     path("api/v1/recommendations", serve_cached_answers(RecommendationsView.as_view()), name="recommendations"),

@@ -12,7 +12,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from recommendations.views import ErrorSerializer
+from recommendations.views.widget import ErrorSerializer
 from subnet.keys import get_public_key_hex
 from subnet.stats import MAX_ACTIONS, list_miner_actions
 from subnet.types import ActionType

@@ -9,7 +9,7 @@ from catalog_sync.models import Product, Variant
 from merchants.models import Store
 from recommendations.models import RecommendationList
 from recommendations.selectors import clear_serving_store_cache
-from recommendations.views import clear_answer_cache
+from recommendations.views.widget import clear_answer_cache
 
 pytestmark = pytest.mark.django_db
 

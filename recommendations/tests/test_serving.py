@@ -23,7 +23,7 @@ from recommendations.selectors import (
     warm_live_engine,
 )
 from recommendations.services import store_network_list
-from recommendations.views import clear_answer_cache
+from recommendations.views.widget import clear_answer_cache
 
 pytestmark = pytest.mark.django_db
 

@@ -18,7 +18,7 @@ from merchants.tests.factories import StoreFactory
 from recommendations.models import NetworkAnswer, RecommendationList
 from recommendations.selectors import clear_live_engines, clear_serving_store_cache
 from recommendations.services import rebuild_store_lists, store_network_list
-from recommendations.views import clear_answer_cache
+from recommendations.views.widget import clear_answer_cache
 from subnet.client import ValidatorClient
 from subnet.models import NetworkRequest
 from subnet.services import ask_network_for_product, pick_products_to_ask

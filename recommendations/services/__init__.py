@@ -1,0 +1,24 @@
+"""Recommendation services, one module per concern.
+
+- lists: building, refreshing and storing the recommendation lists the widget is served from
+"""
+
+from recommendations.services.lists import (
+    ListsWritten,
+    prune_network_answers,
+    rebuild_store_lists,
+    refresh_pending_lists,
+    refresh_product_lists,
+    request_list_refresh,
+    store_network_list,
+)
+
+__all__ = [
+    "ListsWritten",
+    "prune_network_answers",
+    "rebuild_store_lists",
+    "refresh_pending_lists",
+    "refresh_product_lists",
+    "request_list_refresh",
+    "store_network_list",
+]

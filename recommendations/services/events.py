@@ -258,7 +258,9 @@ class _RedisSpool:
                 self.client.delete(f"{self.key}:lock")
 
     def peek(self, count: int) -> list[bytes]:
-        return list(self.client.lrange(self.key, 0, count - 1))
+        return [
+            item if isinstance(item, bytes) else item.encode() for item in self.client.lrange(self.key, 0, count - 1)
+        ]
 
     def drop(self, count: int) -> None:
         self.client.ltrim(self.key, count, -1)

@@ -62,7 +62,7 @@ def rollups() -> list[tuple[Any, ...]]:
     )  # fmt: skip
 
 
-NET = {"placement": "product", "source": "network", "arm": "network", "miner_hotkey": "5Miner"}
+NET: dict[str, Any] = {"placement": "product", "source": "network", "arm": "network", "miner_hotkey": "5Miner"}
 
 
 @time_machine.travel(datetime(2026, 11, 21, 1, 0, tzinfo=UTC), tick=False)

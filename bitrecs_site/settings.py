@@ -377,13 +377,16 @@ WIDGET_TRUSTED_PROXIES = env.int("WIDGET_TRUSTED_PROXIES", default=0)
 # --- Shopper events (POST /api/v1/events), attribution and rollups ------------------------------------
 # Raw events are kept this many days (rolled up daily first; the portal reads only the rollups).
 EVENTS_RETENTION_DAYS = env.int("EVENTS_RETENTION_DAYS", default=90)
-# Accepted batches wait in a spool until a drain writes them: a Redis list (EVENTS_SPOOL_URL, by default
-# REDIS_URL, key EVENTS_SPOOL_KEY), or with no Redis one file per batch in EVENTS_SPOOL_DIR. Intake enqueues a
-# drain at most every EVENTS_DRAIN_INTERVAL_SECONDS (0: after every batch); beat drains every minute anyway.
-EVENTS_SPOOL_URL = env.str("EVENTS_SPOOL_URL", default=REDIS_URL)
+# Accepted batches wait in a spool until a drain writes them: journal files on the web host's local disk
+# (EVENTS_SPOOL_DIR, persistent storage), or a Redis list when EVENTS_SPOOL_URL is set (key EVENTS_SPOOL_KEY;
+# give that Redis appendonly persistence). Each web process drains in a thread every
+# EVENTS_DRAIN_INTERVAL_SECONDS (EVENTS_DRAIN_IN_PROCESS off: intake enqueues a Celery drain at most that often);
+# beat drains every minute anyway, which also takes journals of web processes that died.
+EVENTS_SPOOL_URL = env.str("EVENTS_SPOOL_URL", default="")
 EVENTS_SPOOL_KEY = env.str("EVENTS_SPOOL_KEY", default="bitrecs:events:spool")
 EVENTS_SPOOL_DIR = env.str("EVENTS_SPOOL_DIR", default=str(LOCAL_DIR / "event-spool"))
 EVENTS_DRAIN_INTERVAL_SECONDS = env.float("EVENTS_DRAIN_INTERVAL_SECONDS", default=2.0)
+EVENTS_DRAIN_IN_PROCESS = env.bool("EVENTS_DRAIN_IN_PROCESS", default=True)
 # Assisted sales (a click, then a purchase of that product in the same session within the window) are off
 # unless a store turns them on in Store.settings["attribution"] = {"assisted": true, "window_hours": 24}.
 ATTRIBUTION_DEFAULT_WINDOW_HOURS = env.int("ATTRIBUTION_DEFAULT_WINDOW_HOURS", default=24)

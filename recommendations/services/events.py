@@ -1,24 +1,26 @@
 """Writes of shopper events: checking a widget batch, keeping it until it is written, writing it, pruning.
 
-Intake never waits for the database. An accepted batch is appended to the spool (a Redis list when
-EVENTS_SPOOL_URL is set, by default REDIS_URL; else one file per batch under EVENTS_SPOOL_DIR) and a drain
-(`recommendations.drain_events`, kicked at most every EVENTS_DRAIN_INTERVAL_SECONDS by intake and run every
-minute by beat) moves spooled batches into ShopperEvent in bulk, idempotently by (store, event_id). While the
+Intake never waits for the database. An accepted batch is appended to the spool (journal files on local disk
+under EVENTS_SPOOL_DIR, one write per batch; or a Redis list when EVENTS_SPOOL_URL is set) and a drain moves
+spooled batches into ShopperEvent in bulk, idempotently by (store, event_id): a thread of each web process every
+EVENTS_DRAIN_INTERVAL_SECONDS (EVENTS_DRAIN_IN_PROCESS; off: a Celery task kicked by intake), and the
+`recommendations.drain_events` beat task every minute for journals left by processes that died. While the
 database is down a drain leaves the spool as it is and the next one writes it; when the spool itself cannot be
 written, intake writes the batch to the database directly, and only when both fail is the batch refused (503),
 so an event answered 204 is never lost.
 """
 
-import contextlib
 import fcntl
+import functools
 import json
 import logging
 import math
 import os
 import re
 import secrets
+import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cache
@@ -27,8 +29,7 @@ from typing import Any, Final
 
 import redis
 from django.conf import settings
-from django.core.cache import cache as django_cache
-from django.db import DatabaseError, InterfaceError
+from django.db import DatabaseError, InterfaceError, close_old_connections
 
 from bitrecs_site.db import delete_in_batches
 from merchants.exceptions import InvalidRequest, MerchantError
@@ -156,9 +157,12 @@ def _check_event(raw: Any, where: str) -> dict[str, Any]:
     }
 
 
+# Control characters (NUL included: PostgreSQL refuses it) and lone surrogates (not encodable as UTF-8).
+_UNCLEAN = re.compile("[\x00-\x1f\x7f\ud800-\udfff]")
+
+
 def _clean_text(text: str) -> bool:
-    # No control characters (NUL included: PostgreSQL refuses it) and no lone surrogates (not encodable as UTF-8).
-    return not any(ord(c) < 32 or ord(c) == 127 or 0xD800 <= ord(c) <= 0xDFFF for c in text)
+    return _UNCLEAN.search(text) is None
 
 
 def _check_ts(value: Any, where: str) -> float:
@@ -202,43 +206,69 @@ def _optional_choice(raw: dict[str, Any], key: str, where: str, choices: frozens
 
 
 # --- Accepting a batch: the spool ----------------------------------------------------------------------------
+#
+# A spool record is a header line "<body length> <store id or -> <received, epoch seconds>\n" followed by the
+# batch's body exactly as it was checked; the drain checks it again (the same function) before writing it.
 
 
-def accept_event_batch(*, batch: EventBatch, store_id: int | None, received_at: float | None = None) -> None:
+def accept_event_batch(*, batch: EventBatch, body: bytes, store_id: int | None) -> None:
     """Keep a checked batch until it is written (spool first, the database when the spool fails); never loses it.
 
     `store_id` is None when the store could not be looked up (database down): the drain resolves the site key.
     Raises EventsUnavailable when neither the spool nor the database took the batch.
     """
-    record = {"k": batch.site_key, "s": store_id, "r": received_at or time.time(), "e": list(batch.events)}
+    received = time.time()
+    header = f"{len(body)} {'-' if store_id is None else store_id} {received:.3f}\n".encode()
     try:
-        _spool().push(json.dumps(record, separators=(",", ":"), ensure_ascii=False).encode())
+        _spool().push(header + body)
     except (OSError, redis.RedisError) as exc:
         logger.warning("events.spool_failed", extra={"error": str(exc)})
+        record = {"k": batch.site_key, "s": store_id, "r": received, "e": list(batch.events)}
         try:
             write_event_records(records=[record])
         except (DatabaseError, InterfaceError) as db_exc:
             logger.error("events.refused", extra={"site_key": batch.site_key, "error": str(db_exc)})
             raise EventsUnavailable("Events cannot be stored right now; send them again later.") from db_exc
         return
-    _kick_drain()
+    _schedule_drain()
 
 
-def _kick_drain() -> None:
-    """Enqueue one drain per EVENTS_DRAIN_INTERVAL_SECONDS (intake never waits for the broker)."""
-    from recommendations.tasks import drain_events_task  # services enqueue this task
-
-    interval = float(settings.EVENTS_DRAIN_INTERVAL_SECONDS)
-    try:
-        if interval > 0 and not django_cache.add("bitrecs:events:drain-kick", 1, timeout=interval):
-            return
-        drain_events_task.apply_async(countdown=interval, retry=False)
-    except Exception:  # a broker or cache outage: beat drains every minute anyway
-        logger.warning("events.drain_kick_failed", exc_info=True)
+def _read_records(data: bytes) -> tuple[list[dict[str, Any]], int]:
+    """Parse spool records; returns them and how many bytes they took (an incomplete tail is left)."""
+    records: list[dict[str, Any]] = []
+    offset = 0
+    while offset < len(data):
+        end = data.find(b"\n", offset)
+        if end < 0:
+            break
+        try:
+            length, store, received = data[offset:end].split(b" ")
+            size = int(length)
+        except ValueError:
+            logger.error("events.spool_record_unreadable", extra={"offset": offset})
+            return records, len(data)  # nothing after a broken header can be trusted to line up
+        if end + 1 + size > len(data):
+            break
+        body = data[end + 1 : end + 1 + size]
+        offset = end + 1 + size
+        try:
+            batch = parse_event_batch(body=body)
+        except InvalidRequest:
+            logger.error("events.spool_record_invalid", extra={"offset": offset})
+            continue
+        records.append(
+            {
+                "k": batch.site_key,
+                "s": None if store == b"-" else int(store),
+                "r": float(received),
+                "e": list(batch.events),
+            }
+        )
+    return records, offset
 
 
 class _RedisSpool:
-    """A Redis list of JSON records; one drain at a time (a lock key) takes them from the head."""
+    """A Redis list of records; one drain at a time (a lock key) takes them from the head."""
 
     def __init__(self, url: str, key: str) -> None:
         self.client = redis.Redis.from_url(url, socket_timeout=2.0, socket_connect_timeout=2.0)
@@ -247,23 +277,24 @@ class _RedisSpool:
     def push(self, record: bytes) -> None:
         self.client.rpush(self.key, record)
 
-    @contextlib.contextmanager
-    def locked(self) -> Iterator[bool]:
+    def chunks(self) -> Iterator[tuple[list[dict[str, Any]], Callable[[], object]]]:
         token = secrets.token_hex(8)
-        acquired = bool(self.client.set(f"{self.key}:lock", token, nx=True, ex=DRAIN_LOCK_SECONDS))
+        lock = f"{self.key}:lock"
+        if not self.client.set(lock, token, nx=True, ex=DRAIN_LOCK_SECONDS):
+            return
         try:
-            yield acquired
+            while True:
+                raw = [
+                    item if isinstance(item, bytes) else item.encode()
+                    for item in self.client.lrange(self.key, 0, DRAIN_STEP - 1)
+                ]
+                if not raw:
+                    return
+                records = [record for item in raw for record in _read_records(item)[0]]
+                yield records, functools.partial(self.client.ltrim, self.key, len(raw), -1)
         finally:
-            if acquired and self.client.get(f"{self.key}:lock") == token.encode():
-                self.client.delete(f"{self.key}:lock")
-
-    def peek(self, count: int) -> list[bytes]:
-        return [
-            item if isinstance(item, bytes) else item.encode() for item in self.client.lrange(self.key, 0, count - 1)
-        ]
-
-    def drop(self, count: int) -> None:
-        self.client.ltrim(self.key, count, -1)
+            if self.client.get(lock) == token.encode():
+                self.client.delete(lock)
 
     def size(self) -> int:
         return int(self.client.llen(self.key))
@@ -272,58 +303,88 @@ class _RedisSpool:
         self.client.delete(self.key, f"{self.key}:lock")
 
 
-class _FileSpool:
-    """One file per batch in a folder (written under a temporary name, then renamed: never half a record)."""
+class _JournalSpool:
+    """Append-only journal files on local disk, one open per process at a time and locked (flock) while open.
+
+    Intake appends a record with one write() (in the page cache: it survives the process, not the machine). The
+    journal is closed and a new one opened every EVENTS_DRAIN_INTERVAL_SECONDS; a drain takes any journal whose
+    lock it gets (closed ones, or those of processes that died), writes it, and deletes it.
+    """
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
-        self._taken: list[Path] = []
+        self.lock = threading.Lock()
+        self.fd: int | None = None
+        self.opened = 0.0
+        self.pid = 0
 
     def push(self, record: bytes) -> None:
+        with self.lock:
+            now = time.monotonic()
+            if self.fd is None or self.pid != os.getpid() or now - self.opened > _rotate_seconds():
+                self._open(now)
+            assert self.fd is not None  # noqa: S101 (set by _open)
+            os.write(self.fd, record)
+
+    def _open(self, now: float) -> None:
+        if self.fd is not None and self.pid == os.getpid():
+            os.close(self.fd)  # releases its lock: the journal is now drainable
         self.folder.mkdir(parents=True, exist_ok=True)
-        name = f"{time.time_ns():020d}-{os.getpid()}-{secrets.token_hex(4)}"
-        temporary = self.folder / f".{name}.tmp"
-        temporary.write_bytes(record)
-        os.replace(temporary, self.folder / f"{name}.json")
+        path = self.folder / f"{time.time_ns():020d}-{os.getpid()}-{secrets.token_hex(4)}.journal"
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        self.fd, self.opened, self.pid = fd, now, os.getpid()
 
-    @contextlib.contextmanager
-    def locked(self) -> Iterator[bool]:
-        self.folder.mkdir(parents=True, exist_ok=True)
-        with open(self.folder / ".drain.lock", "w") as handle:
+    def seal(self) -> None:
+        """Close this process's open journal so that the next drain takes it."""
+        with self.lock:
+            if self.fd is not None and self.pid == os.getpid():
+                os.close(self.fd)
+            self.fd = None
+
+    def _journals(self) -> list[Path]:
+        return sorted(self.folder.glob("*.journal")) if self.folder.exists() else []
+
+    def chunks(self) -> Iterator[tuple[list[dict[str, Any]], Callable[[], object]]]:
+        self.seal()
+        for path in self._journals():
             try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                yield False
-                return
-            try:
-                yield True
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
-
-    def peek(self, count: int) -> list[bytes]:
-        self._taken = sorted(self.folder.glob("*.json"))[:count] if self.folder.exists() else []
-        return [path.read_bytes() for path in self._taken]
-
-    def drop(self, count: int) -> None:
-        for path in self._taken[:count]:
-            path.unlink(missing_ok=True)
-        self._taken = []
+                handle = open(path, "rb")  # noqa: SIM115 (held across the yield, closed below)
+            except FileNotFoundError:
+                continue  # another drain took it
+            with handle:
+                try:
+                    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    continue  # open in a live process, or being drained
+                if not path.exists():
+                    continue  # drained and deleted while we waited for the lock
+                data = handle.read()
+                records, used = _read_records(data)
+                if used < len(data):
+                    logger.error("events.journal_tail_dropped", extra={"journal": path.name, "bytes": len(data) - used})
+                yield records, functools.partial(path.unlink, missing_ok=True)
 
     def size(self) -> int:
-        return len(list(self.folder.glob("*.json"))) if self.folder.exists() else 0
+        return sum(len(_read_records(path.read_bytes())[0]) for path in self._journals())
 
     def clear(self) -> None:
-        for path in self.folder.glob("*.json") if self.folder.exists() else []:
+        self.seal()
+        for path in self._journals():
             path.unlink(missing_ok=True)
 
 
-def _spool() -> _RedisSpool | _FileSpool:
+def _rotate_seconds() -> float:
+    return max(float(settings.EVENTS_DRAIN_INTERVAL_SECONDS), 0.5)
+
+
+def _spool() -> "_RedisSpool | _JournalSpool":
     return _spool_for(str(settings.EVENTS_SPOOL_URL), str(settings.EVENTS_SPOOL_KEY), str(settings.EVENTS_SPOOL_DIR))
 
 
 @cache
-def _spool_for(url: str, key: str, folder: str) -> _RedisSpool | _FileSpool:
-    return _RedisSpool(url, key) if url else _FileSpool(Path(folder))
+def _spool_for(url: str, key: str, folder: str) -> "_RedisSpool | _JournalSpool":
+    return _RedisSpool(url, key) if url else _JournalSpool(Path(folder))
 
 
 def spooled_batches() -> int:
@@ -336,42 +397,69 @@ def clear_event_spool() -> None:
     _spool().clear()
 
 
-# --- Writing: spool -> ShopperEvent ------------------------------------------------------------------------
+# --- Draining: spool -> ShopperEvent -----------------------------------------------------------------------
+
+_drainer_lock = threading.Lock()
+_drainer: threading.Thread | None = None
+_next_kick = 0.0
+
+
+def _schedule_drain() -> None:
+    """Make sure a drain follows: this process's drain thread (EVENTS_DRAIN_IN_PROCESS), else a Celery task
+    enqueued at most once per EVENTS_DRAIN_INTERVAL_SECONDS per process. Intake never waits for either."""
+    global _drainer, _next_kick
+    if settings.EVENTS_DRAIN_IN_PROCESS:
+        if _drainer is None or not _drainer.is_alive():
+            with _drainer_lock:
+                if _drainer is None or not _drainer.is_alive():
+                    _drainer = threading.Thread(target=_drain_forever, name="events-drain", daemon=True)
+                    _drainer.start()
+        return
+    interval = float(settings.EVENTS_DRAIN_INTERVAL_SECONDS)
+    now = time.monotonic()
+    if interval > 0 and now < _next_kick:
+        return
+    _next_kick = now + interval
+    from recommendations.tasks import drain_events_task  # services enqueue this task
+
+    try:
+        drain_events_task.apply_async(countdown=interval, retry=False)
+    except Exception:  # a broker outage: beat drains every minute anyway
+        logger.warning("events.drain_kick_failed", exc_info=True)
+
+
+def _drain_forever() -> None:
+    while True:
+        time.sleep(_rotate_seconds())
+        try:
+            close_old_connections()
+            drain_event_spool()
+        except Exception:
+            logger.exception("events.drain_failed")
 
 
 def drain_event_spool() -> int:
     """Write spooled batches to the database, oldest first, until the spool is empty; returns events written.
 
     A batch leaves the spool only after its transaction committed; a database error stops the drain with the
-    spool intact (the next drain retries). Only one drain runs at a time; a second returns 0 at once.
+    spool intact (the next drain retries). Concurrent drains never take the same batch.
     """
-    spool = _spool()
     written = 0
     deadline = time.monotonic() + DRAIN_MAX_SECONDS
-    with spool.locked() as acquired:
-        if not acquired:
-            return 0
-        while time.monotonic() < deadline:
-            raw = spool.peek(DRAIN_STEP)
-            if not raw:
-                break
-            records = [record for record in (_load_record(item) for item in raw) if record is not None]
+    chunks = _spool().chunks()
+    try:
+        for records, acknowledge in chunks:
             try:
                 written += write_event_records(records=records)
             except (DatabaseError, InterfaceError) as exc:
-                logger.warning("events.drain_deferred", extra={"spooled": spool.size(), "error": str(exc)})
+                logger.warning("events.drain_deferred", extra={"error": str(exc)})
                 break
-            spool.drop(len(raw))
+            acknowledge()
+            if time.monotonic() > deadline:
+                break
+    finally:
+        chunks.close()  # type: ignore[attr-defined]
     return written
-
-
-def _load_record(raw: bytes) -> dict[str, Any] | None:
-    try:
-        record = json.loads(raw)
-    except ValueError:
-        logger.error("events.spool_record_unreadable", extra={"record": raw[:200]})
-        return None
-    return record if isinstance(record, dict) and isinstance(record.get("e"), list) else None
 
 
 def write_event_records(*, records: Sequence[dict[str, Any]]) -> int:

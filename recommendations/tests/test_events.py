@@ -1,6 +1,7 @@
 """POST /api/v1/events: accepted batches land in ShopperEvent exactly once; junk, size, rate and outages."""
 
 import contextlib
+import fcntl
 import json
 import socket
 import time
@@ -19,6 +20,7 @@ from merchants.models import Store
 from merchants.tests.factories import StoreFactory
 from recommendations.models import NetworkAnswer, PlacementSettings, ShopperEvent
 from recommendations.selectors import clear_serving_store_cache
+from recommendations.services import events as events_service
 from recommendations.services.events import clear_event_spool, drain_event_spool, spooled_batches
 
 pytestmark = pytest.mark.django_db
@@ -29,7 +31,8 @@ TS = (int(time.time()) - 60) * 1000  # a minute ago, in milliseconds (Date.now()
 
 @pytest.fixture(autouse=True)
 def _clean_state(settings: Any, tmp_path: Path) -> Iterator[None]:
-    settings.EVENTS_DRAIN_INTERVAL_SECONDS = 0  # every batch kicks a drain (run inline: tasks are eager)
+    settings.EVENTS_DRAIN_IN_PROCESS = False  # no drain thread: a Celery drain, run inline (tasks are eager)
+    settings.EVENTS_DRAIN_INTERVAL_SECONDS = 0  # ... after every batch
     settings.EVENTS_SPOOL_DIR = str(tmp_path / "spool")
     settings.EVENTS_SPOOL_KEY = f"bitrecs:test-events:{tmp_path.name}"
     clear_serving_store_cache()
@@ -40,9 +43,9 @@ def _clean_state(settings: Any, tmp_path: Path) -> Iterator[None]:
     clear_serving_store_cache()
 
 
-@pytest.fixture(params=["redis", "file"])
+@pytest.fixture(params=["redis", "journal"])
 def spool(request: pytest.FixtureRequest, settings: Any) -> str:
-    """Run a test with the Redis spool (when REDIS_URL is set) and with the file spool."""
+    """Run a test with the Redis spool (when REDIS_URL is set) and with the journal files."""
     if request.param == "redis":
         if not settings.REDIS_URL:
             pytest.skip("REDIS_URL is not set")
@@ -360,7 +363,7 @@ def test_a_spool_outage_writes_the_batch_directly(client: Client, store: Store, 
     assert [r[1] for r in stored()] == ["e1"]
 
 
-def test_a_spool_file_that_cannot_be_written_falls_back_to_the_database(
+def test_a_journal_that_cannot_be_written_falls_back_to_the_database(
     client: Client, store: Store, settings: Any, tmp_path: Path
 ) -> None:
     blocker = tmp_path / "not-a-folder"
@@ -441,12 +444,55 @@ def test_an_outage_of_both_the_spool_and_the_database_is_503(client: Client, set
     assert response.json()["error"] == "events_unavailable"
 
 
-def test_a_drain_while_another_runs_does_nothing(store: Store, settings: Any) -> None:
-    from recommendations.services.events import _spool
+def test_a_redis_drain_while_another_runs_does_nothing(client: Client, store: Store, settings: Any) -> None:
+    if not settings.REDIS_URL:
+        pytest.skip("REDIS_URL is not set")
+    settings.EVENTS_SPOOL_URL = settings.REDIS_URL
+    settings.EVENTS_DRAIN_INTERVAL_SECONDS = 3600  # no drain after the post (one per hour per process)
+    events_service._next_kick = 0.0
+    lock = f"{settings.EVENTS_SPOOL_KEY}:lock"
+    client_ = redis.Redis.from_url(settings.REDIS_URL)
+    client_.set(lock, "other-drain")
+    try:
+        post(client, {"site_key": "sk_events", "events": [event(1)]})  # the kicked drain finds the lock taken
 
-    with _spool().locked() as first:
-        assert first is True
-        assert drain_event_spool() == 0
+        assert (drain_event_spool(), spooled_batches()) == (0, 1)
+    finally:
+        client_.delete(lock)
+    assert (drain_event_spool(), spooled_batches()) == (1, 0)
+
+
+def test_a_journal_another_process_holds_open_is_left_alone(client: Client, store: Store, settings: Any) -> None:
+    settings.EVENTS_SPOOL_URL = ""
+    settings.EVENTS_DRAIN_INTERVAL_SECONDS = 3600
+    events_service._next_kick = time.monotonic() + 3600  # no drain kicked by the post
+    post(client, {"site_key": "sk_events", "events": [event(1)]})
+    spool = events_service._spool()
+    assert isinstance(spool, events_service._JournalSpool)
+    spool.seal()
+    (journal,) = Path(settings.EVENTS_SPOOL_DIR).glob("*.journal")
+
+    with open(journal, "rb") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)  # as a live web process holds its open journal
+        assert (drain_event_spool(), spooled_batches()) == (0, 1)
+    assert (drain_event_spool(), spooled_batches()) == (1, 0)
+    assert list(Path(settings.EVENTS_SPOOL_DIR).glob("*.journal")) == []
+
+
+def test_a_torn_journal_tail_is_dropped_and_the_records_before_it_are_written(
+    client: Client, store: Store, settings: Any
+) -> None:
+    settings.EVENTS_SPOOL_URL = ""
+    post(client, {"site_key": "sk_events", "events": [event(1)]})
+    folder = Path(settings.EVENTS_SPOOL_DIR)
+    folder.mkdir(parents=True, exist_ok=True)
+    good = json.dumps({"site_key": "sk_events", "events": [event(2)]}).encode()
+    (folder / "00000000000000000001-1-dead.journal").write_bytes(
+        f"{len(good)} - 1780000000.000\n".encode() + good + b'500 - 1780000000.000\n{"site_key"'
+    )
+
+    assert drain_event_spool() == 1
+    assert [r[1] for r in stored()] == ["e1", "e2"]
 
 
 def test_old_shopper_clocks_are_clamped_to_a_week_before_arrival(client: Client, store: Store) -> None:

@@ -97,7 +97,7 @@ def _handle(request: HttpRequest) -> HttpResponse:
         limited = _throttled(EventsSiteRateThrottle(site_key=batch.site_key), request)
         if limited is not None:
             return limited
-        accept_event_batch(batch=batch, store_id=_store_id(batch.site_key))
+        accept_event_batch(batch=batch, body=body, store_id=_store_id(batch.site_key))
     except MerchantError as exc:
         return _error(exc.status_code, exc.code, exc.message)
     response = HttpResponse(status=204)

@@ -1,14 +1,15 @@
 """Event intake benchmark: POST /api/v1/events against a bare Django view taking the same POST, same gunicorn.
 
     .venv/bin/python -m bench.events_bench [--duration 10] [--connections 16] [--rounds 3] [--events 10]
-                                           [--spool redis|file|both] [--json]
+                                           [--spool journal|redis|both] [--drain after|in-process] [--json]
 
 Reuses bench.widget_bench's harness (gunicorn with 2 sync workers, DEBUG off, WIDGET_RATE_LIMIT=off, the Python
 keep-alive load loop) with bench.events_settings, whose URLs add `POST /bench/bare-post` (an empty 204). Each
 request posts one sendBeacon-shaped batch of --events events (text/plain), cycling through 2,000 distinct batches.
-The spool is a Redis list (`--spool redis`, needs REDIS_URL) or one file per batch (`--spool file`). After the
-rounds of a mode, the batches left in the spool are drained in this process and the drain's speed is reported
-(events written per second, into the bench database: SQLite under BENCH_DIR, or DATABASE_URL).
+The spool is the journal files (`--spool journal`, the default) or a Redis list (`--spool redis`, needs REDIS_URL).
+`--drain after` (default) turns the web processes' drain thread off, so the rounds measure intake alone, and drains
+the spool in this process after the rounds, reporting the drain's speed (events written per second, into the bench
+database: SQLite under BENCH_DIR, or DATABASE_URL); `--drain in-process` leaves the drain thread on during the load.
 Target: intake throughput >= 0.8x the bare view's.
 """
 
@@ -87,6 +88,7 @@ def measure(*, spool: str, args: argparse.Namespace) -> dict[str, Any]:
     if spool == "redis" and not os.environ.get("REDIS_URL"):
         raise SystemExit("--spool redis needs REDIS_URL (e.g. redis://127.0.0.1:6379/15)")
     os.environ["EVENTS_SPOOL_URL"] = os.environ.get("REDIS_URL", "") if spool == "redis" else ""
+    os.environ["EVENTS_DRAIN_IN_PROCESS"] = "true" if args.drain == "in-process" else "false"
     os.environ["EVENTS_SPOOL_KEY"] = "bitrecs:bench:events:spool"
     os.environ["EVENTS_SPOOL_DIR"] = str(BENCH_DIR / "event-spool")
     from django.conf import settings
@@ -151,16 +153,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--rounds", type=int, default=3, help="bare/events pairs, alternating order (default 3)")
     parser.add_argument("--events", type=int, default=10, help="events per batch (default 10, at most 50)")
-    parser.add_argument("--spool", choices=["redis", "file", "both"], default="both")
+    parser.add_argument("--spool", choices=["journal", "redis", "both"], default="journal")
+    parser.add_argument("--drain", choices=["after", "in-process"], default="after")
     parser.add_argument("--json", action="store_true", help="print the result as one JSON object")
     args = parser.parse_args(argv)
 
     widget_bench._setup_django()
     _seed()
-    spools = ["redis", "file"] if args.spool == "both" else [args.spool]
+    spools = ["journal", "redis"] if args.spool == "both" else [args.spool]
     if args.spool == "both" and not os.environ.get("REDIS_URL"):
-        spools = ["file"]
-    summary: dict[str, Any] = {"events_per_batch": args.events, "connections": args.connections, "modes": {}}
+        spools = ["journal"]
+    summary: dict[str, Any] = {
+        "events_per_batch": args.events,
+        "connections": args.connections,
+        "drain": args.drain,
+        "modes": {},
+    }
     for spool in spools:
         summary["modes"][spool] = measure(spool=spool, args=args)
     results_dir = widget_bench.BASE_DIR / "bench" / "results"

@@ -302,6 +302,23 @@ def _meta(meta: Any, key: str) -> str:
     return ""
 
 
+def attribute_webhook_order(*, store: Store, platform: str, body: Any) -> OrderAttribution | None:
+    """Attribute an order after its webhook was applied to OrderLine (create, update, refund, delete alike).
+
+    A day older than yesterday gets its rollup recomputed (the beat task only redoes yesterday and today).
+    """
+    extras = order_extras_from_webhook(platform=platform, body=body)
+    if extras is None:
+        return None
+    result = attribute_order(store=store, order_id=extras.order_id, extras=extras)
+    day = stale_rollup_day(result=result)
+    if day is not None:
+        from recommendations.tasks import rollup_day_task  # services enqueue this task
+
+        transaction.on_commit(lambda: rollup_day_task.delay(day, store.id))
+    return result
+
+
 def attribute_orders(*, store: Store, order_ids: Sequence[str]) -> list[OrderAttribution]:
     """Attribute several stored orders (a catalog sync's backfill): arms and refunds unknown, lines as stored."""
     return [attribute_order(store=store, order_id=order_id) for order_id in order_ids]

@@ -9,12 +9,13 @@ import pytest
 
 from catalog_sync.models import OrderLine
 from merchants.models import Store
-from merchants.tests.factories import StoreFactory
+from merchants.tests.factories import PlatformCredentialFactory, StoreFactory
 from recommendations.models import AttributedLine, NetworkAnswer, RecommendationList, ShopperEvent
 from recommendations.services.attribution import (
     LineExtras,
     OrderExtras,
     attribute_order,
+    attribute_webhook_order,
     order_extras_from_webhook,
 )
 
@@ -238,3 +239,53 @@ def test_hostile_values_in_an_order_body_count_as_absent() -> None:
     assert order_extras_from_webhook(platform="shopify", body=body) == OrderExtras(
         order_id="5", lines={"1": LineExtras()}
     )
+
+
+# --- through the order webhook -------------------------------------------------------------------------------
+
+SHOP = "attribution-demo.myshopify.com"
+
+
+def test_a_signed_order_webhook_credits_the_miner_and_the_arm_and_an_update_takes_the_refund_off(
+    client: Any, fake_shopify: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    store = StoreFactory.create(domain=SHOP, site_key="sk_hook")
+    PlatformCredentialFactory.create(store=store, access_token="shpat_attr")
+    NetworkAnswer.objects.create(store=store, placement="product", rec_id="n_hook1", miner_hotkey="5Miner")
+    order = {
+        "id": 9001,
+        "created_at": "2026-11-20T10:00:00-05:00",
+        "currency": "EUR",
+        "total_tax": "9.50",
+        "shipping_lines": [{"price": "4.90"}],
+        "line_items": [
+            {
+                "id": 1,
+                "product_id": 501,
+                "sku": "SCARF-RED",
+                "quantity": 2,
+                "price": "25.00",
+                "discount_allocations": [{"amount": "5.00"}],
+                "properties": [
+                    {"name": "_bitrecs_rec_id", "value": "n_hook1"},
+                    {"name": "_bitrecs_arm", "value": "interleave"},
+                ],
+            },
+            {"id": 2, "product_id": 502, "sku": "HAT", "quantity": 1, "price": "30.00"},
+        ],
+    }
+
+    with django_capture_on_commit_callbacks(execute=True):
+        fake_shopify.deliver_webhook(client, topic="orders/create", shop=SHOP, payload=order, event_id="o-1")
+
+    assert credited() == [
+        ("1", "deterministic", "n_hook1", "network", "5Miner", "", "product", "interleave",
+         Decimal("45.00"), Decimal("0.00")),
+    ]  # fmt: skip
+    stats = client.get(f"/subnet/miner/stats/from/{int(T0.timestamp()) - 86400}/to/{int(T0.timestamp()) + 86400}")
+    assert [(a["action"], a["sku"], a["hot_key"]) for a in stats.json()] == [("PURCHASE", "SCARF-RED", "5Miner")]
+
+    refunded = {**order, "refunds": [{"refund_line_items": [{"line_item_id": 1, "quantity": 1, "subtotal": "22.50"}]}]}
+    attribute_webhook_order(store=store, platform="shopify", body=refunded)
+
+    assert AttributedLine.objects.get().revenue == Decimal("22.50")

@@ -185,11 +185,11 @@
   var CSS =
     ".bitrecs{display:block;margin:2em 0}" +
     ".bitrecs .bitrecs-title{font-size:1.25em;line-height:1.3;height:1.3em;margin:0 0 .75em;overflow:hidden;white-space:nowrap;text-overflow:ellipsis}" +
-    ".bitrecs .bitrecs-list{list-style:none;margin:0;padding:4px;display:grid;gap:16px;grid-template-columns:repeat(auto-fill,minmax(150px,1fr))}" +
+    ".bitrecs .bitrecs-list{list-style:none;margin:0;padding:4px;display:grid;gap:16px;grid-template-columns:repeat(auto-fit,minmax(150px,1fr))}" +
     ".bitrecs-row .bitrecs-list{grid-template-columns:none;grid-auto-flow:column;grid-auto-columns:minmax(150px,1fr);overflow-x:auto;scroll-snap-type:x proximity}" +
     ".bitrecs .bitrecs-item{display:flex;flex-direction:column;min-width:0;margin:0;padding:0;scroll-snap-align:start}" +
     ".bitrecs .bitrecs-card{display:flex;flex-direction:column;color:inherit;text-decoration:none;border-radius:8px}" +
-    ".bitrecs .bitrecs-img{display:block;width:100%;height:180px;max-width:none;object-fit:cover;border-radius:8px;background:#f1f1f1}" +
+    ".bitrecs .bitrecs-img{display:block;width:100%;height:auto;max-width:none;aspect-ratio:1;object-fit:cover;border-radius:8px;background:#f1f1f1}" +
     ".bitrecs .bitrecs-name{display:-webkit-box;-webkit-line-clamp:2;-webkit-box-orient:vertical;overflow:hidden;height:2.6em;line-height:1.3;margin-top:8px}" +
     ".bitrecs .bitrecs-price{display:block;height:1.4em;line-height:1.4;margin-top:4px;font-weight:600}" +
     ".bitrecs .bitrecs-add{display:block;box-sizing:border-box;height:36px;margin:8px 0 0;padding:0 12px;border:1px solid currentColor;border-radius:6px;background:transparent;color:inherit;font:inherit;cursor:pointer}" +

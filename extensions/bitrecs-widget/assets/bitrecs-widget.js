@@ -1,1 +1,1 @@
-// placeholder until widget.js lands
+// placeholder

@@ -4,7 +4,7 @@
  * Plugin URI:        https://bitrecs.ai
  * Description:       Product recommendations from the Bitrecs network: "goes well with", "customers also bought" and cart add-ons, attributed to the orders they bring.
  * Version:           0.1.0
- * Requires at least: 6.3
+ * Requires at least: 6.1
  * Requires PHP:      7.4
  * Author:            Bitrecs
  * License:           MIT

@@ -102,6 +102,10 @@ final class Bitrecs_Plugin {
 				$extra .= sprintf( ' %s="%s"', $name, esc_attr( $value ) );
 			}
 		}
+		// WordPress 6.3+ prints defer from the enqueue strategy; older versions ignore the strategy, so add it here.
+		if ( ! preg_match( '/\sdefer[\s>=]/', $tag ) ) {
+			$extra .= ' defer';
+		}
 		return preg_replace( '/<script\b/', '<script' . $extra, $tag, 1 );
 	}
 

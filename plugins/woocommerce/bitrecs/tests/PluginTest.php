@@ -72,6 +72,11 @@ final class PluginTest extends TestCase {
 			$tag
 		);
 		$this->assertSame( '<script src="other.js"></script>', Bitrecs_Plugin::script_tag( '<script src="other.js"></script>', 'jquery' ) );
+		$this->assertSame(
+			"<script data-site-key=\"sk_shop-1\" data-api-base=\"https://recs.example\" data-currency=\"GBP\" data-locale=\"en-GB\" defer src='x.js' id='bitrecs-widget-js'></script>",
+			Bitrecs_Plugin::script_tag( "<script src='x.js' id='bitrecs-widget-js'></script>", 'bitrecs-widget' ),
+			'WordPress before 6.3 ignores the defer strategy: the tag gets it here'
+		);
 	}
 
 	public function test_a_stored_site_key_that_is_not_one_is_ignored() {

@@ -20,9 +20,10 @@ $(VENV)/.installed-dev: requirements.txt requirements-dev.txt | $(BIN)/python
 	$(BIN)/pip install --quiet -r requirements-dev.txt
 	touch $(VENV)/.installed $@
 
-# System packages (Debian), installed only when missing: PHP, PHPUnit and WordPress (with a classic theme) for the
+# System packages (Debian), installed only when missing: Chromium for the browser tests (driven by Playwright with
+# executable_path; Playwright never downloads a browser), PHP, PHPUnit and WordPress (with a classic theme) for the
 # WooCommerce plugin's tests. Node.js and npm come with the machine.
-APT_PACKAGES := php-cli phpunit php-mysql wordpress wordpress-theme-twentytwentyone
+APT_PACKAGES := chromium php-cli phpunit php-mysql wordpress wordpress-theme-twentytwentyone
 system-packages:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \

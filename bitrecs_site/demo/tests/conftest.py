@@ -21,6 +21,7 @@ from bitrecs_site.demo.tests import urls as stand_in
 from bitrecs_site.testing.celery_worker import wait_for
 from merchants.models import Store
 from recommendations.selectors import clear_serving_store_cache
+from recommendations.services.events import drain_event_spool
 from recommendations.views.widget import clear_answer_cache
 
 CHROMIUM = os.environ.get("BITRECS_CHROMIUM", "/usr/bin/chromium")
@@ -74,9 +75,14 @@ class Demo:
 
 
 @pytest.fixture
-def demo(live_server: Any, settings: Any, transactional_db: None) -> Iterator[Demo]:
+def demo(live_server: Any, settings: Any, transactional_db: None, tmp_path: Any) -> Iterator[Demo]:
     """The seeded demo store served by a live server that is also APP_URL (the checkout's webhook target)."""
     settings.APP_URL = live_server.url
+    # This test's own event spool, drained when the test reads events (no drain thread outliving the test).
+    settings.EVENTS_SPOOL_URL = ""
+    settings.EVENTS_SPOOL_DIR = str(tmp_path / "event-spool")
+    settings.EVENTS_DRAIN_IN_PROCESS = False
+    settings.EVENTS_DRAIN_INTERVAL_SECONDS = 3600
     settings.ROOT_URLCONF = "bitrecs_site.demo.tests.urls"
     call_command("seed_demo", stdout=StringIO())
     clear_serving_store_cache()
@@ -175,6 +181,7 @@ def sent_events() -> list[dict[str, Any]]:
     """The events the widget sent, as the events endpoint stored them, or (until that endpoint exists) as the
     stand-in received them; each with `content_type` and `site_key` of its batch, absent fields as ""."""
     if _events_endpoint_exists():
+        drain_event_spool()  # what the web process's drain thread does every few seconds, now
         model = apps.get_model("recommendations", "ShopperEvent")
         return [
             {"content_type": "text/plain", "site_key": row.store.site_key, **{f: getattr(row, f) for f in EVENT_FIELDS}}

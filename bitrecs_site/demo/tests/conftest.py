@@ -15,7 +15,7 @@ import pytest
 from django.apps import apps
 from django.core.management import call_command
 from django.urls import Resolver404, resolve
-from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, ViewportSize, sync_playwright
 
 from bitrecs_site.demo.tests import urls as stand_in
 from bitrecs_site.testing.celery_worker import wait_for
@@ -35,8 +35,8 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-DESKTOP = {"width": 1280, "height": 1600}  # tall: the placements are in view, where a shift would count
-PHONE = {"width": 390, "height": 844}
+DESKTOP: ViewportSize = {"width": 1280, "height": 1600}  # tall: the placements are in view, where a shift would count
+PHONE: ViewportSize = {"width": 390, "height": 844}
 
 # Layout shifts as Chromium reports them (shifts right after an input do not count towards CLS).
 RECORD_LAYOUT_SHIFTS = """
@@ -145,7 +145,7 @@ def open_shop(browser: Browser, demo: Demo) -> Iterator[Callable[..., Shop]]:
     """Open a shopper's browser: `open_shop(viewport=PHONE, consent=True, slow=True)`."""
     contexts: list[BrowserContext] = []
 
-    def start(*, viewport: dict[str, int] = DESKTOP, consent: bool | None = None, slow: bool = False) -> Shop:
+    def start(*, viewport: ViewportSize = DESKTOP, consent: bool | None = None, slow: bool = False) -> Shop:
         context = browser.new_context(viewport=viewport)
         contexts.append(context)
         # Nothing leaves this machine (the demo has no outside images or scripts; this proves it stays so).

@@ -88,9 +88,7 @@ def theme_page(browser: Browser, demo: Demo) -> Iterator[Callable[[str], tuple[P
 
 
 def _form_fields(page: Page) -> dict[str, str]:
-    return dict(
-        page.eval_on_selector_all("#product-form input[type=hidden]", "els => els.map(e => [e.name, e.value])")
-    )
+    return dict(page.eval_on_selector_all("#product-form input[type=hidden]", "els => els.map(e => [e.name, e.value])"))
 
 
 def _device_storage(page: Page) -> dict[str, Any]:
@@ -120,7 +118,11 @@ def test_a_shopper_who_came_through_a_recommendation_carries_its_rec_id_into_the
     page, errors = theme_page(f"/products/second?bitrecs_rec_id={rec_id}&bitrecs_arm=network")
 
     # Then the theme's own product form carries the hidden line-item properties, and the add posts them
-    assert _form_fields(page) == {"id": "1", "properties[_bitrecs_rec_id]": rec_id, "properties[_bitrecs_arm]": "network"}
+    assert _form_fields(page) == {
+        "id": "1",
+        "properties[_bitrecs_rec_id]": rec_id,
+        "properties[_bitrecs_arm]": "network",
+    }
     with page.expect_request(lambda r: r.url.endswith("/cart/add")) as posted:
         page.click("#product-form button[type=submit]")
     assert f"properties%5B_bitrecs_rec_id%5D={rec_id}" in (posted.value.post_data or "")

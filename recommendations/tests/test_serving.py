@@ -1,6 +1,6 @@
 """GET /api/v1/recommendations: stored lists served through the merchant's rules, caching, CORS, limits, errors."""
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
@@ -15,15 +15,9 @@ from catalog_sync.tests.factories import ProductFactory, VariantFactory
 from merchants.models import Store
 from merchants.tests.factories import StoreFactory
 from recommendations.models import NetworkAnswer, RecommendationList, generate_rec_id
-from recommendations.selectors import (
-    clear_live_engines,
-    clear_serving_store_cache,
-    get_rec_attribution,
-    rec_id_source,
-    warm_live_engine,
-)
+from recommendations.process_state import clear_process_caches, warm_live_engine
+from recommendations.selectors import get_rec_attribution, rec_id_source
 from recommendations.services import store_network_list
-from recommendations.views.widget import clear_answer_cache
 
 pytestmark = pytest.mark.django_db
 
@@ -31,17 +25,11 @@ URL = "/api/v1/recommendations"
 
 
 @pytest.fixture(autouse=True)
-def _fresh_process_state(settings: Any) -> Iterator[None]:
+def _serving_settings(settings: Any) -> None:
+    # The root conftest clears this process's caches around every test; the rate-limit counters live in the cache.
     settings.RECS_LIVE_ENGINE_MAX_PRODUCTS = 0  # no background engine builds inside tests
     settings.RECS_ANSWER_CACHE_SECONDS = 0  # each request computes its answer (one test turns it on)
-    clear_serving_store_cache()
-    clear_live_engines()
-    clear_answer_cache()
     cache.clear()
-    yield
-    clear_serving_store_cache()
-    clear_live_engines()
-    clear_answer_cache()
 
 
 def make_store(**settings_: Any) -> Store:
@@ -501,7 +489,7 @@ def test_a_process_reuses_a_rendered_answer_for_recs_answer_cache_seconds(
     Product.objects.filter(store=store, external_id="p1").update(in_stock=False)
     cached = client.get(URL, params)
     personalised = client.get(URL, {**params, "viewed": "SKU-9"})
-    clear_answer_cache()
+    clear_process_caches()
     recomputed = client.get(URL, params)
 
     # then

@@ -4,7 +4,6 @@ import functools
 import hashlib
 import json
 import re
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -22,6 +21,7 @@ from rest_framework.throttling import SimpleRateThrottle
 from rest_framework.views import APIView
 
 from merchants.exceptions import StoreNotFound
+from recommendations import process_state
 from recommendations.models import Placement, Source
 from recommendations.selectors import ServingStore, get_recommendations, get_serving_store, is_origin_allowed
 
@@ -172,10 +172,10 @@ class RecommendationsView(APIView):
         key = _answer_key(request.query_params)
         answer = self._answer(request)
         if key is not None and not answer.personalised:
-            _remember(key, answer)
+            process_state.answers.put(key, answer, ttl=float(settings.RECS_ANSWER_CACHE_SECONDS))
         return _respond(request, answer)
 
-    def _answer(self, request: Request) -> "_Answer":
+    def _answer(self, request: Request) -> "RenderedAnswer":
         data = _validate_input(request.query_params)
         store = get_serving_store(site_key=data["site_key"])
         if store is None:
@@ -198,9 +198,7 @@ class RecommendationsView(APIView):
             ],
         }
         content = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
-        ttl = float(settings.RECS_ANSWER_CACHE_SECONDS)
-        return _Answer(
-            expires=time.monotonic() + ttl,
+        return RenderedAnswer(
             store=store,
             content=content,
             etag=f'"{hashlib.blake2b(content, digest_size=12).hexdigest()}"',
@@ -230,35 +228,22 @@ def _validate_input(query: QueryDict) -> dict[str, Any]:
 
 
 @dataclass(frozen=True)
-class _Answer:
-    expires: float
+class RenderedAnswer:
+    """A widget answer ready to send: its JSON body, ETag and the store whose CORS origins it is served to."""
+
     store: ServingStore
     content: bytes
     etag: str
     personalised: bool
 
 
-# Non-personalised answers rendered in this process in the last RECS_ANSWER_CACHE_SECONDS, by their raw query
-# parameters (only answers that validated are kept, so a hit skips validation too). A few seconds, far below
-# the public max-age, so an item that sold out leaves the answer within seconds; 0 turns it off.
-_answers: dict[tuple[str, str, str, str], _Answer] = {}
-_ANSWERS_MAX = 20_000
-
-
 def _answer_key(query: QueryDict) -> tuple[str, str, str, str] | None:
+    # Non-personalised answers are kept in this process for RECS_ANSWER_CACHE_SECONDS, by their raw query
+    # parameters (only answers that validated are kept, so a hit skips validation too). A few seconds, far below
+    # the public max-age, so an item that sold out leaves the answer within seconds; 0 turns it off.
     if float(settings.RECS_ANSWER_CACHE_SECONDS) <= 0 or "cart" in query or "viewed" in query:
         return None
     return (query.get("site_key", ""), query.get("sku", ""), query.get("placement", ""), query.get("limit", ""))
-
-
-def _remember(key: tuple[str, str, str, str], answer: _Answer) -> None:
-    if len(_answers) >= _ANSWERS_MAX:
-        now = time.monotonic()
-        for stale in [k for k, v in _answers.items() if v.expires < now]:
-            del _answers[stale]
-        if len(_answers) >= _ANSWERS_MAX:
-            _answers.clear()
-    _answers[key] = answer
 
 
 def serve_cached_answers(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpResponseBase]:
@@ -271,8 +256,8 @@ def serve_cached_answers(view: Callable[..., HttpResponseBase]) -> Callable[...,
     @functools.wraps(view)
     def serve(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         key = _answer_key(request.GET) if request.method == "GET" else None
-        answer = _answers.get(key) if key is not None else None
-        if answer is None or answer.expires < time.monotonic():
+        answer = process_state.answers.get(key) if key is not None else None
+        if answer is None:
             return view(request, *args, **kwargs)
         for throttle_class in WIDGET_THROTTLES:
             throttle = throttle_class()
@@ -283,7 +268,7 @@ def serve_cached_answers(view: Callable[..., HttpResponseBase]) -> Callable[...,
     return serve
 
 
-def _respond(request: HttpRequest, answer: _Answer) -> HttpResponseBase:
+def _respond(request: HttpRequest, answer: RenderedAnswer) -> HttpResponseBase:
     response: HttpResponseBase
     if answer.personalised:
         response = HttpResponse(answer.content, content_type="application/json")
@@ -308,11 +293,6 @@ def _public_cache_control() -> str:
         f"public, max-age={int(settings.RECS_CACHE_MAX_AGE_SECONDS)}, "
         f"stale-while-revalidate={int(settings.RECS_CACHE_STALE_SECONDS)}"
     )
-
-
-def clear_answer_cache() -> None:
-    """Forget every answer cached by this process (tests)."""
-    _answers.clear()
 
 
 def _etag_matches(header: str, etag: str) -> bool:

@@ -1,7 +1,7 @@
 from django.urls import path
 
-from recommendations.views.widget import RecommendationsView, serve_cached_answers
+from recommendations.views.widget import WIDGET_PATH, RecommendationsView
 
 urlpatterns = [
-    path("api/v1/recommendations", serve_cached_answers(RecommendationsView.as_view()), name="recommendations"),
+    path(WIDGET_PATH, RecommendationsView.as_view(), name="recommendations"),
 ]

@@ -500,6 +500,43 @@ def test_a_process_reuses_a_rendered_answer_for_recs_answer_cache_seconds(
 
 
 @pytest.mark.parametrize(
+    "headers",
+    [
+        {},
+        {"Origin": "https://shop.example.com"},
+        {"Origin": "https://evil.example"},
+        {"If-None-Match": "{etag}"},
+        {"If-None-Match": "{etag}", "Origin": "https://shop.example.com"},
+    ],
+)
+@pytest.mark.parametrize("placement", ["product", "home"])
+def test_a_cached_answer_is_the_answer_computed_through_the_whole_stack_header_for_header(
+    client: Client, catalog: tuple[Store, list[Product]], settings: Any, headers: dict[str, str], placement: str
+) -> None:
+    # given: an answer cached by the process, whose ETag the shopper's browser may hold
+    store, products = catalog
+    store_list(store, products[0], ["p1", "p2"])
+    store_list(store, None, ["p3", "p4"], placement="home")
+    settings.RECS_ANSWER_CACHE_SECONDS = 300
+    params = {"site_key": "sk_test", "sku": "SKU-0", "placement": placement}
+    etag = client.get(URL, params)["ETag"]
+    clear_process_caches()
+    sent = {name: value.format(etag=etag) for name, value in headers.items()}
+
+    # when the answer is computed (views, DRF, every middleware), then served from the cache (p1 and p3 sold out
+    # meanwhile: a recomputed answer would differ)
+    computed = client.get(URL, params, headers=sent)
+    Product.objects.filter(store=store, external_id__in=["p1", "p3"]).update(in_stock=False)
+    cached = client.get(URL, params, headers=sent)
+
+    # then
+    assert cached.status_code == computed.status_code == (304 if "If-None-Match" in headers else 200)
+    assert sorted(cached.items()) == sorted(computed.items())
+    assert cached.content == computed.content
+    assert cached["Allow"] == "GET, HEAD, OPTIONS"
+
+
+@pytest.mark.parametrize(
     "origin",
     ["https://shop.example.com", "http://shop.example.com", "https://www.shop.example.com", "https://brand.example"],
 )

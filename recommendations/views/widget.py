@@ -4,13 +4,11 @@ import functools
 import hashlib
 import json
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, HttpResponseNotModified, QueryDict
-from django.utils.cache import patch_vary_headers
 from django.utils.http import parse_etags
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
@@ -31,6 +29,11 @@ MAX_SESSION_SKUS = 20
 SKU_MAX_LENGTH = 255
 SITE_KEY_MAX_LENGTH = 64
 _SITE_KEY_SHAPE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+# The endpoint's route (recommendations/urls.py; the app's URLs are included at the root). CachedAnswerMiddleware
+# serves fresh cached answers on this path before the URL resolver runs.
+WIDGET_PATH = "api/v1/recommendations"
+# The methods DRF lists in the Allow header of the view's answers.
+ALLOW = "GET, HEAD, OPTIONS"
 
 
 def _rate(setting: str) -> str | None:
@@ -203,6 +206,7 @@ class RecommendationsView(APIView):
             content=content,
             etag=f'"{hashlib.blake2b(content, digest_size=12).hexdigest()}"',
             personalised=recs.personalised,
+            cache_control=_cache_control(personalised=recs.personalised),
         )
 
     def finalize_response(self, request: Request, response: Any, *args: Any, **kwargs: Any) -> Any:
@@ -235,6 +239,7 @@ class RenderedAnswer:
     content: bytes
     etag: str
     personalised: bool
+    cache_control: str
 
 
 def _answer_key(query: QueryDict) -> tuple[str, str, str, str] | None:
@@ -246,49 +251,44 @@ def _answer_key(query: QueryDict) -> tuple[str, str, str, str] | None:
     return (query.get("site_key", ""), query.get("sku", ""), query.get("placement", ""), query.get("limit", ""))
 
 
-def serve_cached_answers(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpResponseBase]:
-    """Wrap the view so that a fresh cached answer is served before DRF parses anything (rate limits still apply).
-
-    A miss, an expired answer, a personalised request or a refused rate limit goes to the view, which computes
-    the answer (or the 429) as usual.
-    """
-
-    @functools.wraps(view)
-    def serve(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
-        key = _answer_key(request.GET) if request.method == "GET" else None
-        answer = process_state.answers.get(key) if key is not None else None
-        if answer is None:
-            return view(request, *args, **kwargs)
-        for throttle_class in WIDGET_THROTTLES:
-            throttle = throttle_class()
-            if throttle.rate is not None and not throttle.allow_request(request, None):  # type: ignore[arg-type]
-                return view(request, *args, **kwargs)  # the view answers 429 with Retry-After
-        return _respond(request, answer)
-
-    return serve
+def serve_cached_answer(request: HttpRequest) -> HttpResponseBase | None:
+    """The response for a fresh cached answer within the rate limits, else None (the view answers: a miss, an expired
+    or personalised request, a refused rate limit, which the view turns into its 429 with Retry-After)."""
+    key = _answer_key(request.GET)
+    answer = process_state.answers.get(key) if key is not None else None
+    if answer is None:
+        return None
+    for throttle_class in WIDGET_THROTTLES:
+        throttle = throttle_class()
+        if throttle.rate is not None and not throttle.allow_request(request, None):  # type: ignore[arg-type]
+            return None
+    return _respond(request, answer)
 
 
 def _respond(request: HttpRequest, answer: RenderedAnswer) -> HttpResponseBase:
+    # Headers are read from META: request.headers would copy every header of the request first.
     response: HttpResponseBase
     if answer.personalised:
         response = HttpResponse(answer.content, content_type="application/json")
-        response["Cache-Control"] = "private, no-store"
-    elif _etag_matches(request.headers.get("If-None-Match", ""), answer.etag):
+    elif _etag_matches(request.META.get("HTTP_IF_NONE_MATCH", ""), answer.etag):
         response = HttpResponseNotModified()
         response["ETag"] = answer.etag
-        response["Cache-Control"] = _public_cache_control()
     else:
         response = HttpResponse(answer.content, content_type="application/json")
         response["ETag"] = answer.etag
-        response["Cache-Control"] = _public_cache_control()
-    origin = request.headers.get("Origin")
+    response["Content-Length"] = str(len(response.content))  # what CommonMiddleware adds (a hit skips it)
+    response["Cache-Control"] = answer.cache_control
+    response["Allow"] = ALLOW  # what DRF adds to the view's answers, so a cached answer carries it too
+    origin = request.META.get("HTTP_ORIGIN")
     if origin and is_origin_allowed(store=answer.store, origin=origin):
         response["Access-Control-Allow-Origin"] = origin
-    patch_vary_headers(response, ("Origin",))
+    response["Vary"] = "Origin"  # no other part of the stack varies these answers (the tests compare every header)
     return response
 
 
-def _public_cache_control() -> str:
+def _cache_control(*, personalised: bool) -> str:
+    if personalised:
+        return "private, no-store"
     return (
         f"public, max-age={int(settings.RECS_CACHE_MAX_AGE_SECONDS)}, "
         f"stale-while-revalidate={int(settings.RECS_CACHE_STALE_SECONDS)}"

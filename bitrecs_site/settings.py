@@ -79,8 +79,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    # Fresh cached widget answers leave here, with the headers of the two above (see its docstring).
-    "recommendations.middleware.CachedAnswerMiddleware",
+    # The widget's answers without a session leave here, with the headers of the two above (see its docstring).
+    "recommendations.middleware.WidgetAnswerMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "corsheaders.middleware.CorsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",

@@ -510,30 +510,41 @@ def test_a_process_reuses_a_rendered_answer_for_recs_answer_cache_seconds(
     ],
 )
 @pytest.mark.parametrize("placement", ["product", "home"])
-def test_a_cached_answer_is_the_answer_computed_through_the_whole_stack_header_for_header(
+def test_the_fast_path_answers_header_for_header_as_the_view_through_the_whole_stack(
     client: Client, catalog: tuple[Store, list[Product]], settings: Any, headers: dict[str, str], placement: str
 ) -> None:
-    # given: an answer cached by the process, whose ETag the shopper's browser may hold
+    # given: the store's lists, and the answer's ETag that a shopper's browser may hold
     store, products = catalog
     store_list(store, products[0], ["p1", "p2"])
     store_list(store, None, ["p3", "p4"], placement="home")
     settings.RECS_ANSWER_CACHE_SECONDS = 300
     params = {"site_key": "sk_test", "sku": "SKU-0", "placement": placement}
-    etag = client.get(URL, params)["ETag"]
-    clear_process_caches()
-    sent = {name: value.format(etag=etag) for name, value in headers.items()}
+    sent = {name: value.format(etag=client.get(URL, params)["ETag"]) for name, value in headers.items()}
+    fast_path = "recommendations.middleware.WidgetAnswerMiddleware"
+    with_fast_path = list(settings.MIDDLEWARE)
+    assert fast_path in with_fast_path
 
-    # when the answer is computed (views, DRF, every middleware), then served from the cache (p1 and p3 sold out
-    # meanwhile: a recomputed answer would differ)
-    computed = client.get(URL, params, headers=sent)
+    # when the view answers through the whole stack (no fast path), then the fast path renders the answer, then
+    # serves it from its cache (p1 and p3 sold out meanwhile: a recomputed answer would differ)
+    clear_process_caches()
+    settings.MIDDLEWARE = [name for name in with_fast_path if name != fast_path]
+    by_view = Client().get(URL, params, headers=sent)
+    clear_process_caches()
+    settings.MIDDLEWARE = with_fast_path
+    fast = Client()
+    rendered = fast.get(URL, params, headers=sent)
     Product.objects.filter(store=store, external_id__in=["p1", "p3"]).update(in_stock=False)
-    cached = client.get(URL, params, headers=sent)
+    cached = fast.get(URL, params, headers=sent)
 
     # then
-    assert cached.status_code == computed.status_code == (304 if "If-None-Match" in headers else 200)
-    assert sorted(cached.items()) == sorted(computed.items())
-    assert cached.content == computed.content
-    assert cached["Allow"] == "GET, HEAD, OPTIONS"
+    expected = 304 if "If-None-Match" in headers else 200
+    assert by_view.status_code == rendered.status_code == cached.status_code == expected
+    assert sorted(rendered.items()) == sorted(cached.items()) == sorted(by_view.items())
+    assert rendered.content == cached.content == by_view.content
+    assert by_view["Allow"] == "GET, HEAD, OPTIONS"
+    # the fast path answered before SessionMiddleware (which gives every request a session) and the rest
+    assert hasattr(by_view.wsgi_request, "session")
+    assert not hasattr(rendered.wsgi_request, "session") and not hasattr(cached.wsgi_request, "session")
 
 
 @pytest.mark.parametrize(

@@ -172,42 +172,9 @@ class RecommendationsView(APIView):
         },
     )
     def get(self, request: Request) -> HttpResponseBase:
-        key = _answer_key(request.query_params)
-        answer = self._answer(request)
-        if key is not None and not answer.personalised:
-            process_state.answers.put(key, answer, ttl=float(settings.RECS_ANSWER_CACHE_SECONDS))
+        answer = _render(request.query_params)
+        _remember(request.query_params, answer)
         return _respond(request, answer)
-
-    def _answer(self, request: Request) -> "RenderedAnswer":
-        data = _validate_input(request.query_params)
-        store = get_serving_store(site_key=data["site_key"])
-        if store is None:
-            raise StoreNotFound("No store has this site key.")
-        recs = get_recommendations(
-            store=store,
-            placement=data["placement"],
-            sku=data["sku"],
-            limit=data["limit"],
-            cart=data["cart"],
-            viewed=data["viewed"],
-        )
-        # The OutputSerializer documents this shape; building the dict directly costs a tenth of serializing it.
-        body = {
-            "rec_id": recs.rec_id,
-            "source": recs.source,
-            "placement": recs.placement,
-            "items": [
-                {"sku": i.sku, "name": i.name, "price": i.price, "url": i.url, "image": i.image} for i in recs.items
-            ],
-        }
-        content = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
-        return RenderedAnswer(
-            store=store,
-            content=content,
-            etag=f'"{hashlib.blake2b(content, digest_size=12).hexdigest()}"',
-            personalised=recs.personalised,
-            cache_control=_cache_control(personalised=recs.personalised),
-        )
 
     def finalize_response(self, request: Request, response: Any, *args: Any, **kwargs: Any) -> Any:
         if response.status_code >= 400:
@@ -231,6 +198,37 @@ def _validate_input(query: QueryDict) -> dict[str, Any]:
     return dict(_input_serializer().run_validation(query))
 
 
+def _render(query: QueryDict) -> "RenderedAnswer":
+    """Validate the parameters and render the answer; raises ValidationError (400) or StoreNotFound (404)."""
+    data = _validate_input(query)
+    store = get_serving_store(site_key=data["site_key"])
+    if store is None:
+        raise StoreNotFound("No store has this site key.")
+    recs = get_recommendations(
+        store=store,
+        placement=data["placement"],
+        sku=data["sku"],
+        limit=data["limit"],
+        cart=data["cart"],
+        viewed=data["viewed"],
+    )
+    # The OutputSerializer documents this shape; building the dict directly costs a tenth of serializing it.
+    body = {
+        "rec_id": recs.rec_id,
+        "source": recs.source,
+        "placement": recs.placement,
+        "items": [{"sku": i.sku, "name": i.name, "price": i.price, "url": i.url, "image": i.image} for i in recs.items],
+    }
+    content = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+    return RenderedAnswer(
+        store=store,
+        content=content,
+        etag=f'"{hashlib.blake2b(content, digest_size=12).hexdigest()}"',
+        personalised=recs.personalised,
+        cache_control=_cache_control(personalised=recs.personalised),
+    )
+
+
 @dataclass(frozen=True)
 class RenderedAnswer:
     """A widget answer ready to send: its JSON body, ETag and the store whose CORS origins it is served to."""
@@ -246,22 +244,40 @@ def _answer_key(query: QueryDict) -> tuple[str, str, str, str] | None:
     # Non-personalised answers are kept in this process for RECS_ANSWER_CACHE_SECONDS, by their raw query
     # parameters (only answers that validated are kept, so a hit skips validation too). A few seconds, far below
     # the public max-age, so an item that sold out leaves the answer within seconds; 0 turns it off.
-    if float(settings.RECS_ANSWER_CACHE_SECONDS) <= 0 or "cart" in query or "viewed" in query:
+    if float(settings.RECS_ANSWER_CACHE_SECONDS) <= 0 or not _is_plain(query):
         return None
     return (query.get("site_key", ""), query.get("sku", ""), query.get("placement", ""), query.get("limit", ""))
 
 
-def serve_cached_answer(request: HttpRequest) -> HttpResponseBase | None:
-    """The response for a fresh cached answer within the rate limits, else None (the view answers: a miss, an expired
-    or personalised request, a refused rate limit, which the view turns into its 429 with Retry-After)."""
-    key = _answer_key(request.GET)
-    answer = process_state.answers.get(key) if key is not None else None
-    if answer is None:
+def _is_plain(query: QueryDict) -> bool:
+    return "cart" not in query and "viewed" not in query  # no session: the answer is the same for every shopper
+
+
+def _remember(query: QueryDict, answer: RenderedAnswer) -> None:
+    key = _answer_key(query)
+    if key is not None and not answer.personalised:
+        process_state.answers.put(key, answer, ttl=float(settings.RECS_ANSWER_CACHE_SECONDS))
+
+
+def serve_plain_answer(request: HttpRequest) -> HttpResponseBase | None:
+    """Answer a GET without a session (no cart/viewed) within the rate limits, from this process's cache or
+    rendered and cached; None leaves the request to the view: a personalised one, a refused rate limit (the view
+    answers its 429 with Retry-After), a bad parameter or an unknown site key (its 400 or 404)."""
+    query = request.GET
+    if not _is_plain(query):
         return None
     for throttle_class in WIDGET_THROTTLES:
         throttle = throttle_class()
         if throttle.rate is not None and not throttle.allow_request(request, None):  # type: ignore[arg-type]
             return None
+    key = _answer_key(query)
+    answer = process_state.answers.get(key) if key is not None else None
+    if answer is None:
+        try:
+            answer = _render(query)
+        except (serializers.ValidationError, StoreNotFound):
+            return None
+        _remember(query, answer)
     return _respond(request, answer)
 
 

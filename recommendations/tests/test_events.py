@@ -19,7 +19,7 @@ from django.test import Client
 from merchants.models import Store
 from merchants.tests.factories import StoreFactory
 from recommendations.models import NetworkAnswer, PlacementSettings, ShopperEvent
-from recommendations.selectors import clear_serving_store_cache
+from recommendations.process_state import clear_process_caches
 from recommendations.services import events as events_service
 from recommendations.services.events import clear_event_spool, drain_event_spool, spooled_batches
 
@@ -35,12 +35,12 @@ def _clean_state(settings: Any, tmp_path: Path) -> Iterator[None]:
     settings.EVENTS_DRAIN_INTERVAL_SECONDS = 0  # ... after every batch
     settings.EVENTS_SPOOL_DIR = str(tmp_path / "spool")
     settings.EVENTS_SPOOL_KEY = f"bitrecs:test-events:{tmp_path.name}"
-    clear_serving_store_cache()
+    clear_process_caches()
     cache.clear()
     yield
     with contextlib.suppress(redis.RedisError, OSError):  # a test may point the spool at a closed port
         clear_event_spool()
-    clear_serving_store_cache()
+    clear_process_caches()
 
 
 @pytest.fixture(params=["redis", "journal"])

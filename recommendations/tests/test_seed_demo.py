@@ -1,4 +1,3 @@
-from collections.abc import Iterator
 from io import StringIO
 
 import pytest
@@ -8,19 +7,8 @@ from django.test import Client
 from catalog_sync.models import Product, Variant
 from merchants.models import Store
 from recommendations.models import RecommendationList
-from recommendations.selectors import clear_serving_store_cache
-from recommendations.views.widget import clear_answer_cache
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def _fresh_store_cache() -> Iterator[None]:
-    clear_serving_store_cache()  # the demo store's id differs from test to test
-    clear_answer_cache()
-    yield
-    clear_serving_store_cache()
-    clear_answer_cache()
 
 
 def test_seed_demo_creates_the_demo_store_with_its_catalog_and_is_safe_to_rerun() -> None:

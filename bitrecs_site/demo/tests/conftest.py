@@ -20,9 +20,8 @@ from playwright.sync_api import Browser, BrowserContext, Page, ViewportSize, syn
 from bitrecs_site.demo.tests import urls as stand_in
 from bitrecs_site.testing.celery_worker import wait_for
 from merchants.models import Store
-from recommendations.selectors import clear_serving_store_cache
+from recommendations.process_state import clear_process_caches
 from recommendations.services.events import drain_event_spool
-from recommendations.views.widget import clear_answer_cache
 
 CHROMIUM = os.environ.get("BITRECS_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -93,12 +92,10 @@ def demo(live_server: Any, settings: Any, transactional_db: None, tmp_path: Any)
     settings.EVENTS_DRAIN_INTERVAL_SECONDS = 3600
     settings.ROOT_URLCONF = "bitrecs_site.demo.tests.urls"
     call_command("seed_demo", stdout=StringIO())
-    clear_serving_store_cache()
-    clear_answer_cache()
+    clear_process_caches()
     stand_in.received.clear()
     yield Demo(url=live_server.url, store=Store.objects.get(site_key="demo"))
-    clear_serving_store_cache()
-    clear_answer_cache()
+    clear_process_caches()
 
 
 @dataclass

@@ -14,8 +14,8 @@ from playwright.sync_api import Error as PlaywrightError
 from bitrecs_site.demo.tests.conftest import DESKTOP, PHONE, Demo, Shop, sent_events, wait_for_events
 from catalog_sync.models import OrderLine, Product
 from merchants.models import WebhookEvent
+from recommendations.process_state import clear_process_caches
 from recommendations.services import store_network_list
-from recommendations.views.widget import clear_answer_cache
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -180,7 +180,7 @@ def test_a_network_card_leads_to_an_order_line_attributed_to_its_miner(open_shop
         models_used=["offline"],
         latency_ms=900,
     )
-    clear_answer_cache()
+    clear_process_caches()
     started = int(time.time())
     shop: Shop = open_shop(consent=True)
 

@@ -1,4 +1,4 @@
-"""Celery tasks of catalog_sync: thin wrappers that take ids, run one sync step, and re-enqueue the next."""
+"""Celery tasks of catalog_sync: thin wrappers that take ids and run one sync step (enqueueing the next) or webhook."""
 
 import logging
 from datetime import timedelta
@@ -7,6 +7,7 @@ from typing import Any
 from celery import shared_task
 
 from catalog_sync.models import SyncRun
+from catalog_sync.services.webhooks import ProductsChanged, apply_order_webhook, apply_product_webhook
 from merchants.exceptions import PlatformUnavailable
 from merchants.models import Store
 
@@ -89,3 +90,24 @@ def resume_stalled_syncs_task(older_than_seconds: float | None = None) -> int:
     for step in steps:
         sync_step_task.delay(step.run_id, step.phase, step.cursor)
     return len(steps)
+
+
+@shared_task(name="catalog_sync.apply_product_webhook", acks_late=True, ignore_result=True)
+def apply_product_webhook_task(event_id: int) -> None:
+    """Apply a product delivery to the catalog, then have the lists of the product it changed refreshed."""
+    changed = apply_product_webhook(event_id=event_id)
+    if changed is not None:
+        _refresh_lists_of(changed)
+
+
+def _refresh_lists_of(changed: ProductsChanged) -> None:
+    """Entry points compose apps: the lists that show (or should show) these products are recomputed, coalesced."""
+    from recommendations.services import request_list_refresh
+
+    request_list_refresh(store_id=changed.store_id, external_ids=changed.external_ids)
+
+
+@shared_task(name="catalog_sync.apply_order_webhook", acks_late=True, ignore_result=True)
+def apply_order_webhook_task(event_id: int) -> None:
+    """Apply an order delivery to the store's order lines."""
+    apply_order_webhook(event_id=event_id)

@@ -6,7 +6,7 @@ import hmac
 import json
 import logging
 import secrets
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -540,12 +540,25 @@ def receive_shopify_webhook(*, headers: Mapping[str, str], body: bytes) -> tuple
 
 
 def handle_shopify_webhook(event: WebhookEvent) -> str:
-    """Apply one stored Shopify delivery and return the WebhookEvent status it ends in."""
-    handler = _TOPIC_HANDLERS.get(event.topic)
-    if event.store is None or handler is None:
-        # An unknown shop, or a topic not acted on yet (products/* and orders/* arrive with the sync issue).
+    """Apply one stored Shopify installation or compliance delivery; returns the WebhookEvent status it ends in.
+
+    Catalog and order topics are routed to catalog_sync (merchants.services.webhooks.WEBHOOK_ROUTES); a delivery
+    for an unknown shop, or of a topic no app acts on, is ignored.
+    """
+    store = event.store
+    if store is None:
         return WebhookEvent.Status.IGNORED
-    return handler(event, event.store)
+    match event.topic:
+        case "app/uninstalled":
+            return _handle_app_uninstalled(event, store)
+        case "customers/data_request":
+            return _handle_customers_data_request(event, store)
+        case "customers/redact":
+            return _handle_customers_redact(event, store)
+        case "shop/redact":
+            return _handle_shop_redact(event, store)
+    logger.info("shopify.webhook_unhandled", extra={"event_id": event.id, "topic": event.topic})
+    return WebhookEvent.Status.IGNORED
 
 
 def _handle_app_uninstalled(event: WebhookEvent, store: Store) -> str:
@@ -615,14 +628,6 @@ def _handle_shop_redact(event: WebhookEvent, store: Store) -> str:
         Store.objects.filter(id=store.id).delete()  # cascades to credentials, events, catalog and stats
     logger.info("shopify.shop_redacted", extra={"store_id": store.id})
     return WebhookEvent.Status.PROCESSED
-
-
-_TOPIC_HANDLERS: dict[str, Callable[[WebhookEvent, Store], str]] = {
-    "app/uninstalled": _handle_app_uninstalled,
-    "customers/data_request": _handle_customers_data_request,
-    "customers/redact": _handle_customers_redact,
-    "shop/redact": _handle_shop_redact,
-}
 
 
 def prune_oauth_states(*, now: datetime | None = None) -> int:

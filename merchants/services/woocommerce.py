@@ -34,7 +34,6 @@ READABLE_PERMISSIONS = frozenset({"read", "read_write"})
 HOST_LABEL_RE = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
 PATH_RE = re.compile(r"(?:/[A-Za-z0-9._~!$&'()*+,;=:@%-]+)*")
 MAX_STORE_URL_LENGTH = 500  # WooCommerceInstall.store_url
-SYNCED_TOPIC_RESOURCES = frozenset({"product", "order"})
 
 
 @dataclass(frozen=True)
@@ -335,15 +334,14 @@ def webhook_dedup_key(*, delivery: WooCommerceDelivery, body: bytes) -> str:
 
 
 def handle_woocommerce_webhook(event: WebhookEvent) -> str:
-    """Apply one stored WooCommerce delivery; returns the WebhookEvent.Status it ends in."""
+    """Apply one stored WooCommerce delivery routed to merchants; returns the WebhookEvent.Status it ends in.
+
+    WooCommerce has no installation topics: product and order topics are routed to catalog_sync
+    (merchants.services.webhooks.WEBHOOK_ROUTES), and whatever reaches merchants (coupons, customers …) is ignored.
+    """
     store = event.store
     if store is None or not store.is_active:
         logger.info("woocommerce.webhook_inactive_store", extra={"event_id": event.id, "topic": event.topic})
-        return WebhookEvent.Status.IGNORED
-    resource = event.topic.partition(".")[0]
-    if resource in SYNCED_TOPIC_RESOURCES:
-        # Applied by the catalog sync (products, order lines) once it lands; the catch-up sync covers them now.
-        logger.info("woocommerce.webhook_deferred", extra={"event_id": event.id, "topic": event.topic})
         return WebhookEvent.Status.IGNORED
     logger.info("woocommerce.webhook_unhandled", extra={"event_id": event.id, "topic": event.topic})
     return WebhookEvent.Status.IGNORED

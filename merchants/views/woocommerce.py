@@ -11,8 +11,8 @@ from django.urls import path
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
-from catalog_sync.services import start_store_sync
 from merchants.models import Store, WooCommerceInstall
+from merchants.services.handoff import start_first_sync
 from merchants.services.webhooks import parse_json_object, read_limited_body, record_webhook_event
 from merchants.services.woocommerce import (
     begin_woocommerce_install,
@@ -40,7 +40,7 @@ def callback(request: HttpRequest) -> HttpResponse:
     """Receive the key pair WooCommerce POSTs after approval; WooCommerce deletes the key unless this answers 200."""
     data = parse_json_object(read_limited_body(request))
     store = complete_woocommerce_install(data=data)
-    start_store_sync(store=store)
+    start_first_sync(store=store)
     return JsonResponse({"status": "connected", "site_key": store.site_key}, status=200)
 
 

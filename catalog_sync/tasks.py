@@ -10,10 +10,11 @@ from catalog_sync.models import SyncRun
 from catalog_sync.services.webhooks import ProductsChanged, apply_order_webhook, apply_product_webhook
 from merchants.exceptions import PlatformUnavailable
 from merchants.models import Store
+from merchants.tasks import MAX_OUTAGE_RETRIES, is_last_attempt, retry_after_outage
 
 logger = logging.getLogger(__name__)
 
-MAX_STEP_RETRIES = 8
+MAX_STEP_RETRIES = MAX_OUTAGE_RETRIES
 
 
 @shared_task(name="catalog_sync.sync_store", acks_late=True, ignore_result=True)
@@ -38,11 +39,10 @@ def sync_step_task(self: Any, run_id: int, phase: str, cursor: str = "") -> None
     try:
         step = run_sync_step(run_id=run_id, phase=phase, cursor=cursor)
     except PlatformUnavailable as exc:
-        if self.request.retries >= self.max_retries:
+        if is_last_attempt(self):
             fail_sync_run(run_id=run_id, error=f"Gave up after {self.max_retries} retries: {exc.message}")
             return
-        countdown = exc.retry_after if exc.retry_after is not None else 5 * 2**self.request.retries
-        raise self.retry(exc=exc, countdown=min(countdown, 600)) from exc
+        raise retry_after_outage(self, exc) from exc
     if step is not None:
         sync_step_task.apply_async((step.run_id, step.phase, step.cursor), countdown=step.countdown)
     elif phase == "finish":
@@ -92,10 +92,19 @@ def resume_stalled_syncs_task(older_than_seconds: float | None = None) -> int:
     return len(steps)
 
 
-@shared_task(name="catalog_sync.apply_product_webhook", acks_late=True, ignore_result=True)
-def apply_product_webhook_task(event_id: int) -> None:
-    """Apply a product delivery to the catalog, then have the lists of the product it changed refreshed."""
-    changed = apply_product_webhook(event_id=event_id)
+@shared_task(
+    name="catalog_sync.apply_product_webhook",
+    bind=True,
+    acks_late=True,
+    ignore_result=True,
+    max_retries=MAX_OUTAGE_RETRIES,
+)
+def apply_product_webhook_task(self: Any, event_id: int) -> None:
+    """Apply a product delivery (retrying 429/5xx), then have the lists of the product it changed refreshed."""
+    try:
+        changed = apply_product_webhook(event_id=event_id, give_up=is_last_attempt(self))
+    except PlatformUnavailable as exc:
+        raise retry_after_outage(self, exc) from exc
     if changed is not None:
         _refresh_lists_of(changed)
 
@@ -107,7 +116,16 @@ def _refresh_lists_of(changed: ProductsChanged) -> None:
     request_list_refresh(store_id=changed.store_id, external_ids=changed.external_ids)
 
 
-@shared_task(name="catalog_sync.apply_order_webhook", acks_late=True, ignore_result=True)
-def apply_order_webhook_task(event_id: int) -> None:
-    """Apply an order delivery to the store's order lines."""
-    apply_order_webhook(event_id=event_id)
+@shared_task(
+    name="catalog_sync.apply_order_webhook",
+    bind=True,
+    acks_late=True,
+    ignore_result=True,
+    max_retries=MAX_OUTAGE_RETRIES,
+)
+def apply_order_webhook_task(self: Any, event_id: int) -> None:
+    """Apply an order delivery to the store's order lines (retrying 429/5xx)."""
+    try:
+        apply_order_webhook(event_id=event_id, give_up=is_last_attempt(self))
+    except PlatformUnavailable as exc:
+        raise retry_after_outage(self, exc) from exc

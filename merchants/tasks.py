@@ -2,14 +2,32 @@
 
 import logging
 from datetime import timedelta
+from typing import Any
 
 from celery import shared_task
+from celery.exceptions import Retry
 from django.utils import timezone
+
+from merchants.exceptions import PlatformUnavailable
 
 logger = logging.getLogger(__name__)
 
 # Shopify retries a failed delivery for 4 hours; keep ids a day to dedupe late repeats.
 WEBHOOK_DEDUP_WINDOW = timedelta(days=1)
+# Retries of a task after a platform outage (429, 5xx, timeouts): Retry-After, else 5 s doubling (about 40 minutes).
+MAX_OUTAGE_RETRIES = 8
+MAX_RETRY_COUNTDOWN = 600.0
+
+
+def retry_after_outage(task: Any, exc: PlatformUnavailable) -> Retry:
+    """The Retry a bound task raises after a platform outage: after Retry-After, else 5 s doubling (≤ 10 min)."""
+    countdown = exc.retry_after if exc.retry_after is not None else 5.0 * 2**task.request.retries
+    return task.retry(exc=exc, countdown=min(countdown, MAX_RETRY_COUNTDOWN))
+
+
+def is_last_attempt(task: Any) -> bool:
+    """True when a bound task has no retry left."""
+    return bool(task.request.retries >= task.max_retries)
 
 
 @shared_task(name="merchants.process_webhook_event", acks_late=True, ignore_result=True)
@@ -20,12 +38,17 @@ def process_webhook_event_task(event_id: int) -> None:
     dispatch_webhook_event(event_id=event_id)
 
 
-@shared_task(name="merchants.apply_webhook_event", acks_late=True, ignore_result=True)
-def apply_webhook_event_task(event_id: int) -> None:
-    """Apply an installation or compliance delivery (or ignore a topic no app owns)."""
+@shared_task(
+    name="merchants.apply_webhook_event", bind=True, acks_late=True, ignore_result=True, max_retries=MAX_OUTAGE_RETRIES
+)
+def apply_webhook_event_task(self: Any, event_id: int) -> None:
+    """Apply an installation or compliance delivery (or ignore a topic no app owns), retrying platform outages."""
     from merchants.services.webhooks import apply_merchant_webhook, process_webhook_event  # services enqueue this
 
-    process_webhook_event(event_id=event_id, handler=apply_merchant_webhook)
+    try:
+        process_webhook_event(event_id=event_id, handler=apply_merchant_webhook, give_up=is_last_attempt(self))
+    except PlatformUnavailable as exc:
+        raise retry_after_outage(self, exc) from exc
 
 
 @shared_task(name="merchants.prune_webhook_events", ignore_result=True)

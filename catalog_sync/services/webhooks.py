@@ -29,8 +29,12 @@ class ProductsChanged:
     external_ids: tuple[str, ...]
 
 
-def apply_product_webhook(*, event_id: int) -> ProductsChanged | None:
-    """Apply a stored product delivery to the store's catalog; returns the product it changed (None for none)."""
+def apply_product_webhook(*, event_id: int, give_up: bool = False) -> ProductsChanged | None:
+    """Apply a stored product delivery to the store's catalog; returns the product it changed (None for none).
+
+    PlatformUnavailable (re-reading a WooCommerce variation's product) propagates for the task to retry, unless
+    `give_up`; see merchants.services.webhooks.process_webhook_event.
+    """
     changed: list[ProductsChanged] = []
 
     def apply(event: WebhookEvent) -> str:
@@ -44,13 +48,13 @@ def apply_product_webhook(*, event_id: int) -> ProductsChanged | None:
         changed.append(ProductsChanged(store_id=store.id, external_ids=(external_id,)))
         return WebhookEvent.Status.PROCESSED
 
-    process_webhook_event(event_id=event_id, handler=apply)
+    process_webhook_event(event_id=event_id, handler=apply, give_up=give_up)
     return changed[0] if changed else None
 
 
-def apply_order_webhook(*, event_id: int) -> WebhookEvent | None:
+def apply_order_webhook(*, event_id: int, give_up: bool = False) -> WebhookEvent | None:
     """Apply a stored order delivery to the store's order lines and record its outcome on the event."""
-    return process_webhook_event(event_id=event_id, handler=_apply_order)
+    return process_webhook_event(event_id=event_id, handler=_apply_order, give_up=give_up)
 
 
 def _body(event: WebhookEvent) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from django.db import IntegrityError, transaction
 from django.http import HttpRequest
 from django.utils import timezone
 
-from merchants.exceptions import InvalidRequest, PayloadTooLarge
+from merchants.exceptions import InvalidRequest, PayloadTooLarge, PlatformUnavailable
 from merchants.models import Store, WebhookEvent
 from merchants.services.handoff import enqueue_task, enqueue_task_on_commit
 
@@ -171,10 +171,14 @@ def apply_merchant_webhook(event: WebhookEvent) -> str:
     return woocommerce.handle_woocommerce_webhook(event)
 
 
-def process_webhook_event(*, event_id: int, handler: WebhookHandler = apply_merchant_webhook) -> WebhookEvent | None:
+def process_webhook_event(
+    *, event_id: int, handler: WebhookHandler = apply_merchant_webhook, give_up: bool = False
+) -> WebhookEvent | None:
     """Apply one stored delivery with its owner's handler (merchants' by default) and record the status it ends in.
 
-    A delivery already applied (or pruned) is left alone; one whose handler raises is recorded as FAILED.
+    A delivery already applied (or pruned) is left alone. PlatformUnavailable (429, 5xx, timeouts) leaves it
+    pending and propagates, for the owner's task to retry it; on the last attempt (`give_up`) it is recorded as
+    FAILED, like any other error.
     """
     event = WebhookEvent.objects.select_related("store").filter(id=event_id).first()
     if event is None or event.status != WebhookEvent.Status.PENDING:
@@ -182,13 +186,22 @@ def process_webhook_event(*, event_id: int, handler: WebhookHandler = apply_merc
     try:
         event.status = handler(event)
         event.error = ""
+    except PlatformUnavailable as exc:
+        if not give_up:
+            logger.warning("webhook.retry", extra={"event_id": event.id, "topic": event.topic, "error": exc.message})
+            raise
+        _record_failure(event, exc)
     except Exception as exc:
-        logger.exception("webhook.failed", extra={"event_id": event.id, "topic": event.topic})
-        event.status = WebhookEvent.Status.FAILED
-        event.error = f"{type(exc).__name__}: {exc}"[:2000]
+        _record_failure(event, exc)
     event.processed_at = timezone.now()
     event.save(update_fields=["status", "error", "processed_at"])
     return event
+
+
+def _record_failure(event: WebhookEvent, exc: Exception) -> None:
+    logger.exception("webhook.failed", extra={"event_id": event.id, "topic": event.topic})
+    event.status = WebhookEvent.Status.FAILED
+    event.error = f"{type(exc).__name__}: {exc}"[:2000]
 
 
 def prune_webhook_events(*, before: datetime) -> int:

@@ -1,0 +1,107 @@
+"""Product and order deliveries applied by catalog_sync, from the webhook endpoint through the routed tasks."""
+
+from typing import Any
+
+import pytest
+from celery.exceptions import Retry
+from django.core.cache import cache
+from django.utils import timezone
+
+from bitrecs_site.testing.fake_woocommerce import FakeWooCommerce, build_webhook_delivery, send_delivery
+from catalog_sync.models import Product
+from merchants.models import Store, WebhookEvent, WooCommerceInstall
+from merchants.tests.factories import PlatformCredentialFactory, StoreFactory
+
+pytestmark = pytest.mark.django_db
+
+WEBHOOK_SECRET = "whsec-" + "r" * 37
+
+
+@pytest.fixture(autouse=True)
+def _clear_cache() -> None:
+    cache.clear()
+
+
+@pytest.fixture
+def woo_store(fake_woocommerce: FakeWooCommerce) -> Store:
+    """A WooCommerce store connected to the fake (plain http, local mode), holding a webhook secret."""
+    key = fake_woocommerce.issue_key()
+    store = StoreFactory.create(
+        platform=Store.Platform.WOOCOMMERCE, domain=fake_woocommerce.base_url.removeprefix("http://")
+    )
+    PlatformCredentialFactory.create(
+        store=store,
+        access_token="",
+        consumer_key=key.consumer_key,
+        consumer_secret=key.consumer_secret,
+        webhook_secret=WEBHOOK_SECRET,
+    )
+    WooCommerceInstall.objects.create(
+        user_id="install-1", store_url=fake_woocommerce.base_url, completed_at=timezone.now(), store=store
+    )
+    return store
+
+
+def deliver_woocommerce(client: Any, store: Store, topic: str, payload: Any) -> Any:
+    """POST a signed delivery to the store's webhook endpoint."""
+    delivery = build_webhook_delivery(topic=topic, payload=payload, secret=WEBHOOK_SECRET)
+    return send_delivery(client, f"/webhooks/woocommerce/{store.site_key}", delivery)
+
+
+def test_a_variation_webhook_whose_product_read_fails_with_503_is_retried_and_then_applied(
+    client, fake_woocommerce, woo_store, django_capture_on_commit_callbacks
+):
+    # given a variable product, and a store that answers the next read of it 503 (Retry-After: 7)
+    product = fake_woocommerce.add_variable_product(name="Rain jacket", attributes={"Size": ["S", "M"]})
+    variation = {**fake_woocommerce.variations[product["id"]][0], "type": "variation", "parent_id": product["id"]}
+    fake_woocommerce.fail_next(503, retry_after="7", route="products/*")
+
+    # when the variation's delivery arrives
+    with pytest.raises(Retry) as retry, django_capture_on_commit_callbacks(execute=True):
+        response = deliver_woocommerce(client, woo_store, "product.updated", variation)
+
+    # then it is acknowledged, and its task is retried after Retry-After with the delivery still pending
+    assert response.status_code == 200
+    assert retry.value.when == 7.0
+    assert WebhookEvent.objects.get().status == WebhookEvent.Status.PENDING
+
+    # and the retry (run as the worker would run it) applies it
+    retry.value.sig.apply()  # type: ignore[attr-defined]  # celery-types lacks it
+    assert fake_woocommerce.route_counts["products/*"] == 2
+    event = WebhookEvent.objects.get()
+    assert (event.status, event.error) == (WebhookEvent.Status.PROCESSED, "")
+    stored = Product.objects.get(store=woo_store, external_id=str(product["id"]))
+    assert stored.title == "Rain jacket"
+    assert sorted(stored.variants.values_list("external_id", flat=True)) == [
+        str(row["id"]) for row in fake_woocommerce.variations[product["id"]]
+    ]
+
+
+def test_a_webhook_whose_platform_stays_unavailable_is_failed_after_its_last_retry(
+    client, fake_woocommerce, woo_store, django_capture_on_commit_callbacks
+):
+    # given a store that answers every read of the product 503, with no Retry-After
+    product = fake_woocommerce.add_variable_product(name="Rain jacket", attributes={"Size": ["S"]})
+    variation = {**fake_woocommerce.variations[product["id"]][0], "type": "variation", "parent_id": product["id"]}
+    fake_woocommerce.fail_next(503, route="products/*", times=100)
+    with pytest.raises(Retry) as first, django_capture_on_commit_callbacks(execute=True):
+        deliver_woocommerce(client, woo_store, "product.updated", variation)
+
+    # when every retry runs
+    countdowns, retry = [first.value.when], first.value
+    while True:
+        try:
+            retry.sig.apply()  # type: ignore[attr-defined]  # celery-types lacks it
+        except Retry as again:
+            countdowns.append(again.when)
+            retry = again
+        else:
+            break
+
+    # then: eight retries backing off from 5 s (at most 10 minutes), then the outage is recorded
+    assert countdowns == [5.0, 10.0, 20.0, 40.0, 80.0, 160.0, 320.0, 600.0]
+    assert fake_woocommerce.route_counts["products/*"] == 9
+    event = WebhookEvent.objects.get()
+    assert event.status == WebhookEvent.Status.FAILED
+    assert event.error.startswith("PlatformUnavailable: ")
+    assert not Product.objects.filter(store=woo_store).exists()

@@ -1,5 +1,6 @@
 """Product and order deliveries applied by catalog_sync, from the webhook endpoint through the routed tasks."""
 
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -9,8 +10,11 @@ from django.utils import timezone
 
 from bitrecs_site.testing.fake_woocommerce import FakeWooCommerce, build_webhook_delivery, send_delivery
 from catalog_sync.models import Product
+from catalog_sync.tests.factories import ProductFactory
 from merchants.models import Store, WebhookEvent, WooCommerceInstall
 from merchants.tests.factories import PlatformCredentialFactory, StoreFactory
+from recommendations.models import PendingListRefresh, RecommendationList
+from recommendations.services import rebuild_store_lists
 
 pytestmark = pytest.mark.django_db
 
@@ -105,3 +109,42 @@ def test_a_webhook_whose_platform_stays_unavailable_is_failed_after_its_last_ret
     assert event.status == WebhookEvent.Status.FAILED
     assert event.error.startswith("PlatformUnavailable: ")
     assert not Product.objects.filter(store=woo_store).exists()
+
+
+def test_a_products_update_webhook_goes_from_the_endpoint_to_the_refreshed_lists(
+    client, fake_shopify, django_capture_on_commit_callbacks
+):
+    # given a Shopify store with five products and their lists: the kettle 504 sits next to the other kettle
+    store = StoreFactory.create(platform=Store.Platform.SHOPIFY, domain="route-demo.myshopify.com")
+    titles = ["red wool scarf", "blue wool scarf", "green wool scarf", "steel tea kettle", "copper tea kettle"]
+    for n, title in enumerate(titles):
+        ProductFactory.create(store=store, external_id=f"50{n}", title=title, price=Decimal("10.00"))
+    rebuild_store_lists(store=store)
+    assert item_ids(store, "504")[:1] == ["503"]
+    kettle_list = RecommendationList.objects.get(store=store, query_id="503", placement="product").rec_id
+
+    # when Shopify says the kettle became a scarf
+    body = {
+        "id": 504,
+        "title": "yellow wool scarf",
+        "status": "active",
+        "variants": [{"id": 5040, "sku": "V-504", "price": "12.00", "inventory_quantity": 3}],
+    }
+    with django_capture_on_commit_callbacks(execute=True):
+        response = fake_shopify.deliver_webhook(
+            client, topic="products/update", shop=store.domain, payload=body, event_id="evt-504"
+        )
+
+    # then the delivery is applied by catalog_sync's task and the lists that show (or should show) it are redone
+    assert response.status_code == 200
+    event = WebhookEvent.objects.get()
+    assert (event.topic, event.status, event.error) == ("products/update", WebhookEvent.Status.PROCESSED, "")
+    assert Product.objects.get(store=store, external_id="504").title == "yellow wool scarf"
+    assert set(item_ids(store, "504")[:3]) == {"500", "501", "502"}
+    assert "504" in item_ids(store, "500")[:3]
+    assert RecommendationList.objects.get(store=store, query_id="503", placement="product").rec_id != kettle_list
+    assert not PendingListRefresh.objects.exists()
+
+
+def item_ids(store: Store, query_id: str) -> list[str]:
+    return RecommendationList.objects.get(store=store, query_id=query_id, placement="product").item_ids

@@ -20,6 +20,7 @@ from merchants.clients.woocommerce import SystemStatus, WooCommerceClient
 from merchants.exceptions import InvalidRequest, InvalidSignature, StaleRequest, StoreNotFound
 from merchants.models import PlatformCredential, Store, StoreEvent, WebhookEvent, WooCommerceInstall
 from merchants.services.stores import record_store_event
+from merchants.services.webhooks import parse_json_object, record_webhook_event
 
 logger = logging.getLogger(__name__)
 
@@ -331,6 +332,38 @@ def webhook_dedup_key(*, delivery: WooCommerceDelivery, body: bytes) -> str:
     """
     digest = hashlib.sha256(body).hexdigest()[:32]
     return f"{delivery.webhook_id}:{delivery.delivery_id}:{digest}"
+
+
+def receive_woocommerce_webhook(*, site_key: str, headers: Any, body: bytes) -> str:
+    """Take one delivery to a store's webhook URL; returns what became of it: pong, ignored, accepted or duplicate.
+
+    The unsigned ping is answered at once. A delivery for a store that is not active is verified (when the store
+    still holds a secret) and dropped; any other is verified, then stored once and routed (record_webhook_event).
+    Raises StoreNotFound (404), InvalidSignature (401) and InvalidRequest (400).
+    """
+    store = get_webhook_store(site_key=site_key)
+    if is_ping(headers=headers, body=body):
+        logger.info("woocommerce.webhook_ping", extra={"store_id": store.id})
+        return "pong"
+    if not store.is_active and not has_webhook_secrets(store=store):
+        return _ignored(store)  # nothing to verify with, and nothing would be stored anyway
+    delivery = verify_woocommerce_webhook(store=store, headers=headers, body=body)
+    if not store.is_active:
+        return _ignored(store)
+    _, created = record_webhook_event(
+        platform=Store.Platform.WOOCOMMERCE,
+        store=store,
+        shop_domain=store.domain,
+        topic=delivery.topic,
+        dedup_key=webhook_dedup_key(delivery=delivery, body=body),
+        payload=parse_json_object(body),
+    )
+    return "accepted" if created else "duplicate"
+
+
+def _ignored(store: Store) -> str:
+    logger.info("woocommerce.webhook_ignored", extra={"store_id": store.id, "status": store.status})
+    return "ignored"
 
 
 def handle_woocommerce_webhook(event: WebhookEvent) -> str:

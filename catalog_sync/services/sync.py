@@ -39,7 +39,7 @@ from catalog_sync.services.catalog import (
     upsert_products,
 )
 from catalog_sync.types import OrderLinePayload, ProductPayload
-from merchants.exceptions import PlatformRejected, PlatformUnavailable
+from merchants.exceptions import PlatformRejected, PlatformUnavailable, TokenRefreshRefused
 from merchants.models import Store
 from merchants.services.shopify import get_shopify_access_token
 from merchants.services.stores import mark_store_needs_reauth
@@ -129,12 +129,10 @@ def run_sync_step(*, run_id: int, phase: str, cursor: str = "") -> SyncStep | No
         )
     except PlatformUnavailable:
         raise
+    except TokenRefreshRefused as exc:  # get_shopify_access_token marked the store
+        fail_sync_run(run_id=run.id, error=f"{exc.message} The merchant must re-authorise the app.")
     except PlatformRejected as exc:
-        if store.platform == Store.Platform.SHOPIFY and not Store.objects.get(id=store.id).is_active:
-            # get_shopify_access_token marked the store (its refresh token was refused).
-            fail_sync_run(run_id=run.id, error=f"{exc.message} The merchant must re-authorise the app.")
-        else:
-            fail_sync_run(run_id=run.id, error=exc.message)
+        fail_sync_run(run_id=run.id, error=exc.message)
     return None
 
 

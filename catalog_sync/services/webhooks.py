@@ -65,6 +65,8 @@ def _apply_order(event: WebhookEvent) -> str:
     store = event.store
     if store is None or not store.is_active:
         return WebhookEvent.Status.IGNORED
+    if event.platform == Store.Platform.SHOPIFY and event.topic == "refunds/create":
+        return WebhookEvent.Status.IGNORED  # order lines keep what was bought; refunds are not stored yet
     if event.platform == Store.Platform.SHOPIFY:
         lines, skipped = order_lines_from_webhook(_body(event))
         upsert_order_lines(store=store, payloads=lines)

@@ -9,7 +9,7 @@ from django.core.cache import cache
 from django.utils import timezone
 
 from bitrecs_site.testing.fake_woocommerce import FakeWooCommerce, build_webhook_delivery, send_delivery
-from catalog_sync.models import Product
+from catalog_sync.models import OrderLine, Product
 from catalog_sync.tests.factories import ProductFactory
 from merchants.models import Store, WebhookEvent, WooCommerceInstall
 from merchants.tests.factories import PlatformCredentialFactory, StoreFactory
@@ -148,3 +148,41 @@ def test_a_products_update_webhook_goes_from_the_endpoint_to_the_refreshed_lists
 
 def item_ids(store: Store, query_id: str) -> list[str]:
     return RecommendationList.objects.get(store=store, query_id=query_id, placement="product").item_ids
+
+
+def test_order_updates_and_deletions_are_applied_and_refunds_acknowledged(
+    client, fake_shopify, woo_store, django_capture_on_commit_callbacks
+):
+    # given a Shopify store with an order of 2, and a WooCommerce store with an order
+    shop = StoreFactory.create(platform=Store.Platform.SHOPIFY, domain="orders-demo.myshopify.com")
+    order = {
+        "id": 77,
+        "created_at": "2026-11-20T10:00:00Z",
+        "currency": "EUR",
+        "line_items": [{"id": 1, "quantity": 2}],
+    }
+
+    def deliver_shopify(topic: str, payload: dict, event_id: str) -> Any:
+        with django_capture_on_commit_callbacks(execute=True):
+            return fake_shopify.deliver_webhook(
+                client, topic=topic, shop=shop.domain, payload=payload, event_id=event_id
+            )
+
+    deliver_shopify("orders/create", order, "o1")
+    OrderLine.objects.create(store=woo_store, order_id="900", line_id="1", quantity=1, created_at=timezone.now())
+
+    # when the order is paid with a changed quantity, refunded, and the WooCommerce order deleted
+    deliver_shopify("orders/paid", {**order, "line_items": [{"id": 1, "quantity": 3}]}, "o2")
+    deliver_shopify("refunds/create", {"id": 5, "order_id": 77, "refund_line_items": []}, "o3")
+    with django_capture_on_commit_callbacks(execute=True):
+        deliver_woocommerce(client, woo_store, "order.deleted", {"id": 900})
+
+    # then
+    assert list(OrderLine.objects.filter(store=shop).values_list("order_id", "quantity")) == [("77", 3)]
+    assert not OrderLine.objects.filter(store=woo_store).exists()
+    assert list(WebhookEvent.objects.order_by("id").values_list("topic", "status")) == [
+        ("orders/create", "processed"),
+        ("orders/paid", "processed"),
+        ("refunds/create", "ignored"),
+        ("order.deleted", "processed"),
+    ]

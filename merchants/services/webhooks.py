@@ -36,10 +36,10 @@ WEBHOOK_ROUTES: dict[str, dict[str, tuple[str, ...]]] = {
         Store.Platform.SHOPIFY: ("products/create", "products/update", "products/delete"),
         Store.Platform.WOOCOMMERCE: ("product.created", "product.updated", "product.restored", "product.deleted"),
     },
-    # Orders: catalog_sync stores their lines.
+    # Orders: catalog_sync stores their lines (refunds are acknowledged, not stored yet).
     "catalog_sync.apply_order_webhook": {
-        Store.Platform.SHOPIFY: ("orders/create",),
-        Store.Platform.WOOCOMMERCE: ("order.created", "order.updated"),
+        Store.Platform.SHOPIFY: ("orders/create", "orders/updated", "orders/paid", "refunds/create"),
+        Store.Platform.WOOCOMMERCE: ("order.created", "order.updated", "order.deleted", "order.restored"),
     },
 }
 _TASK_BY_TOPIC = {

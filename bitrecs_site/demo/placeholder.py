@@ -13,7 +13,7 @@ def product_svg(*, title: str, kind: str) -> str:
     hue = int.from_bytes(digest[:2], "big") % 360
     tilt = 20 + digest[2] % 40
     initials = "".join(word[0] for word in _WORD.findall(title)[:2]).upper() or "?"
-    label = escape(kind[:28] or "Product")
+    label = escape((kind[:28] or "Product").upper())  # upper-cased before escaping: "&amp;" must stay lower case
     return (
         '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 600 600" width="600" height="600">'
         f'<defs><linearGradient id="g" x1="0" y1="0" x2="1" y2="1">'
@@ -25,6 +25,6 @@ def product_svg(*, title: str, kind: str) -> str:
         f'<text x="300" y="335" font-family="system-ui,sans-serif" font-size="120" font-weight="700" '
         f'text-anchor="middle" fill="hsl({hue},40%,32%)">{escape(initials)}</text>'
         f'<text x="300" y="520" font-family="system-ui,sans-serif" font-size="34" text-anchor="middle" '
-        f'fill="hsl({hue},35%,28%)" letter-spacing="2">{label.upper()}</text>'
+        f'fill="hsl({hue},35%,28%)" letter-spacing="2">{label}</text>'
         "</svg>"
     )

@@ -19,6 +19,20 @@ from bitrecs_site.testing.fake_woocommerce.bulk import (
 )
 from bitrecs_site.testing.fake_woocommerce.wire import REC_ID_META_KEY, WC_VERSION, slugify, tag_ref, term_ref, wc_time
 
+# Where the fake's orders are billed and shipped to (with WooCommerce's address fields, as a real order holds them).
+_SHOPPER_ADDRESS = {
+    "first_name": "Jane",
+    "last_name": "Shopper",
+    "company": "",
+    "address_1": "221B Baker Street",
+    "address_2": "",
+    "city": "London",
+    "state": "",
+    "postcode": "NW1 6XE",
+    "country": "GB",
+}
+_SHOPPER_PHONE = "+44 20 7946 0000"
+
 
 class StoreContent:
     """The store's content and settings; the layers above add keys, the REST API and the server."""
@@ -174,31 +188,8 @@ class StoreContent:
             "total_tax": "0.00",
             "customer_id": 12,
             "order_key": f"wc_order_{secrets.token_hex(6)}",
-            "billing": {
-                "first_name": "Jane",
-                "last_name": "Shopper",
-                "company": "",
-                "address_1": "221B Baker Street",
-                "address_2": "",
-                "city": "London",
-                "state": "",
-                "postcode": "NW1 6XE",
-                "country": "GB",
-                "email": "jane.shopper@example.com",
-                "phone": "+44 20 7946 0000",
-            },
-            "shipping": {
-                "first_name": "Jane",
-                "last_name": "Shopper",
-                "company": "",
-                "address_1": "221B Baker Street",
-                "address_2": "",
-                "city": "London",
-                "state": "",
-                "postcode": "NW1 6XE",
-                "country": "GB",
-                "phone": "+44 20 7946 0000",
-            },
+            "billing": {**_SHOPPER_ADDRESS, "email": "jane.shopper@example.com", "phone": _SHOPPER_PHONE},
+            "shipping": {**_SHOPPER_ADDRESS, "phone": _SHOPPER_PHONE},
             "payment_method": "stripe",
             "payment_method_title": "Credit card (Stripe)",
             "transaction_id": "ch_3Pfake",
@@ -206,7 +197,7 @@ class StoreContent:
             "customer_user_agent": "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5) Safari/605.1.15",
             "customer_note": "Leave it with the neighbour at 221A.",
             "date_paid_gmt": moment if status in ("processing", "completed") else None,
-            "meta_data": [{"id": 901, "key": "_customer_phone_verified", "value": "+44 20 7946 0000"}],
+            "meta_data": [{"id": 901, "key": "_customer_phone_verified", "value": _SHOPPER_PHONE}],
             "line_items": line_items,
             "shipping_lines": [{"id": 999, "method_title": "Flat rate", "total": "5.00"}],
             "refunds": [],

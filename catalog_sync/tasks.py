@@ -9,7 +9,7 @@ from celery import shared_task
 from catalog_sync.models import SyncRun
 from catalog_sync.services.webhooks import ProductsChanged, apply_order_webhook, apply_product_webhook
 from merchants.exceptions import PlatformUnavailable
-from merchants.models import Store
+from merchants.models import Store, WebhookEvent
 from merchants.tasks import MAX_OUTAGE_RETRIES, is_last_attempt, retry_after_outage
 
 logger = logging.getLogger(__name__)
@@ -124,8 +124,20 @@ def _refresh_lists_of(changed: ProductsChanged) -> None:
     max_retries=MAX_OUTAGE_RETRIES,
 )
 def apply_order_webhook_task(self: Any, event_id: int) -> None:
-    """Apply an order delivery to the store's order lines (retrying 429/5xx)."""
+    """Apply an order delivery to the store's order lines (retrying 429/5xx), then attribute the order."""
     try:
-        apply_order_webhook(event_id=event_id, give_up=is_last_attempt(self))
+        event = apply_order_webhook(event_id=event_id, give_up=is_last_attempt(self))
     except PlatformUnavailable as exc:
         raise retry_after_outage(self, exc) from exc
+    if event is not None and event.store is not None and event.status == WebhookEvent.Status.PROCESSED:
+        _attribute_order(event)
+
+
+def _attribute_order(event: WebhookEvent) -> None:
+    """Entry points compose apps: the order's lines, just stored, are credited to the recommendations behind them."""
+    from recommendations.services.attribution import attribute_webhook_order
+
+    try:
+        attribute_webhook_order(store=event.store, platform=event.platform, body=event.payload)  # type: ignore[arg-type]
+    except Exception:  # the delivery is applied; attribution is redone by the order's next update
+        logger.exception("webhook.attribution_failed", extra={"event_id": event.id, "topic": event.topic})

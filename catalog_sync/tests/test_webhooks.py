@@ -8,17 +8,16 @@ from celery.exceptions import Retry
 from django.core.cache import cache
 from django.utils import timezone
 
-from bitrecs_site.testing.fake_woocommerce import FakeWooCommerce, build_webhook_delivery, send_delivery
+from bitrecs_site.testing.fake_woocommerce import build_webhook_delivery, send_delivery
 from catalog_sync.models import OrderLine, Product
+from catalog_sync.tests import test_sync_woocommerce
 from catalog_sync.tests.factories import ProductFactory
-from merchants.models import Store, WebhookEvent, WooCommerceInstall
-from merchants.tests.factories import PlatformCredentialFactory, StoreFactory
+from merchants.models import Store, WebhookEvent
+from merchants.tests.factories import StoreFactory
 from recommendations.models import PendingListRefresh, RecommendationList
 from recommendations.services import rebuild_store_lists
 
 pytestmark = pytest.mark.django_db
-
-WEBHOOK_SECRET = "whsec-" + "r" * 37
 
 
 @pytest.fixture(autouse=True)
@@ -26,29 +25,13 @@ def _clear_cache() -> None:
     cache.clear()
 
 
-@pytest.fixture
-def woo_store(fake_woocommerce: FakeWooCommerce) -> Store:
-    """A WooCommerce store connected to the fake (plain http, local mode), holding a webhook secret."""
-    key = fake_woocommerce.issue_key()
-    store = StoreFactory.create(
-        platform=Store.Platform.WOOCOMMERCE, domain=fake_woocommerce.base_url.removeprefix("http://")
-    )
-    PlatformCredentialFactory.create(
-        store=store,
-        access_token="",
-        consumer_key=key.consumer_key,
-        consumer_secret=key.consumer_secret,
-        webhook_secret=WEBHOOK_SECRET,
-    )
-    WooCommerceInstall.objects.create(
-        user_id="install-1", store_url=fake_woocommerce.base_url, completed_at=timezone.now(), store=store
-    )
-    return store
+# A WooCommerce store connected to the fake over plain http (local mode), as the sync tests use it.
+woo_store = test_sync_woocommerce.store
 
 
 def deliver_woocommerce(client: Any, store: Store, topic: str, payload: Any) -> Any:
-    """POST a signed delivery to the store's webhook endpoint."""
-    delivery = build_webhook_delivery(topic=topic, payload=payload, secret=WEBHOOK_SECRET)
+    """POST a delivery to the store's webhook endpoint, signed with its consumer secret (WooCommerce's default)."""
+    delivery = build_webhook_delivery(topic=topic, payload=payload, secret=store.credential.consumer_secret)
     return send_delivery(client, f"/webhooks/woocommerce/{store.site_key}", delivery)
 
 

@@ -52,6 +52,7 @@ run: demo
 	@echo "  health:      http://127.0.0.1:$(PORT)/healthz"
 	@echo "  API docs:    http://127.0.0.1:$(PORT)/api/docs/"
 	@echo "  admin:       http://127.0.0.1:$(PORT)/admin/"
+	@echo "  storefront:  http://127.0.0.1:$(PORT)/demo/  (the demo store with the widget; checkout sends a signed order webhook)"
 	@echo "  widget API:  http://127.0.0.1:$(PORT)/api/v1/recommendations?site_key=demo&placement=home"
 	@echo "  validator:   http://127.0.0.1:7779 (API key: $${BITRECS_API_KEY:-local}), 3 offline miners on 8091-8093"
 	@echo ""

@@ -1,4 +1,4 @@
-"""Celery tasks of catalog_sync: thin wrappers that take ids, run one sync step, and re-enqueue the next."""
+"""Celery tasks of catalog_sync: thin wrappers that take ids and run one sync step (enqueueing the next) or webhook."""
 
 import logging
 from datetime import timedelta
@@ -7,12 +7,14 @@ from typing import Any
 from celery import shared_task
 
 from catalog_sync.models import SyncRun
+from catalog_sync.services.webhooks import ProductsChanged, apply_order_webhook, apply_product_webhook
 from merchants.exceptions import PlatformUnavailable
-from merchants.models import Store
+from merchants.models import Store, WebhookEvent
+from merchants.tasks import MAX_OUTAGE_RETRIES, is_last_attempt, retry_after_outage
 
 logger = logging.getLogger(__name__)
 
-MAX_STEP_RETRIES = 8
+MAX_STEP_RETRIES = MAX_OUTAGE_RETRIES
 
 
 @shared_task(name="catalog_sync.sync_store", acks_late=True, ignore_result=True)
@@ -37,11 +39,10 @@ def sync_step_task(self: Any, run_id: int, phase: str, cursor: str = "") -> None
     try:
         step = run_sync_step(run_id=run_id, phase=phase, cursor=cursor)
     except PlatformUnavailable as exc:
-        if self.request.retries >= self.max_retries:
+        if is_last_attempt(self):
             fail_sync_run(run_id=run_id, error=f"Gave up after {self.max_retries} retries: {exc.message}")
             return
-        countdown = exc.retry_after if exc.retry_after is not None else 5 * 2**self.request.retries
-        raise self.retry(exc=exc, countdown=min(countdown, 600)) from exc
+        raise retry_after_outage(self, exc) from exc
     if step is not None:
         sync_step_task.apply_async((step.run_id, step.phase, step.cursor), countdown=step.countdown)
     elif phase == "finish":
@@ -89,3 +90,54 @@ def resume_stalled_syncs_task(older_than_seconds: float | None = None) -> int:
     for step in steps:
         sync_step_task.delay(step.run_id, step.phase, step.cursor)
     return len(steps)
+
+
+@shared_task(
+    name="catalog_sync.apply_product_webhook",
+    bind=True,
+    acks_late=True,
+    ignore_result=True,
+    max_retries=MAX_OUTAGE_RETRIES,
+)
+def apply_product_webhook_task(self: Any, event_id: int) -> None:
+    """Apply a product delivery (retrying 429/5xx), then have the lists of the product it changed refreshed."""
+    try:
+        changed = apply_product_webhook(event_id=event_id, give_up=is_last_attempt(self))
+    except PlatformUnavailable as exc:
+        raise retry_after_outage(self, exc) from exc
+    if changed is not None:
+        _refresh_lists_of(changed)
+
+
+def _refresh_lists_of(changed: ProductsChanged) -> None:
+    """Entry points compose apps: the lists that show (or should show) these products are recomputed, coalesced."""
+    from recommendations.services import request_list_refresh
+
+    request_list_refresh(store_id=changed.store_id, external_ids=changed.external_ids)
+
+
+@shared_task(
+    name="catalog_sync.apply_order_webhook",
+    bind=True,
+    acks_late=True,
+    ignore_result=True,
+    max_retries=MAX_OUTAGE_RETRIES,
+)
+def apply_order_webhook_task(self: Any, event_id: int) -> None:
+    """Apply an order delivery to the store's order lines (retrying 429/5xx), then attribute the order."""
+    try:
+        event = apply_order_webhook(event_id=event_id, give_up=is_last_attempt(self))
+    except PlatformUnavailable as exc:
+        raise retry_after_outage(self, exc) from exc
+    if event is not None and event.store is not None and event.status == WebhookEvent.Status.PROCESSED:
+        _attribute_order(event)
+
+
+def _attribute_order(event: WebhookEvent) -> None:
+    """Entry points compose apps: the order's lines, just stored, are credited to the recommendations behind them."""
+    from recommendations.services.attribution import attribute_webhook_order
+
+    try:
+        attribute_webhook_order(store=event.store, platform=event.platform, body=event.payload)  # type: ignore[arg-type]
+    except Exception:  # the delivery is applied; attribution is redone by the order's next update
+        logger.exception("webhook.attribution_failed", extra={"event_id": event.id, "topic": event.topic})

@@ -53,6 +53,18 @@ class PlatformUnauthorized(PlatformRejected):
     """
 
 
+class TokenRefreshRefused(PlatformRejected):
+    """Shopify will not refresh a store's offline token (revoked grant, refresh token missing or expired).
+
+    Raised once the store's NEEDS_REAUTH mark is committed: the merchant must open the app again. `reason` is what
+    the mark's event records.
+    """
+
+    def __init__(self, message: str, *, reason: str = "") -> None:
+        super().__init__(message)
+        self.reason = reason or message
+
+
 class InstallRefused(PlatformRejected):
     """Shopify would not give the app a token for the shop (token exchange refused, required scopes missing)."""
 

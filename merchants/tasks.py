@@ -2,74 +2,53 @@
 
 import logging
 from datetime import timedelta
+from typing import Any
 
 from celery import shared_task
+from celery.exceptions import Retry
 from django.utils import timezone
 
-from merchants.models import WebhookEvent
+from merchants.exceptions import PlatformUnavailable
 
 logger = logging.getLogger(__name__)
 
 # Shopify retries a failed delivery for 4 hours; keep ids a day to dedupe late repeats.
 WEBHOOK_DEDUP_WINDOW = timedelta(days=1)
-# Product topics whose delivery changes one product (its lists are then refreshed).
-PRODUCT_TOPICS = frozenset(
-    {
-        "products/create",
-        "products/update",
-        "products/delete",
-        "product.created",
-        "product.updated",
-        "product.restored",
-        "product.deleted",
-    }
-)
+# Retries of a task after a platform outage (429, 5xx, timeouts): Retry-After, else 5 s doubling (about 40 minutes).
+MAX_OUTAGE_RETRIES = 8
+MAX_RETRY_COUNTDOWN = 600.0
 
-# Order topics whose delivery changes an order's lines (their attribution is then recomputed).
-ORDER_TOPICS = frozenset({"orders/create", "orders/updated", "order.created", "order.updated", "order.deleted"})
+
+def retry_after_outage(task: Any, exc: PlatformUnavailable) -> Retry:
+    """The Retry a bound task raises after a platform outage: after Retry-After, else 5 s doubling (≤ 10 min)."""
+    countdown = exc.retry_after if exc.retry_after is not None else 5.0 * 2**task.request.retries
+    return task.retry(exc=exc, countdown=min(countdown, MAX_RETRY_COUNTDOWN))
+
+
+def is_last_attempt(task: Any) -> bool:
+    """True when a bound task has no retry left."""
+    return bool(task.request.retries >= task.max_retries)
 
 
 @shared_task(name="merchants.process_webhook_event", acks_late=True, ignore_result=True)
 def process_webhook_event_task(event_id: int) -> None:
-    """Apply one stored webhook delivery (idempotent: a processed event is left alone)."""
-    from catalog_sync.services.sync import apply_catalog_webhook, is_catalog_topic
-    from merchants.services.webhooks import process_webhook_event  # services enqueue this task
+    """Hand a stored delivery to the task that owns its topic (the intake does this itself, on commit)."""
+    from merchants.services.webhooks import dispatch_webhook_event  # services enqueue tasks from here
 
-    # Entry points compose apps: product and order topics are applied by catalog_sync.
-    event = process_webhook_event(
-        event_id=event_id, catalog_handler=apply_catalog_webhook, is_catalog_topic=is_catalog_topic
-    )
-    if event is not None and event.store_id is not None and event.status == WebhookEvent.Status.PROCESSED:
-        if event.topic in ORDER_TOPICS:
-            _attribute_order(event)
-        product_id = _webhook_product_id(event)
-        if product_id:
-            from recommendations.services import request_list_refresh
-
-            # The lists that show (or should show) this product are recomputed by a delayed, coalesced task.
-            request_list_refresh(store_id=event.store_id, external_ids=[product_id])
+    dispatch_webhook_event(event_id=event_id)
 
 
-def _attribute_order(event: WebhookEvent) -> None:
-    """Entry points compose apps: the order's lines, just stored, are credited to the recommendations behind them."""
-    from recommendations.services.attribution import attribute_webhook_order
+@shared_task(
+    name="merchants.apply_webhook_event", bind=True, acks_late=True, ignore_result=True, max_retries=MAX_OUTAGE_RETRIES
+)
+def apply_webhook_event_task(self: Any, event_id: int) -> None:
+    """Apply an installation or compliance delivery (or ignore a topic no app owns), retrying platform outages."""
+    from merchants.services.webhooks import apply_merchant_webhook, process_webhook_event  # services enqueue this
 
     try:
-        attribute_webhook_order(store=event.store, platform=event.platform, body=event.payload)  # type: ignore[arg-type]
-    except Exception:  # the delivery is applied; attribution is redone by the order's next update
-        logger.exception("webhook.attribution_failed", extra={"event_id": event.id, "topic": event.topic})
-
-
-def _webhook_product_id(event: WebhookEvent) -> str:
-    """The external id of the product a product webhook changed ("" for any other topic)."""
-    if event.topic not in PRODUCT_TOPICS:
-        return ""
-    body = event.payload if isinstance(event.payload, dict) else {}
-    value = body.get("parent_id") if body.get("type") == "variation" else body.get("id")
-    if isinstance(value, bool) or not isinstance(value, int | str):
-        return ""
-    text = str(value).strip()
-    return text.rsplit("/", 1)[-1] if text.startswith("gid://") else text
+        process_webhook_event(event_id=event_id, handler=apply_merchant_webhook, give_up=is_last_attempt(self))
+    except PlatformUnavailable as exc:
+        raise retry_after_outage(self, exc) from exc
 
 
 @shared_task(name="merchants.prune_webhook_events", ignore_result=True)

@@ -19,7 +19,6 @@ Fixtures: `fake_shopify` (settings point SHOPIFY_ADMIN_URL_TEMPLATE at it) and `
 """
 
 import base64
-import contextlib
 import hashlib
 import hmac
 import json
@@ -29,7 +28,6 @@ import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
@@ -39,6 +37,8 @@ import requests
 from django.conf import settings as django_settings
 from django.http import HttpResponse
 from django.test import Client
+
+from bitrecs_site.testing.fake_server import FakeRequest, FakeResponse, FakeServer
 
 if TYPE_CHECKING:
     from django.test.client import _MonkeyPatchedWSGIResponse as TestResponse
@@ -72,7 +72,7 @@ class TokenFailure:
 
 
 class FakeShopify:
-    """State and helpers of the fake; the HTTP handler below reads and changes it under `lock`."""
+    """State and helpers of the fake; `handle` (run by a FakeServer) reads and changes it under `lock`."""
 
     def __init__(self, *, client_id: str, client_secret: str) -> None:
         self.client_id = client_id
@@ -231,6 +231,35 @@ class FakeShopify:
 
     # --- the endpoints --------------------------------------------------------------------------------
 
+    def handle(self, request: FakeRequest) -> FakeResponse:
+        """Serve one HTTP request (called from the server's threads): the authorize page and the token endpoint."""
+        if request.method == "GET" and (shop := _oauth_shop(request.path, "authorize")) is not None:
+            params = {key: values[0] for key, values in parse_qs(request.query_string).items()}
+            with self.lock:
+                status, headers, body = self.handle_authorize(shop, params)
+            return FakeResponse(status, body, headers=headers)
+        if request.method != "POST" or (shop := _oauth_shop(request.path, "access_token")) is None:
+            return FakeResponse(404, b"Not Found", "text/plain")
+        if (request.headers.get("Content-Type") or "").startswith("application/json"):
+            form = {key: str(value) for key, value in json.loads(request.body or b"{}").items()}
+        else:
+            form = {key: values[0] for key, values in parse_qs(request.body.decode()).items()}
+        # Answer first, then wait: a slow answer must not touch the state of the test that follows.
+        with self.lock:
+            status, answer = self.handle_token(shop, form)
+            delay, hold, hold_exchange = self.token_delay_seconds, self.hold_refresh, self.hold_exchange
+        if form.get("grant_type") == "refresh_token":
+            self.refresh_received.set()
+            if hold is not None:
+                hold.wait(timeout=10)
+        if form.get("grant_type") == TOKEN_EXCHANGE_GRANT_TYPE:
+            self.exchange_received.set()
+            if hold_exchange is not None:
+                hold_exchange.wait(timeout=10)
+        if delay:
+            time.sleep(delay)
+        return FakeResponse(status, json.dumps(answer).encode(), "application/json")
+
     def handle_authorize(self, shop: str, params: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
         self.authorize_requests.append({"shop": shop, **params})
         if params.get("client_id") != self.client_id:
@@ -333,81 +362,20 @@ class FakeShopify:
         return answer
 
 
-def _handler_for(fake: FakeShopify) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-        # Headers and body go out in separate writes: without TCP_NODELAY a kept-alive client waits 40 ms
-        # for a delayed ACK on every answer.
-        disable_nagle_algorithm = True
-
-        def log_message(self, format: str, *args: Any) -> None:  # quiet test output
-            return
-
-        def _route(self, action: str) -> str | None:
-            parts = urlsplit(self.path).path.strip("/").split("/")
-            if len(parts) == 4 and parts[1:3] == ["admin", "oauth"] and parts[3] == action:
-                return parts[0]
-            return None
-
-        def _send(self, status: int, headers: dict[str, str], body: bytes) -> None:
-            self.send_response(status)
-            for name, value in headers.items():
-                self.send_header(name, value)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            with contextlib.suppress(BrokenPipeError, ConnectionResetError):  # the client gave up (timeout tests)
-                self.wfile.write(body)
-
-        def do_GET(self) -> None:
-            shop = self._route("authorize")
-            if shop is None:
-                self._send(404, {"Content-Type": "text/plain"}, b"Not Found")
-                return
-            params = {key: values[0] for key, values in parse_qs(urlsplit(self.path).query).items()}
-            with fake.lock:
-                status, headers, body = fake.handle_authorize(shop, params)
-            self._send(status, headers, body)
-
-        def do_POST(self) -> None:
-            raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            shop = self._route("access_token")
-            if shop is None:
-                self._send(404, {"Content-Type": "text/plain"}, b"Not Found")
-                return
-            if (self.headers.get("Content-Type") or "").startswith("application/json"):
-                form = {key: str(value) for key, value in json.loads(raw or b"{}").items()}
-            else:
-                form = {key: values[0] for key, values in parse_qs(raw.decode()).items()}
-            # Answer first, then wait: a slow answer must not touch the state of the test that follows.
-            with fake.lock:
-                status, answer = fake.handle_token(shop, form)
-                delay, hold, hold_exchange = fake.token_delay_seconds, fake.hold_refresh, fake.hold_exchange
-            if form.get("grant_type") == "refresh_token":
-                fake.refresh_received.set()
-                if hold is not None:
-                    hold.wait(timeout=10)
-            if form.get("grant_type") == TOKEN_EXCHANGE_GRANT_TYPE:
-                fake.exchange_received.set()
-                if hold_exchange is not None:
-                    hold_exchange.wait(timeout=10)
-            if delay:
-                time.sleep(delay)
-            self._send(status, {"Content-Type": "application/json"}, json.dumps(answer).encode())
-
-    return Handler
+def _oauth_shop(path: str, action: str) -> str | None:
+    """The shop of /{shop}/admin/oauth/{action}, else None."""
+    parts = path.strip("/").split("/")
+    if len(parts) == 4 and parts[1:3] == ["admin", "oauth"] and parts[3] == action:
+        return parts[0]
+    return None
 
 
 @pytest.fixture(scope="session")
 def _fake_shopify_server() -> Iterator[FakeShopify]:
     fake = FakeShopify(client_id=django_settings.SHOPIFY_API_KEY, client_secret=django_settings.SHOPIFY_API_SECRET)
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(fake))
-    server.daemon_threads = True
-    fake.base_url = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, name="fake-shopify", daemon=True)
-    thread.start()
-    yield fake
-    server.shutdown()
-    server.server_close()
+    with FakeServer(fake.handle, name="fake-shopify") as server:
+        fake.base_url = server.base_url
+        yield fake
 
 
 @pytest.fixture

@@ -35,10 +35,11 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
+
+from bitrecs_site.testing.fake_server import FakeRequest, FakeResponse, FakeServer
 
 MAX_QUERY_COST = 1000
 
@@ -180,6 +181,60 @@ class FakeShopifyAdmin:
     @property
     def base_url_template(self) -> str:
         return f"http://127.0.0.1:{self.port}/{{shop}}"
+
+    # -- HTTP -------------------------------------------------------------------------------------
+
+    def handle(self, request: FakeRequest) -> FakeResponse:
+        """Serve one HTTP request (called from the server's threads): GraphQL calls and bulk result files."""
+        if request.method == "GET":
+            return self._bulk_download(request)
+        match = re.fullmatch(r"/([^/]+)/admin/api/([^/]+)/graphql\.json", request.target)
+        if request.method != "POST" or not match:
+            return _json_response(404, b'{"errors":"Not Found"}')
+        if self.record_requests:
+            self.requests.append(
+                {
+                    "shop": match.group(1),
+                    "version": match.group(2),
+                    "body": request.body,
+                    "headers": dict(request.headers),
+                }
+            )
+        if request.headers.get("X-Shopify-Access-Token") != self.access_token:
+            return _json_response(
+                401, b'{"errors":"[API] Invalid API key or access token (unrecognized login or wrong password)"}'
+            )
+        if self.delay_seconds:
+            time.sleep(self.delay_seconds)
+        if self.faults:
+            return self._fault(self.faults.pop(0))
+        try:
+            payload = json.loads(request.body)
+        except ValueError:
+            return _json_response(400, b'{"errors":{"query":"Required parameter missing or invalid"}}')
+        status, body = self.graphql(payload.get("query", ""), payload.get("variables") or {})
+        return _json_response(status, json.dumps(body).encode())
+
+    def _fault(self, fault: Any) -> FakeResponse:
+        if fault == "THROTTLED":
+            body = _error("Throttled", "THROTTLED")
+            body["extensions"] = {"cost": {"requestedQueryCost": 50, "throttleStatus": self._take(0)[1]}}
+            return _json_response(200, json.dumps(body).encode())
+        if fault == 429:
+            return _json_response(
+                429, b'{"errors":"Exceeded 2 calls per second for api client."}', {"Retry-After": "1.0"}
+            )
+        return _json_response(int(fault), json.dumps({"errors": f"fault {fault}"}).encode())
+
+    def _bulk_download(self, request: FakeRequest) -> FakeResponse:
+        match = re.fullmatch(r"/bulk/(\d+)\.jsonl", request.target)
+        if not match:
+            return FakeResponse(404, b"Not Found", "text/plain")
+        if self.record_requests:
+            self.requests.append({"bulk_download": match.group(1), "headers": dict(request.headers)})
+        op = self.bulk_operation(match.group(1))
+        grouped = op.group_objects if op is not None else True
+        return FakeResponse(200, _chunks(self.bulk_lines(grouped=grouped)), "application/jsonl")
 
     # -- the leaky bucket -------------------------------------------------------------------------
 
@@ -457,112 +512,34 @@ def _error(message: str, code: str) -> dict[str, Any]:
     return {"errors": [{"message": message, "extensions": {"code": code}}]}
 
 
-def _handler_for(state: FakeShopifyAdmin) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-        # Headers and body go out in separate writes: without TCP_NODELAY a kept-alive client waits 40 ms
-        # for a delayed ACK on every answer.
-        disable_nagle_algorithm = True
-
-        def log_message(self, format: str, *args: Any) -> None:
-            return
-
-        def _send(self, status: int, body: bytes, content_type: str = "application/json", **headers: str) -> None:
-            self.send_response(status)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(body)))
-            for name, value in headers.items():
-                self.send_header(name.replace("_", "-"), value)
-            self.end_headers()
-            self.wfile.write(body)
-
-        def _fault(self) -> bool:
-            if not state.faults:
-                return False
-            fault = state.faults.pop(0)
-            if fault == "THROTTLED":
-                body = _error("Throttled", "THROTTLED")
-                body["extensions"] = {"cost": {"requestedQueryCost": 50, "throttleStatus": state._take(0)[1]}}
-                self._send(200, json.dumps(body).encode())
-            elif fault == 429:
-                self._send(429, b'{"errors":"Exceeded 2 calls per second for api client."}', Retry_After="1.0")
-            else:
-                self._send(int(fault), json.dumps({"errors": f"fault {fault}"}).encode())
-            return True
-
-        def do_POST(self) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
-            raw = self.rfile.read(length)
-            match = re.fullmatch(r"/([^/]+)/admin/api/([^/]+)/graphql\.json", self.path)
-            if not match:
-                self._send(404, b'{"errors":"Not Found"}')
-                return
-            if state.record_requests:
-                state.requests.append(
-                    {"shop": match.group(1), "version": match.group(2), "body": raw, "headers": dict(self.headers)}
-                )
-            if self.headers.get("X-Shopify-Access-Token") != state.access_token:
-                self._send(
-                    401,
-                    b'{"errors":"[API] Invalid API key or access token (unrecognized login or wrong password)"}',
-                )
-                return
-            if state.delay_seconds:
-                time.sleep(state.delay_seconds)
-            if self._fault():
-                return
-            try:
-                payload = json.loads(raw)
-            except ValueError:
-                self._send(400, b'{"errors":{"query":"Required parameter missing or invalid"}}')
-                return
-            status, body = state.graphql(payload.get("query", ""), payload.get("variables") or {})
-            self._send(status, json.dumps(body).encode())
-
-        def do_GET(self) -> None:
-            match = re.fullmatch(r"/bulk/(\d+)\.jsonl", self.path)
-            if not match:
-                self._send(404, b"Not Found", "text/plain")
-                return
-            if state.record_requests:
-                state.requests.append({"bulk_download": match.group(1), "headers": dict(self.headers)})
-            op = state.bulk_operation(match.group(1))
-            grouped = op.group_objects if op is not None else True
-            self.send_response(200)
-            self.send_header("Content-Type", "application/jsonl")
-            self.send_header("Transfer-Encoding", "chunked")
-            self.end_headers()
-            # Lines are sent in HTTP chunks of about 64 KiB, cut anywhere (as a storage bucket would).
-            pending = bytearray()
-            for line in state.bulk_lines(grouped=grouped):
-                pending += line
-                if len(pending) >= 64 * 1024:
-                    self.wfile.write(f"{len(pending):x}\r\n".encode() + pending + b"\r\n")
-                    pending.clear()
-            if pending:
-                self.wfile.write(f"{len(pending):x}\r\n".encode() + pending + b"\r\n")
-            self.wfile.write(b"0\r\n\r\n")
-
-    return Handler
+def _json_response(status: int, body: bytes, headers: dict[str, str] | None = None) -> FakeResponse:
+    return FakeResponse(status, body, "application/json", headers or {})
 
 
-class FakeShopifyAdminServer:
-    """Runs a FakeShopifyAdmin on 127.0.0.1 in a background thread."""
+def _chunks(lines: Iterable[bytes]) -> Iterator[bytes]:
+    """Lines joined into HTTP chunks of about 64 KiB, cut anywhere (as a storage bucket would)."""
+    pending = bytearray()
+    for line in lines:
+        pending += line
+        if len(pending) >= 64 * 1024:
+            yield bytes(pending)
+            pending.clear()
+    if pending:
+        yield bytes(pending)
+
+
+class FakeShopifyAdminServer(FakeServer):
+    """Runs a FakeShopifyAdmin on 127.0.0.1 in a background thread; `with` gives the state."""
 
     def __init__(self, state: FakeShopifyAdmin | None = None) -> None:
         self.state = state or FakeShopifyAdmin()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self.state))
-        self._server.daemon_threads = True
-        self.state.port = self._server.server_address[1]
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)
+        super().__init__(self.state.handle, name="fake-shopify-admin")
+        self.state.port = self.port
+        self._server = self.httpd  # the socketserver, as bench/sync_bench.py counts its connections
 
-    def __enter__(self) -> FakeShopifyAdmin:
-        self._thread.start()
+    def __enter__(self) -> FakeShopifyAdmin:  # type: ignore[override]
+        self.start()
         return self.state
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
 
 
 @pytest.fixture

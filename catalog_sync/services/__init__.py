@@ -1,7 +1,8 @@
 """Catalog services: the app's write API.
 
 - catalog: idempotent bulk upserts of products, variants and order lines, sync-run bookkeeping, file imports
-- sync: platform syncs (Shopify GraphQL paged or bulk, WooCommerce REST), one page per task run, and webhooks
+- sync: platform syncs (Shopify GraphQL paged or bulk, WooCommerce REST), one page per task run
+- webhooks: product and order deliveries (routed here by merchants) applied to the catalog
 """
 
 from catalog_sync.services.catalog import (

@@ -28,10 +28,9 @@ from django.utils import timezone
 
 from catalog_sync.clients import Page, PlatformUnauthorized, SkippedRecord
 from catalog_sync.clients.shopify import ShopifyAdminClient
-from catalog_sync.clients.shopify_webhooks import deleted_product_id, order_lines_from_webhook, product_from_webhook
-from catalog_sync.clients.woocommerce import WooCommerceCatalog, WooCommerceDeleted, WooCommerceVariationChanged
+from catalog_sync.clients.woocommerce import WooCommerceCatalog
 from catalog_sync.exceptions import SyncAlreadyRunning
-from catalog_sync.models import OrderLine, Product, SyncRun
+from catalog_sync.models import Product, SyncRun
 from catalog_sync.services.catalog import (
     UpsertResult,
     finish_sync_run,
@@ -40,8 +39,8 @@ from catalog_sync.services.catalog import (
     upsert_products,
 )
 from catalog_sync.types import OrderLinePayload, ProductPayload
-from merchants.exceptions import PlatformRejected, PlatformUnavailable
-from merchants.models import Store, WebhookEvent
+from merchants.exceptions import PlatformRejected, PlatformUnavailable, TokenRefreshRefused
+from merchants.models import Store
 from merchants.services.shopify import get_shopify_access_token
 from merchants.services.stores import mark_store_needs_reauth
 from merchants.services.woocommerce import build_woocommerce_client
@@ -57,6 +56,8 @@ SHOPIFY_PAGE_SIZE = 50
 WOOCOMMERCE_PAGE_SIZE = 100
 BULK_BATCH_SIZE = 1000
 SYNCABLE_PLATFORMS = (Store.Platform.SHOPIFY, Store.Platform.WOOCOMMERCE)
+# Store.settings flag of the local demo store (seed_demo): a Shopify shop no sync may call.
+LOCAL_DEMO_FLAG = "local_demo"
 
 
 @dataclass(frozen=True)
@@ -84,7 +85,7 @@ def begin_store_sync(*, store: Store, kind: str = SyncRun.Kind.FULL) -> SyncStep
 
     A store already syncing keeps its running sync (the database allows one running sync per store).
     """
-    if store.platform not in SYNCABLE_PLATFORMS or not store.is_active:
+    if store.platform not in SYNCABLE_PLATFORMS or not store.is_active or store.settings.get(LOCAL_DEMO_FLAG):
         logger.info("catalog_sync.not_syncable", extra={"store_id": store.id, "status": store.status})
         return None
     detail: dict[str, Any] = {"phase": "start"}
@@ -128,12 +129,10 @@ def run_sync_step(*, run_id: int, phase: str, cursor: str = "") -> SyncStep | No
         )
     except PlatformUnavailable:
         raise
+    except TokenRefreshRefused as exc:  # get_shopify_access_token marked the store
+        fail_sync_run(run_id=run.id, error=f"{exc.message} The merchant must re-authorise the app.")
     except PlatformRejected as exc:
-        if store.platform == Store.Platform.SHOPIFY and not Store.objects.get(id=store.id).is_active:
-            # get_shopify_access_token marked the store (its refresh token was refused).
-            fail_sync_run(run_id=run.id, error=f"{exc.message} The merchant must re-authorise the app.")
-        else:
-            fail_sync_run(run_id=run.id, error=exc.message)
+        fail_sync_run(run_id=run.id, error=exc.message)
     return None
 
 
@@ -170,6 +169,7 @@ def list_stores_to_sync() -> list[int]:
     return list(
         Store.objects.filter(platform__in=SYNCABLE_PLATFORMS, status=Store.Status.ACTIVE)
         .exclude(id__in=running)
+        .exclude(**{f"settings__{LOCAL_DEMO_FLAG}": True})
         .order_by("id")
         .values_list("id", flat=True)
     )
@@ -487,82 +487,3 @@ _PHASES: dict[tuple[str, str], Callable[[SyncRun, str], SyncStep | None]] = {
     (Store.Platform.WOOCOMMERCE, "orders"): _woocommerce_orders,
     (Store.Platform.WOOCOMMERCE, "finish"): _finish,
 }
-
-
-# --- Webhooks ------------------------------------------------------------------------------------------
-
-CATALOG_TOPICS: dict[str, tuple[str, ...]] = {
-    Store.Platform.SHOPIFY: ("products/create", "products/update", "products/delete", "orders/create"),
-    Store.Platform.WOOCOMMERCE: (
-        "product.created",
-        "product.updated",
-        "product.restored",
-        "product.deleted",
-        "order.created",
-        "order.updated",
-    ),
-}
-
-
-def is_catalog_topic(*, platform: str, topic: str) -> bool:
-    return topic in CATALOG_TOPICS.get(platform, ())
-
-
-def apply_catalog_webhook(event: WebhookEvent) -> str:
-    """Apply a product or order delivery to the store's catalog; returns the WebhookEvent status."""
-    store = event.store
-    if store is None or not store.is_active:
-        return WebhookEvent.Status.IGNORED
-    body = event.payload if isinstance(event.payload, dict) else {}
-    if event.platform == Store.Platform.SHOPIFY:
-        return _apply_shopify_webhook(store, event.topic, body)
-    return _apply_woocommerce_webhook(store, event.topic, body)
-
-
-def _apply_shopify_webhook(store: Store, topic: str, body: dict[str, Any]) -> str:
-    if topic == "products/delete":
-        external_id = deleted_product_id(body)
-        if not external_id:
-            raise ValueError("products/delete without an id")
-        Product.objects.filter(store=store, external_id=external_id).delete()
-        return WebhookEvent.Status.PROCESSED
-    if topic == "orders/create":
-        lines, skipped = order_lines_from_webhook(body)
-        upsert_order_lines(store=store, payloads=lines)
-        if skipped and not lines:
-            raise ValueError("; ".join(record.reason for record in skipped))
-        return WebhookEvent.Status.PROCESSED
-    payload = product_from_webhook(body)
-    if isinstance(payload, SkippedRecord):
-        raise ValueError(f"product {payload.external_id or '?'}: {payload.reason}")
-    upsert_products(store=store, payloads=[payload])
-    return WebhookEvent.Status.PROCESSED
-
-
-def _apply_woocommerce_webhook(store: Store, topic: str, body: dict[str, Any]) -> str:
-    resource = topic.split(".", 1)[0]
-    cached = cache.get(_woocommerce_context_key(store))
-    currency = cached[0] if cached else _stored_currency(store)
-    mapped = WooCommerceCatalog.payload_from_webhook(
-        resource, body, currency=currency, category_paths=cached[1] if cached else None
-    )
-    if isinstance(mapped, WooCommerceDeleted):
-        if mapped.resource == "product":
-            Product.objects.filter(store=store, external_id=mapped.external_id).delete()
-        elif mapped.resource == "order":
-            OrderLine.objects.filter(store=store, order_id=mapped.external_id).delete()
-        return WebhookEvent.Status.PROCESSED
-    if isinstance(mapped, WooCommerceVariationChanged):
-        # The body is one variation: re-read its product so the stored variant set stays complete.
-        mapped = _woocommerce(store).product(mapped.product_external_id)
-    if isinstance(mapped, SkippedRecord):
-        raise ValueError(f"{resource} {mapped.external_id or '?'}: {mapped.reason}")
-    if isinstance(mapped, ProductPayload):
-        upsert_products(store=store, payloads=[mapped])
-    else:
-        upsert_order_lines(store=store, payloads=list(mapped))
-    return WebhookEvent.Status.PROCESSED
-
-
-def _stored_currency(store: Store) -> str:
-    return Product.objects.filter(store=store).exclude(currency="").values_list("currency", flat=True).first() or ""

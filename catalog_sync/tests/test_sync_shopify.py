@@ -12,7 +12,7 @@ from catalog_sync.models import OrderLine, Product, SyncRun, Variant
 from catalog_sync.services.sync import begin_store_sync, run_sync_step
 from catalog_sync.tasks import sync_step_task, sync_store_task
 from catalog_sync.tests.factories import ProductFactory
-from merchants.models import Store, StoreEvent, WebhookEvent
+from merchants.models import PlatformCredential, Store, StoreEvent, WebhookEvent
 from merchants.tests.factories import PlatformCredentialFactory, StoreFactory
 
 pytestmark = pytest.mark.django_db
@@ -184,6 +184,29 @@ def test_a_revoked_token_marks_the_store_for_reauthorisation_and_stops_the_sync(
     # and no further sync starts for it
     sync_store_task(store.id)
     assert SyncRun.objects.filter(store=store).count() == 1
+
+
+def test_a_sync_whose_token_cannot_be_refreshed_fails_and_asks_for_reauthorisation(fake_shopify_admin, store):
+    # given an access token that has expired, and a refresh token past its expiry too
+    expired = timezone.now() - timedelta(minutes=1)
+    PlatformCredential.objects.filter(store=store).update(
+        access_token_expires_at=expired, refresh_token_expires_at=expired
+    )
+
+    # when
+    sync_store_task(store.id)
+
+    # then the run fails saying what the merchant must do, and the store waits for re-authorisation
+    run = _latest_run(store)
+    assert (run.status, run.error) == (
+        SyncRun.Status.FAILED,
+        f"{SHOP}: The refresh token is missing or expired. The merchant must open the app again. "
+        "The merchant must re-authorise the app.",
+    )
+    store.refresh_from_db()
+    assert store.status == Store.Status.NEEDS_REAUTH
+    event = StoreEvent.objects.get(store=store, kind=StoreEvent.Kind.REAUTH_REQUIRED)
+    assert event.detail == {"reason": "The refresh token is missing or expired."}
 
 
 @pytest.mark.parametrize(("fault", "countdown"), [(429, 1.0), (500, 5.0)])

@@ -1,4 +1,9 @@
-"""Webhook intake shared by every platform: body limits, JSON parsing, PII scrubbing, dedup, dispatch."""
+"""Webhook intake shared by every platform: body limits, JSON parsing, PII scrubbing, dedup, routing by topic.
+
+The intake verifies, scrubs, stores and deduplicates a delivery, then hands it to the task of the app that owns
+its topic (WEBHOOK_ROUTES), by task name: merchants is the bottom app and imports none of the apps above it. The
+owner's task applies it through process_webhook_event, which records the outcome on the WebhookEvent.
+"""
 
 import json
 import logging
@@ -11,10 +16,38 @@ from django.db import IntegrityError, transaction
 from django.http import HttpRequest
 from django.utils import timezone
 
-from merchants.exceptions import InvalidRequest, PayloadTooLarge
+from merchants.exceptions import InvalidRequest, PayloadTooLarge, PlatformUnavailable
 from merchants.models import Store, WebhookEvent
+from merchants.services.handoff import enqueue_task, enqueue_task_on_commit
 
 logger = logging.getLogger(__name__)
+
+# merchants' own task: install and compliance topics, and any topic no app owns (recorded as ignored).
+MERCHANTS_WEBHOOK_TASK = "merchants.apply_webhook_event"
+
+# The one routing table: the task that applies each platform's topics. Topics not listed go to merchants.
+WEBHOOK_ROUTES: dict[str, dict[str, tuple[str, ...]]] = {
+    # Installation and the mandatory compliance topics: merchants applies them.
+    MERCHANTS_WEBHOOK_TASK: {
+        Store.Platform.SHOPIFY: ("app/uninstalled", "customers/data_request", "customers/redact", "shop/redact"),
+    },
+    # The catalog: catalog_sync applies the change and asks for the lists of the products it touched.
+    "catalog_sync.apply_product_webhook": {
+        Store.Platform.SHOPIFY: ("products/create", "products/update", "products/delete"),
+        Store.Platform.WOOCOMMERCE: ("product.created", "product.updated", "product.restored", "product.deleted"),
+    },
+    # Orders: catalog_sync stores their lines (refunds are acknowledged, not stored yet).
+    "catalog_sync.apply_order_webhook": {
+        Store.Platform.SHOPIFY: ("orders/create", "orders/updated", "orders/paid", "refunds/create"),
+        Store.Platform.WOOCOMMERCE: ("order.created", "order.updated", "order.deleted", "order.restored"),
+    },
+}
+_TASK_BY_TOPIC = {
+    (platform, topic): task
+    for task, platform_topics in WEBHOOK_ROUTES.items()
+    for platform, topics in platform_topics.items()
+    for topic in topics
+}
 
 # Keys whose values identify a person. Removed wherever they appear in a payload before it is stored:
 # we hold no customer personal data (PLATFORMS.md §5 "Identity").
@@ -91,9 +124,10 @@ def record_webhook_event(
     dedup_key: str,
     payload: dict[str, Any],
 ) -> tuple[WebhookEvent, bool]:
-    """Store a verified delivery once (scrubbed of PII) and enqueue its processing; a repeat returns the first."""
-    from merchants.tasks import process_webhook_event_task  # tasks.py imports this module
+    """Store a verified delivery once (scrubbed of PII) and hand it to the task that owns its topic, on commit.
 
+    A repeat (same platform and dedup key) stores nothing and returns the first delivery with False.
+    """
     try:
         with transaction.atomic():
             event = WebhookEvent.objects.create(
@@ -104,7 +138,7 @@ def record_webhook_event(
                 dedup_key=dedup_key[:255],
                 payload=scrub_pii(payload),
             )
-            process_webhook_event_task.delay_on_commit(event.id)  # type: ignore[attr-defined]  # celery-types lacks it
+            enqueue_task_on_commit(webhook_task_name(platform=platform, topic=topic), event.id)
     except IntegrityError:
         existing = WebhookEvent.objects.get(platform=platform, dedup_key=dedup_key[:255])
         logger.info("webhook.duplicate", extra={"platform": platform, "topic": topic, "dedup_key": dedup_key})
@@ -113,43 +147,61 @@ def record_webhook_event(
     return event, True
 
 
+def webhook_task_name(*, platform: str, topic: str) -> str:
+    """The name of the task that applies deliveries of this topic (merchants' own for a topic nobody owns)."""
+    return _TASK_BY_TOPIC.get((platform, topic), MERCHANTS_WEBHOOK_TASK)
+
+
+def dispatch_webhook_event(*, event_id: int) -> None:
+    """Hand a stored delivery to the task that owns its topic now (the intake does so on commit)."""
+    event = WebhookEvent.objects.filter(id=event_id).only("platform", "topic").first()
+    if event is not None:
+        enqueue_task(webhook_task_name(platform=event.platform, topic=event.topic), event.id)
+
+
 WebhookHandler = Callable[[WebhookEvent], str]
 
 
-def process_webhook_event(
-    *, event_id: int, catalog_handler: WebhookHandler | None = None, is_catalog_topic: Callable[..., bool] | None = None
-) -> WebhookEvent | None:
-    """Apply one stored delivery and record the outcome on the event.
-
-    Installation topics go to the platform's handler here; product and order topics go to
-    `catalog_handler` (catalog_sync's, passed in by the task, since merchants does not import catalog_sync).
-    """
+def apply_merchant_webhook(event: WebhookEvent) -> str:
+    """Apply an installation or compliance delivery with its platform's handler; returns the WebhookEvent status."""
     from merchants.services import shopify, woocommerce  # the platform modules import this one
 
+    if event.platform == Store.Platform.SHOPIFY:
+        return shopify.handle_shopify_webhook(event)
+    return woocommerce.handle_woocommerce_webhook(event)
+
+
+def process_webhook_event(
+    *, event_id: int, handler: WebhookHandler = apply_merchant_webhook, give_up: bool = False
+) -> WebhookEvent | None:
+    """Apply one stored delivery with its owner's handler (merchants' by default) and record the status it ends in.
+
+    A delivery already applied (or pruned) is left alone. PlatformUnavailable (429, 5xx, timeouts) leaves it
+    pending and propagates, for the owner's task to retry it; on the last attempt (`give_up`) it is recorded as
+    FAILED, like any other error.
+    """
     event = WebhookEvent.objects.select_related("store").filter(id=event_id).first()
     if event is None or event.status != WebhookEvent.Status.PENDING:
         return event  # pruned, or already applied by an earlier delivery of the task
-    handlers: dict[str, WebhookHandler] = {
-        Store.Platform.SHOPIFY: shopify.handle_shopify_webhook,
-        Store.Platform.WOOCOMMERCE: woocommerce.handle_woocommerce_webhook,
-    }
-    handler = handlers[Store.Platform(event.platform)]
-    if (
-        catalog_handler is not None
-        and is_catalog_topic is not None
-        and is_catalog_topic(platform=event.platform, topic=event.topic)
-    ):
-        handler = catalog_handler
     try:
         event.status = handler(event)
         event.error = ""
+    except PlatformUnavailable as exc:
+        if not give_up:
+            logger.warning("webhook.retry", extra={"event_id": event.id, "topic": event.topic, "error": exc.message})
+            raise
+        _record_failure(event, exc)
     except Exception as exc:
-        logger.exception("webhook.failed", extra={"event_id": event.id, "topic": event.topic})
-        event.status = WebhookEvent.Status.FAILED
-        event.error = f"{type(exc).__name__}: {exc}"[:2000]
+        _record_failure(event, exc)
     event.processed_at = timezone.now()
     event.save(update_fields=["status", "error", "processed_at"])
     return event
+
+
+def _record_failure(event: WebhookEvent, exc: Exception) -> None:
+    logger.exception("webhook.failed", extra={"event_id": event.id, "topic": event.topic})
+    event.status = WebhookEvent.Status.FAILED
+    event.error = f"{type(exc).__name__}: {exc}"[:2000]
 
 
 def prune_webhook_events(*, before: datetime) -> int:

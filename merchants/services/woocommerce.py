@@ -20,6 +20,7 @@ from merchants.clients.woocommerce import SystemStatus, WooCommerceClient
 from merchants.exceptions import InvalidRequest, InvalidSignature, StaleRequest, StoreNotFound
 from merchants.models import PlatformCredential, Store, StoreEvent, WebhookEvent, WooCommerceInstall
 from merchants.services.stores import record_store_event
+from merchants.services.webhooks import parse_json_object, record_webhook_event
 
 logger = logging.getLogger(__name__)
 
@@ -34,7 +35,6 @@ READABLE_PERMISSIONS = frozenset({"read", "read_write"})
 HOST_LABEL_RE = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
 PATH_RE = re.compile(r"(?:/[A-Za-z0-9._~!$&'()*+,;=:@%-]+)*")
 MAX_STORE_URL_LENGTH = 500  # WooCommerceInstall.store_url
-SYNCED_TOPIC_RESOURCES = frozenset({"product", "order"})
 
 
 @dataclass(frozen=True)
@@ -334,16 +334,47 @@ def webhook_dedup_key(*, delivery: WooCommerceDelivery, body: bytes) -> str:
     return f"{delivery.webhook_id}:{delivery.delivery_id}:{digest}"
 
 
+def receive_woocommerce_webhook(*, site_key: str, headers: Any, body: bytes) -> str:
+    """Take one delivery to a store's webhook URL; returns what became of it: pong, ignored, accepted or duplicate.
+
+    The unsigned ping is answered at once. A delivery for a store that is not active is verified (when the store
+    still holds a secret) and dropped; any other is verified, then stored once and routed (record_webhook_event).
+    Raises StoreNotFound (404), InvalidSignature (401) and InvalidRequest (400).
+    """
+    store = get_webhook_store(site_key=site_key)
+    if is_ping(headers=headers, body=body):
+        logger.info("woocommerce.webhook_ping", extra={"store_id": store.id})
+        return "pong"
+    if not store.is_active and not has_webhook_secrets(store=store):
+        return _ignored(store)  # nothing to verify with, and nothing would be stored anyway
+    delivery = verify_woocommerce_webhook(store=store, headers=headers, body=body)
+    if not store.is_active:
+        return _ignored(store)
+    _, created = record_webhook_event(
+        platform=Store.Platform.WOOCOMMERCE,
+        store=store,
+        shop_domain=store.domain,
+        topic=delivery.topic,
+        dedup_key=webhook_dedup_key(delivery=delivery, body=body),
+        payload=parse_json_object(body),
+    )
+    return "accepted" if created else "duplicate"
+
+
+def _ignored(store: Store) -> str:
+    logger.info("woocommerce.webhook_ignored", extra={"store_id": store.id, "status": store.status})
+    return "ignored"
+
+
 def handle_woocommerce_webhook(event: WebhookEvent) -> str:
-    """Apply one stored WooCommerce delivery; returns the WebhookEvent.Status it ends in."""
+    """Apply one stored WooCommerce delivery routed to merchants; returns the WebhookEvent.Status it ends in.
+
+    WooCommerce has no installation topics: product and order topics are routed to catalog_sync
+    (merchants.services.webhooks.WEBHOOK_ROUTES), and whatever reaches merchants (coupons, customers …) is ignored.
+    """
     store = event.store
     if store is None or not store.is_active:
         logger.info("woocommerce.webhook_inactive_store", extra={"event_id": event.id, "topic": event.topic})
-        return WebhookEvent.Status.IGNORED
-    resource = event.topic.partition(".")[0]
-    if resource in SYNCED_TOPIC_RESOURCES:
-        # Applied by the catalog sync (products, order lines) once it lands; the catch-up sync covers them now.
-        logger.info("woocommerce.webhook_deferred", extra={"event_id": event.id, "topic": event.topic})
         return WebhookEvent.Status.IGNORED
     logger.info("woocommerce.webhook_unhandled", extra={"event_id": event.id, "topic": event.topic})
     return WebhookEvent.Status.IGNORED

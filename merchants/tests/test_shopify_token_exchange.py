@@ -4,16 +4,12 @@ Everything runs over real HTTP against the fake Shopify (bitrecs_site.testing.fa
 """
 
 import functools
-import threading
-import time
 from datetime import timedelta
 
 import pytest
-from django.db import connection, connections
-from django.test import Client
+from django.db import connection
 from django.utils import timezone
 
-from catalog_sync.models import SyncRun
 from merchants.models import PlatformCredential, Store, StoreEvent
 from merchants.tests.factories import PlatformCredentialFactory, StoreFactory
 
@@ -339,41 +335,3 @@ def test_a_token_endpoint_timeout_is_a_502_and_stores_nothing(call_api, fake_sho
         "detail": "Shopify's token endpoint did not answer within 0.2 s.",
     }
     assert _stored() == (0, 0, 0)
-
-
-# --- concurrency ----------------------------------------------------------------------------------------
-
-
-@pytest.mark.django_db(transaction=True)
-def test_two_concurrent_first_calls_create_one_store_with_one_exchange(fake_shopify):
-    # given: the first request is mid-exchange (Shopify has not answered) when the second arrives
-    fake_shopify.hold_exchange = threading.Event()
-    responses: dict[str, int] = {}
-
-    def embedded_call(name: str) -> None:
-        try:
-            response = Client().get(URL, headers={"Authorization": f"Bearer {fake_shopify.id_token(SHOP)}"})
-            responses[name] = response.status_code
-        finally:
-            connections.close_all()
-
-    first = threading.Thread(target=embedded_call, args=("first",))
-    first.start()
-    assert fake_shopify.exchange_received.wait(timeout=5)
-    second = threading.Thread(target=embedded_call, args=("second",))
-
-    # when
-    second.start()
-    time.sleep(0.3)  # the second request finds no usable token and waits for the store's lock
-    fake_shopify.hold_exchange.set()
-    first.join(timeout=10)
-    second.join(timeout=10)
-
-    # then
-    assert responses == {"first": 200, "second": 200}
-    store = Store.objects.get()
-    assert len(fake_shopify.exchange_requests()) == 1
-    assert PlatformCredential.objects.get(store=store).access_token == fake_shopify.shops[SHOP].access_tokens[-1]
-    assert list(store.events.values_list("kind", flat=True)) == [StoreEvent.Kind.INSTALLED]
-    # Without a test transaction the first sync runs at once (eagerly): one run, failed since the fake has no GraphQL.
-    assert SyncRun.objects.filter(store=store).count() == 1

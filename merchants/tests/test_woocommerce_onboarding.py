@@ -9,7 +9,6 @@ from django.db import connection
 from django.utils import timezone
 
 from bitrecs_site.testing.fake_woocommerce import Approval, AuthorizeRefused, DjangoClientTransport, FakeWooCommerce
-from catalog_sync.models import SyncRun
 from merchants.models import PlatformCredential, Store, StoreEvent, WooCommerceInstall
 from merchants.services.woocommerce import build_woocommerce_client, get_store_api_url
 
@@ -174,48 +173,6 @@ def test_the_fake_store_refuses_an_http_callback_url_like_woocommerce(client, fa
 
 
 # Callback: the happy path.
-
-
-def test_approving_connects_the_store_end_to_end(
-    client, fake_woocommerce, woocommerce_transport, django_capture_on_commit_callbacks, caplog
-):
-    # when (Celery is eager in tests: the sync task runs when the enqueue's on-commit hook fires)
-    with (
-        django_capture_on_commit_callbacks(execute=True) as on_commit,
-        caplog.at_level("INFO", logger="catalog_sync.tasks"),
-    ):
-        approval = connect_and_approve(client, fake_woocommerce, woocommerce_transport)
-
-    # then: WooCommerce got exactly 200, so the merchant is sent back with success=1
-    assert approval.callback_status == 200
-    assert woocommerce_transport.responses[0].status_code == 200
-    install = WooCommerceInstall.objects.get()
-    assert approval.return_location == f"https://bitrecs.test/woocommerce/return?success=1&user_id={install.user_id}"
-    # the store is active, named after host:port
-    store = Store.objects.get()
-    assert store.platform == Store.Platform.WOOCOMMERCE
-    assert store.domain == fake_woocommerce.base_url.removeprefix("http://")
-    assert store.status == Store.Status.ACTIVE
-    assert store.installed_at is not None
-    assert install.completed_at is not None
-    assert install.store == store
-    assert list(store.events.values_list("kind", flat=True)) == [StoreEvent.Kind.INSTALLED]
-    # the keys are stored, readable through the model, encrypted in the column
-    credential = PlatformCredential.objects.get(store=store)
-    assert credential.consumer_key == approval.key.consumer_key
-    assert credential.consumer_secret == approval.key.consumer_secret
-    assert credential.key_id == str(approval.key.key_id)
-    assert credential.scopes == "read"
-    assert len(credential.webhook_secret) == 43
-    raw_key, raw_secret, raw_webhook_secret = raw_credential_row(store)
-    assert approval.key.consumer_secret not in raw_secret
-    assert approval.key.consumer_key not in raw_key
-    assert credential.webhook_secret not in raw_webhook_secret
-    assert approval.key.consumer_secret.encode() not in json.dumps(raw_credential_row(store)).encode()
-    # the first sync is enqueued for this store, once
-    assert len(on_commit) == 1
-    run = SyncRun.objects.get(store=store)
-    assert (run.kind, run.status, run.error) == (SyncRun.Kind.FULL, SyncRun.Status.SUCCEEDED, "")
 
 
 def test_the_callback_tests_the_keys_with_oauth1_against_the_store_before_trusting_them(

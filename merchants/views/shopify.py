@@ -23,9 +23,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from catalog_sync.services import start_store_sync
 from merchants.exceptions import InvalidSignature, MerchantError
 from merchants.models import Store
+from merchants.services.handoff import start_first_sync
 from merchants.services.shopify import (
     OAUTH_STATE_MAX_AGE,
     ShopifySession,
@@ -110,7 +110,7 @@ def callback(request: HttpRequest) -> HttpResponse:
         ),
         code=request.GET.get("code", ""),
     )
-    start_store_sync(store=store)
+    start_first_sync(store=store)
     response = HttpResponseRedirect(shopify_admin_app_url(shop=store.domain))
     response.delete_cookie(cookie_name, path="/", samesite="Lax")
     return response
@@ -162,7 +162,7 @@ class ShopifyIdTokenAuthentication(BaseAuthentication):
         except MerchantError as exc:
             raise EmbeddedInstallFailed(exc) from exc
         if session.installed:
-            start_store_sync(store=session.store)
+            start_first_sync(store=session.store)
         return None, session
 
     def authenticate_header(self, request: Request) -> str:

@@ -19,7 +19,7 @@ from django.test import Client
 from merchants.models import Store
 from merchants.tests.factories import StoreFactory
 from recommendations.models import NetworkAnswer, PlacementSettings, ShopperEvent
-from recommendations.selectors import clear_serving_store_cache
+from recommendations.process_state import clear_process_caches
 from recommendations.services import events as events_service
 from recommendations.services.events import clear_event_spool, drain_event_spool, spooled_batches
 
@@ -35,12 +35,12 @@ def _clean_state(settings: Any, tmp_path: Path) -> Iterator[None]:
     settings.EVENTS_DRAIN_INTERVAL_SECONDS = 0  # ... after every batch
     settings.EVENTS_SPOOL_DIR = str(tmp_path / "spool")
     settings.EVENTS_SPOOL_KEY = f"bitrecs:test-events:{tmp_path.name}"
-    clear_serving_store_cache()
+    clear_process_caches()
     cache.clear()
     yield
     with contextlib.suppress(redis.RedisError, OSError):  # a test may point the spool at a closed port
         clear_event_spool()
-    clear_serving_store_cache()
+    clear_process_caches()
 
 
 @pytest.fixture(params=["redis", "journal"])
@@ -500,3 +500,23 @@ def test_old_shopper_clocks_are_clamped_to_a_week_before_arrival(client: Client,
 
     row = ShopperEvent.objects.get()
     assert row.received_at - row.occurred_at == timedelta(days=7)
+
+
+def test_a_batch_of_a_store_deleted_after_intake_is_dropped_and_the_spool_moves_on(
+    client: Client, store: Store, settings: Any, spool: str
+) -> None:
+    # given: a batch spooled for a store that is then deleted, and a batch of another store behind it
+    settings.EVENTS_DRAIN_INTERVAL_SECONDS = 3600  # no drain until the test asks for one
+    doomed = StoreFactory.create(domain="gone.example.com", site_key="sk_gone")
+    drain_event_spool()
+    assert post(client, {"site_key": "sk_gone", "events": [event(1)]}).status_code == 204
+    assert post(client, {"site_key": "sk_events", "events": [event(2)]}).status_code == 204
+    doomed.delete()
+
+    # when
+    written = drain_event_spool()
+
+    # then: the deleted store's events are gone, the other store's are stored, and nothing is left stuck
+    assert written == 1
+    assert [row[:2] for row in stored()] == [("sk_events", "e2")]
+    assert spooled_batches() == 0

@@ -1,6 +1,6 @@
 """GET /api/v1/recommendations: stored lists served through the merchant's rules, caching, CORS, limits, errors."""
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
@@ -15,15 +15,9 @@ from catalog_sync.tests.factories import ProductFactory, VariantFactory
 from merchants.models import Store
 from merchants.tests.factories import StoreFactory
 from recommendations.models import NetworkAnswer, RecommendationList, generate_rec_id
-from recommendations.selectors import (
-    clear_live_engines,
-    clear_serving_store_cache,
-    get_rec_attribution,
-    rec_id_source,
-    warm_live_engine,
-)
+from recommendations.process_state import clear_process_caches, warm_live_engine
+from recommendations.selectors import get_rec_attribution, rec_id_source
 from recommendations.services import store_network_list
-from recommendations.views.widget import clear_answer_cache
 
 pytestmark = pytest.mark.django_db
 
@@ -31,17 +25,11 @@ URL = "/api/v1/recommendations"
 
 
 @pytest.fixture(autouse=True)
-def _fresh_process_state(settings: Any) -> Iterator[None]:
+def _serving_settings(settings: Any) -> None:
+    # The root conftest clears this process's caches around every test; the rate-limit counters live in the cache.
     settings.RECS_LIVE_ENGINE_MAX_PRODUCTS = 0  # no background engine builds inside tests
     settings.RECS_ANSWER_CACHE_SECONDS = 0  # each request computes its answer (one test turns it on)
-    clear_serving_store_cache()
-    clear_live_engines()
-    clear_answer_cache()
     cache.clear()
-    yield
-    clear_serving_store_cache()
-    clear_live_engines()
-    clear_answer_cache()
 
 
 def make_store(**settings_: Any) -> Store:
@@ -501,7 +489,7 @@ def test_a_process_reuses_a_rendered_answer_for_recs_answer_cache_seconds(
     Product.objects.filter(store=store, external_id="p1").update(in_stock=False)
     cached = client.get(URL, params)
     personalised = client.get(URL, {**params, "viewed": "SKU-9"})
-    clear_answer_cache()
+    clear_process_caches()
     recomputed = client.get(URL, params)
 
     # then
@@ -509,6 +497,54 @@ def test_a_process_reuses_a_rendered_answer_for_recs_answer_cache_seconds(
     assert cached["ETag"] == first["ETag"]
     assert skus(personalised) == ["SKU-2"]  # personalised answers are never cached
     assert skus(recomputed) == ["SKU-2"]
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},
+        {"Origin": "https://shop.example.com"},
+        {"Origin": "https://evil.example"},
+        {"If-None-Match": "{etag}"},
+        {"If-None-Match": "{etag}", "Origin": "https://shop.example.com"},
+    ],
+)
+@pytest.mark.parametrize("placement", ["product", "home"])
+def test_the_fast_path_answers_header_for_header_as_the_view_through_the_whole_stack(
+    client: Client, catalog: tuple[Store, list[Product]], settings: Any, headers: dict[str, str], placement: str
+) -> None:
+    # given: the store's lists, and the answer's ETag that a shopper's browser may hold
+    store, products = catalog
+    store_list(store, products[0], ["p1", "p2"])
+    store_list(store, None, ["p3", "p4"], placement="home")
+    settings.RECS_ANSWER_CACHE_SECONDS = 300
+    params = {"site_key": "sk_test", "sku": "SKU-0", "placement": placement}
+    sent = {name: value.format(etag=client.get(URL, params)["ETag"]) for name, value in headers.items()}
+    fast_path = "recommendations.middleware.WidgetAnswerMiddleware"
+    with_fast_path = list(settings.MIDDLEWARE)
+    assert fast_path in with_fast_path
+
+    # when the view answers through the whole stack (no fast path), then the fast path renders the answer, then
+    # serves it from its cache (p1 and p3 sold out meanwhile: a recomputed answer would differ)
+    clear_process_caches()
+    settings.MIDDLEWARE = [name for name in with_fast_path if name != fast_path]
+    by_view = Client().get(URL, params, headers=sent)
+    clear_process_caches()
+    settings.MIDDLEWARE = with_fast_path
+    fast = Client()
+    rendered = fast.get(URL, params, headers=sent)
+    Product.objects.filter(store=store, external_id__in=["p1", "p3"]).update(in_stock=False)
+    cached = fast.get(URL, params, headers=sent)
+
+    # then
+    expected = 304 if "If-None-Match" in headers else 200
+    assert by_view.status_code == rendered.status_code == cached.status_code == expected
+    assert sorted(rendered.items()) == sorted(cached.items()) == sorted(by_view.items())
+    assert rendered.content == cached.content == by_view.content
+    assert by_view["Allow"] == "GET, HEAD, OPTIONS"
+    # the fast path answered before SessionMiddleware (which gives every request a session) and the rest
+    assert hasattr(by_view.wsgi_request, "session")
+    assert not hasattr(rendered.wsgi_request, "session") and not hasattr(cached.wsgi_request, "session")
 
 
 @pytest.mark.parametrize(

@@ -4,14 +4,11 @@ import functools
 import hashlib
 import json
 import re
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, HttpResponseNotModified, QueryDict
-from django.utils.cache import patch_vary_headers
 from django.utils.http import parse_etags
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
@@ -22,6 +19,7 @@ from rest_framework.throttling import SimpleRateThrottle
 from rest_framework.views import APIView
 
 from merchants.exceptions import StoreNotFound
+from recommendations import process_state
 from recommendations.models import Placement, Source
 from recommendations.selectors import ServingStore, get_recommendations, get_serving_store, is_origin_allowed
 
@@ -31,6 +29,11 @@ MAX_SESSION_SKUS = 20
 SKU_MAX_LENGTH = 255
 SITE_KEY_MAX_LENGTH = 64
 _SITE_KEY_SHAPE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+# The endpoint's route (recommendations/urls.py; the app's URLs are included at the root). CachedAnswerMiddleware
+# serves fresh cached answers on this path before the URL resolver runs.
+WIDGET_PATH = "api/v1/recommendations"
+# The methods DRF lists in the Allow header of the view's answers.
+ALLOW = "GET, HEAD, OPTIONS"
 
 
 def _rate(setting: str) -> str | None:
@@ -169,43 +172,9 @@ class RecommendationsView(APIView):
         },
     )
     def get(self, request: Request) -> HttpResponseBase:
-        key = _answer_key(request.query_params)
-        answer = self._answer(request)
-        if key is not None and not answer.personalised:
-            _remember(key, answer)
+        answer = _render(request.query_params)
+        _remember(request.query_params, answer)
         return _respond(request, answer)
-
-    def _answer(self, request: Request) -> "_Answer":
-        data = _validate_input(request.query_params)
-        store = get_serving_store(site_key=data["site_key"])
-        if store is None:
-            raise StoreNotFound("No store has this site key.")
-        recs = get_recommendations(
-            store=store,
-            placement=data["placement"],
-            sku=data["sku"],
-            limit=data["limit"],
-            cart=data["cart"],
-            viewed=data["viewed"],
-        )
-        # The OutputSerializer documents this shape; building the dict directly costs a tenth of serializing it.
-        body = {
-            "rec_id": recs.rec_id,
-            "source": recs.source,
-            "placement": recs.placement,
-            "items": [
-                {"sku": i.sku, "name": i.name, "price": i.price, "url": i.url, "image": i.image} for i in recs.items
-            ],
-        }
-        content = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
-        ttl = float(settings.RECS_ANSWER_CACHE_SECONDS)
-        return _Answer(
-            expires=time.monotonic() + ttl,
-            store=store,
-            content=content,
-            etag=f'"{hashlib.blake2b(content, digest_size=12).hexdigest()}"',
-            personalised=recs.personalised,
-        )
 
     def finalize_response(self, request: Request, response: Any, *args: Any, **kwargs: Any) -> Any:
         if response.status_code >= 400:
@@ -229,90 +198,117 @@ def _validate_input(query: QueryDict) -> dict[str, Any]:
     return dict(_input_serializer().run_validation(query))
 
 
+def _render(query: QueryDict) -> "RenderedAnswer":
+    """Validate the parameters and render the answer; raises ValidationError (400) or StoreNotFound (404)."""
+    data = _validate_input(query)
+    store = get_serving_store(site_key=data["site_key"])
+    if store is None:
+        raise StoreNotFound("No store has this site key.")
+    recs = get_recommendations(
+        store=store,
+        placement=data["placement"],
+        sku=data["sku"],
+        limit=data["limit"],
+        cart=data["cart"],
+        viewed=data["viewed"],
+    )
+    # The OutputSerializer documents this shape; building the dict directly costs a tenth of serializing it.
+    body = {
+        "rec_id": recs.rec_id,
+        "source": recs.source,
+        "placement": recs.placement,
+        "items": [{"sku": i.sku, "name": i.name, "price": i.price, "url": i.url, "image": i.image} for i in recs.items],
+    }
+    content = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+    return RenderedAnswer(
+        store=store,
+        content=content,
+        etag=f'"{hashlib.blake2b(content, digest_size=12).hexdigest()}"',
+        personalised=recs.personalised,
+        cache_control=_cache_control(personalised=recs.personalised),
+    )
+
+
 @dataclass(frozen=True)
-class _Answer:
-    expires: float
+class RenderedAnswer:
+    """A widget answer ready to send: its JSON body, ETag and the store whose CORS origins it is served to."""
+
     store: ServingStore
     content: bytes
     etag: str
     personalised: bool
-
-
-# Non-personalised answers rendered in this process in the last RECS_ANSWER_CACHE_SECONDS, by their raw query
-# parameters (only answers that validated are kept, so a hit skips validation too). A few seconds, far below
-# the public max-age, so an item that sold out leaves the answer within seconds; 0 turns it off.
-_answers: dict[tuple[str, str, str, str], _Answer] = {}
-_ANSWERS_MAX = 20_000
+    cache_control: str
 
 
 def _answer_key(query: QueryDict) -> tuple[str, str, str, str] | None:
-    if float(settings.RECS_ANSWER_CACHE_SECONDS) <= 0 or "cart" in query or "viewed" in query:
+    # Non-personalised answers are kept in this process for RECS_ANSWER_CACHE_SECONDS, by their raw query
+    # parameters (only answers that validated are kept, so a hit skips validation too). A few seconds, far below
+    # the public max-age, so an item that sold out leaves the answer within seconds; 0 turns it off.
+    if float(settings.RECS_ANSWER_CACHE_SECONDS) <= 0 or not _is_plain(query):
         return None
     return (query.get("site_key", ""), query.get("sku", ""), query.get("placement", ""), query.get("limit", ""))
 
 
-def _remember(key: tuple[str, str, str, str], answer: _Answer) -> None:
-    if len(_answers) >= _ANSWERS_MAX:
-        now = time.monotonic()
-        for stale in [k for k, v in _answers.items() if v.expires < now]:
-            del _answers[stale]
-        if len(_answers) >= _ANSWERS_MAX:
-            _answers.clear()
-    _answers[key] = answer
+def _is_plain(query: QueryDict) -> bool:
+    return "cart" not in query and "viewed" not in query  # no session: the answer is the same for every shopper
 
 
-def serve_cached_answers(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpResponseBase]:
-    """Wrap the view so that a fresh cached answer is served before DRF parses anything (rate limits still apply).
-
-    A miss, an expired answer, a personalised request or a refused rate limit goes to the view, which computes
-    the answer (or the 429) as usual.
-    """
-
-    @functools.wraps(view)
-    def serve(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
-        key = _answer_key(request.GET) if request.method == "GET" else None
-        answer = _answers.get(key) if key is not None else None
-        if answer is None or answer.expires < time.monotonic():
-            return view(request, *args, **kwargs)
-        for throttle_class in WIDGET_THROTTLES:
-            throttle = throttle_class()
-            if throttle.rate is not None and not throttle.allow_request(request, None):  # type: ignore[arg-type]
-                return view(request, *args, **kwargs)  # the view answers 429 with Retry-After
-        return _respond(request, answer)
-
-    return serve
+def _remember(query: QueryDict, answer: RenderedAnswer) -> None:
+    key = _answer_key(query)
+    if key is not None and not answer.personalised:
+        process_state.answers.put(key, answer, ttl=float(settings.RECS_ANSWER_CACHE_SECONDS))
 
 
-def _respond(request: HttpRequest, answer: _Answer) -> HttpResponseBase:
+def serve_plain_answer(request: HttpRequest) -> HttpResponseBase | None:
+    """Answer a GET without a session (no cart/viewed) within the rate limits, from this process's cache or
+    rendered and cached; None leaves the request to the view: a personalised one, a refused rate limit (the view
+    answers its 429 with Retry-After), a bad parameter or an unknown site key (its 400 or 404)."""
+    query = request.GET
+    if not _is_plain(query):
+        return None
+    for throttle_class in WIDGET_THROTTLES:
+        throttle = throttle_class()
+        if throttle.rate is not None and not throttle.allow_request(request, None):  # type: ignore[arg-type]
+            return None
+    key = _answer_key(query)
+    answer = process_state.answers.get(key) if key is not None else None
+    if answer is None:
+        try:
+            answer = _render(query)
+        except (serializers.ValidationError, StoreNotFound):
+            return None
+        _remember(query, answer)
+    return _respond(request, answer)
+
+
+def _respond(request: HttpRequest, answer: RenderedAnswer) -> HttpResponseBase:
+    # Headers are read from META: request.headers would copy every header of the request first.
     response: HttpResponseBase
     if answer.personalised:
         response = HttpResponse(answer.content, content_type="application/json")
-        response["Cache-Control"] = "private, no-store"
-    elif _etag_matches(request.headers.get("If-None-Match", ""), answer.etag):
+    elif _etag_matches(request.META.get("HTTP_IF_NONE_MATCH", ""), answer.etag):
         response = HttpResponseNotModified()
         response["ETag"] = answer.etag
-        response["Cache-Control"] = _public_cache_control()
     else:
         response = HttpResponse(answer.content, content_type="application/json")
         response["ETag"] = answer.etag
-        response["Cache-Control"] = _public_cache_control()
-    origin = request.headers.get("Origin")
+    response["Content-Length"] = str(len(response.content))  # what CommonMiddleware adds (a hit skips it)
+    response["Cache-Control"] = answer.cache_control
+    response["Allow"] = ALLOW  # what DRF adds to the view's answers, so a cached answer carries it too
+    origin = request.META.get("HTTP_ORIGIN")
     if origin and is_origin_allowed(store=answer.store, origin=origin):
         response["Access-Control-Allow-Origin"] = origin
-    patch_vary_headers(response, ("Origin",))
+    response["Vary"] = "Origin"  # no other part of the stack varies these answers (the tests compare every header)
     return response
 
 
-def _public_cache_control() -> str:
+def _cache_control(*, personalised: bool) -> str:
+    if personalised:
+        return "private, no-store"
     return (
         f"public, max-age={int(settings.RECS_CACHE_MAX_AGE_SECONDS)}, "
         f"stale-while-revalidate={int(settings.RECS_CACHE_STALE_SECONDS)}"
     )
-
-
-def clear_answer_cache() -> None:
-    """Forget every answer cached by this process (tests)."""
-    _answers.clear()
 
 
 def _etag_matches(header: str, etag: str) -> bool:

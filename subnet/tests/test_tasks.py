@@ -16,9 +16,7 @@ from catalog_sync.tests.factories import ProductFactory
 from merchants.models import Store
 from merchants.tests.factories import StoreFactory
 from recommendations.models import NetworkAnswer, RecommendationList
-from recommendations.selectors import clear_live_engines, clear_serving_store_cache
 from recommendations.services import rebuild_store_lists, store_network_list
-from recommendations.views.widget import clear_answer_cache
 from subnet.client import ValidatorClient
 from subnet.models import NetworkRequest
 from subnet.services import ask_network_for_product, pick_products_to_ask
@@ -65,10 +63,7 @@ def _gateway(settings: Any) -> Iterator[None]:
 
 
 def _clear_serving_state() -> None:
-    clear_serving_store_cache()
-    clear_live_engines()
-    clear_answer_cache()
-    cache.clear()
+    cache.clear()  # the rate-limit counters; the root conftest clears the process caches
 
 
 def make_shop(site_key: str = "shop-ask", **fields: Any) -> Store:

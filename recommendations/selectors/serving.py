@@ -1,205 +1,30 @@
-"""Reads of the recommendations app: the widget's answer from stored lists, store serving config, rec_id lookup.
+"""Reads of the widget's answer: stored lists served through the merchant's rules.
 
 The hot path (`get_recommendations` for a known SKU, no session) costs two indexed queries: the stored lists of
 (store, query product, placement) joined to the product by SKU, then the products those lists name (only as
-many as the answer needs), checked against the merchant's rules in Python. It never builds an engine.
-
-Merchant rules live in Store.settings["recommendations"] (every key optional):
-
-    in_stock_only: bool = true         only products in stock
-    published_only: bool = true        only published, active products
-    exclude_skus: [str] = []           never shown (SKUs or product external ids)
-    exclude_tags: [str] = []           products with any of these tags are never shown (case-insensitive)
-    exclude_categories: [str] = []     category paths ("Apparel > Socks") whose products are never shown,
-                                       matched as a case-insensitive prefix of the product's category path
-    price_min_ratio: float | null      shown products cost at least ratio x the query product's price
-    price_max_ratio: float | null      ... and at most ratio x it (no bound when the query has no price)
-    pinned_skus: [str] = []            shown first, in this order, when they pass the other rules
-
-and Store.settings["allowed_origins"]: extra origins ("https://www.shop.com") or hosts allowed by CORS,
-besides the store's domain and its www. form.
+many as the answer needs), checked against the merchant's rules in Python. It never builds an engine: a
+personalised answer uses the process's live engine when one is built (recommendations.process_state).
 """
 
 import json
-import logging
-import threading
-import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
-from urllib.parse import urlsplit
 
 from django.conf import settings
-from django.db import close_old_connections, connection
+from django.db import connection
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from catalog_sync.models import Product, Variant
-from merchants.models import Store
-from recommendations.engine import CatalogItem, MerchantRules, Recommender, ScoredItem, apply_merchant_rules
+from recommendations import process_state
+from recommendations.engine import CatalogItem, MerchantRules, ScoredItem, apply_merchant_rules
 from recommendations.engine.core import Reason
-from recommendations.engine.loader import build_recommender_for_store
-from recommendations.models import NetworkAnswer, Placement, RecommendationList, Source, rec_id_prefix
-
-logger = logging.getLogger(__name__)
-
-SERVING_STATUSES = (Store.Status.ACTIVE, Store.Status.PENDING, Store.Status.NEEDS_REAUTH)
-
-
-# --- Store serving config -----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class StoreRules:
-    """A store's merchant rules with SKUs already mapped to product external ids."""
-
-    in_stock_only: bool = True
-    published_only: bool = True
-    exclude_ids: frozenset[str] = frozenset()
-    exclude_tags: frozenset[str] = frozenset()
-    exclude_categories: tuple[str, ...] = ()
-    price_min_ratio: float | None = None
-    price_max_ratio: float | None = None
-    pinned_ids: tuple[str, ...] = ()
-
-    @property
-    def needs_taxonomy(self) -> bool:
-        return bool(self.exclude_tags or self.exclude_categories)
-
-
-@dataclass(frozen=True)
-class ServingStore:
-    """What serving needs to know about a store, cached per web process for RECS_STORE_CACHE_SECONDS."""
-
-    id: int
-    site_key: str
-    allowed_hosts: frozenset[str]
-    allowed_origins: frozenset[str]
-    rules: StoreRules = field(default_factory=StoreRules)
-
-
-_store_cache: dict[str, tuple[float, ServingStore | None]] = {}
-_STORE_CACHE_MAX = 10_000
-
-
-def get_serving_store(*, site_key: str) -> ServingStore | None:
-    """Return the serving config of the store with this site key (None if unknown or uninstalled); cached."""
-    now = time.monotonic()
-    cached = _store_cache.get(site_key)
-    if cached is not None and cached[0] > now:
-        return cached[1]
-    store = Store.objects.filter(site_key=site_key, status__in=SERVING_STATUSES).first()
-    serving = None if store is None else build_serving_store(store=store)
-    if len(_store_cache) >= _STORE_CACHE_MAX:
-        _store_cache.clear()  # junk site keys cannot grow the cache without bound
-    _store_cache[site_key] = (now + float(settings.RECS_STORE_CACHE_SECONDS), serving)
-    return serving
-
-
-def clear_serving_store_cache() -> None:
-    """Forget every cached store config in this process (tests; a settings change otherwise waits the TTL)."""
-    _store_cache.clear()
-
-
-def build_serving_store(*, store: Store) -> ServingStore:
-    """Read the store's CORS origins and merchant rules from Store.settings (bad values fall back to defaults)."""
-    raw = store.settings if isinstance(store.settings, dict) else {}
-    domain = store.domain.lower().strip()
-    hosts = {domain, domain.removeprefix("www.") if domain.startswith("www.") else f"www.{domain}"}
-    origins: set[str] = set()
-    for entry in _str_list(raw.get("allowed_origins")):
-        value = entry.strip().lower().rstrip("/")
-        if "://" in value:
-            origins.add(value)
-        elif value:
-            hosts.add(value)
-    return ServingStore(
-        id=store.id,
-        site_key=store.site_key,
-        allowed_hosts=frozenset(hosts),
-        allowed_origins=frozenset(origins),
-        rules=_store_rules(store=store, raw=raw.get("recommendations")),
-    )
-
-
-def is_origin_allowed(*, store: ServingStore, origin: str) -> bool:
-    """True when the Origin header names one of the store's own sites (its domain, www. form, or a listed one)."""
-    try:
-        parts = urlsplit(origin)
-    except ValueError:
-        return False
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        return False
-    return origin.lower().rstrip("/") in store.allowed_origins or parts.hostname in store.allowed_hosts
-
-
-def _store_rules(*, store: Store, raw: Any) -> StoreRules:
-    if not isinstance(raw, dict):
-        return StoreRules()
-    pinned = _str_list(raw.get("pinned_skus"))
-    excluded = _str_list(raw.get("exclude_skus"))
-    mapped = get_external_ids_for_skus(store_id=store.id, skus=[*pinned, *excluded]) if pinned or excluded else []
-    pinned_ids = tuple(x for x in dict.fromkeys(mapped[: len(pinned)]) if x)
-    return StoreRules(
-        in_stock_only=raw.get("in_stock_only") is not False,
-        published_only=raw.get("published_only") is not False,
-        exclude_ids=frozenset(x for x in mapped[len(pinned) :] if x),
-        exclude_tags=frozenset(tag.strip().lower() for tag in _str_list(raw.get("exclude_tags")) if tag.strip()),
-        exclude_categories=tuple(
-            _norm_category(path) for path in _str_list(raw.get("exclude_categories")) if _norm_category(path)
-        ),
-        price_min_ratio=_ratio(raw.get("price_min_ratio")),
-        price_max_ratio=_ratio(raw.get("price_max_ratio")),
-        pinned_ids=pinned_ids,
-    )
-
-
-def _str_list(value: Any) -> list[str]:
-    return [str(v) for v in value if isinstance(v, str | int)] if isinstance(value, list) else []
-
-
-def _ratio(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-        return None
-    return float(value)
-
-
-def _norm_category(path: str) -> str:
-    return " > ".join(part.strip().lower() for part in path.replace("/", ">").split(">") if part.strip())
-
-
-def get_external_ids_for_skus(*, store_id: int, skus: Sequence[str]) -> list[str]:
-    """Map SKUs to product external ids, in order; "" for a SKU the store does not sell.
-
-    A SKU matches a product's SKU (the lowest id wins when several share it), then a product's external id,
-    then a variant's SKU (its product).
-    """
-    wanted = [str(s) for s in skus if s]
-    if not wanted:
-        return []
-    by_sku: dict[str, str] = {}
-    by_id: set[str] = set()
-    rows = (
-        Product.objects.filter(store_id=store_id)
-        .filter(Q(sku__in=wanted) | Q(external_id__in=wanted))
-        .order_by("-id")
-        .values_list("external_id", "sku")
-    )
-    for external_id, sku in rows:
-        by_sku[sku] = external_id
-        by_id.add(external_id)
-    missing = [s for s in wanted if s not in by_sku and s not in by_id]
-    by_variant: dict[str, str] = {}
-    if missing:
-        variants = Variant.objects.filter(product__store_id=store_id, sku__in=missing).order_by("-id")
-        by_variant = dict(variants.values_list("sku", "product__external_id"))
-    return [by_sku.get(s) or (s if s in by_id else by_variant.get(s, "")) for s in wanted]
-
-
-# --- Serving ------------------------------------------------------------------------------------------------
+from recommendations.models import Placement, RecommendationList, Source
+from recommendations.selectors.stores import ServingStore, StoreRules, get_external_ids_for_skus, normalise_category
 
 
 @dataclass(frozen=True)
@@ -276,7 +101,7 @@ def get_recommendations(
     Merchant rules are applied to the live product rows, so a product that went out of stock after its list was
     stored is skipped and the answer is topped up from further candidates. An unknown SKU gets the home list.
     With a session (cart / viewed SKUs, most recent first), the process's in-memory engine answers when one is
-    built (see get_live_engine); otherwise the stored lists of the query and session products are merged.
+    built (see process_state.get_live_engine); otherwise the stored lists of the query and session products are merged.
     """
     personalised = bool(cart or viewed)
     query: _Query | None = None
@@ -300,7 +125,7 @@ def get_recommendations(
     if network is not None:
         chain.extend(network.ids, source=Source.NETWORK, rec_id=network.rec_id)
     window = _window(limit=limit, rules=store.rules)
-    engine = get_live_engine(store_id=store.id) if session_ids else None
+    engine = process_state.get_live_engine(store_id=store.id) if session_ids else None
     if engine is not None:
         results = engine.recommend(
             query_id=query.external_id if query else None,
@@ -548,7 +373,7 @@ def _taxonomy_excluded(row: _Row, rules: StoreRules) -> bool:
     if rules.exclude_tags and any(str(tag).strip().lower() in rules.exclude_tags for tag in tags):
         return True
     if rules.exclude_categories and row.category_path:
-        path = _norm_category(row.category_path)
+        path = normalise_category(row.category_path)
         return any(path == prefix or path.startswith(prefix + " > ") for prefix in rules.exclude_categories)
     return False
 
@@ -576,105 +401,3 @@ def _attribution(*, chain: _Chain, contributors: Sequence[str], fallback: _Store
     if fallback is not None:
         return fallback.rec_id, fallback.source
     return None, Source.LOCAL
-
-
-# --- Per-process engine for personalised answers -------------------------------------------------------------
-
-_live_lock = threading.Lock()
-_live_engines: dict[int, tuple[float, Recommender | None]] = {}
-_live_building: set[int] = set()
-
-
-def get_live_engine(*, store_id: int) -> Recommender | None:
-    """Return this process's engine for the store if one is built; never builds in the caller's thread.
-
-    A missing or expired engine is built in a background thread (one at a time per process) for stores up to
-    RECS_LIVE_ENGINE_MAX_PRODUCTS products; meanwhile the caller falls back to stored lists (or the old engine).
-    """
-    entry = _live_engines.get(store_id)
-    if entry is not None and entry[0] > time.monotonic():
-        return entry[1]
-    if int(settings.RECS_LIVE_ENGINE_MAX_PRODUCTS) > 0:
-        _start_live_build(store_id)
-    return entry[1] if entry is not None else None
-
-
-def warm_live_engine(*, store_id: int) -> Recommender | None:
-    """Build the store's in-memory engine now, in this thread (None when the store is too big or gone)."""
-    store = Store.objects.filter(id=store_id).first()
-    engine: Recommender | None = None
-    maximum = int(settings.RECS_LIVE_ENGINE_MAX_PRODUCTS)
-    if store is not None and (maximum <= 0 or Product.objects.filter(store=store).count() <= maximum):
-        engine = build_recommender_for_store(store=store)
-    _live_engines[store_id] = (time.monotonic() + int(settings.RECS_LIVE_ENGINE_TTL_SECONDS), engine)
-    return engine
-
-
-def clear_live_engines() -> None:
-    """Drop every in-memory engine of this process."""
-    _live_engines.clear()
-
-
-def _start_live_build(store_id: int) -> None:
-    with _live_lock:
-        if _live_building:
-            return
-        _live_building.add(store_id)
-
-    def build() -> None:
-        try:
-            close_old_connections()
-            warm_live_engine(store_id=store_id)
-        except Exception:
-            logger.exception("recommendations.live_engine_failed", extra={"store_id": store_id})
-        finally:
-            connection.close()
-            with _live_lock:
-                _live_building.discard(store_id)
-
-    threading.Thread(target=build, name=f"live-engine-{store_id}", daemon=True).start()
-
-
-# --- Attribution --------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class RecAttribution:
-    """What a rec_id names: the list's source and, for network answers, the miner behind it."""
-
-    rec_id: str
-    source: str
-    store_id: int
-    query_id: str
-    placement: str
-    item_ids: tuple[str, ...]
-    miner_hotkey: str = ""
-    validator: str = ""
-
-
-def get_rec_attribution(*, rec_id: str) -> RecAttribution | None:
-    """Resolve a rec_id from a widget event or an order line to the list version (and miner) that produced it.
-
-    Network ids ("n_…") resolve for as long as their NetworkAnswer is kept, even after a newer answer replaced
-    them; local ids ("l_…") resolve while their list version is current (None after a rebuild: still local).
-    """
-    row: NetworkAnswer | RecommendationList | None = (
-        (NetworkAnswer if rec_id.startswith("n_") else RecommendationList).objects.filter(rec_id=rec_id).first()
-    )
-    if row is None:
-        return None
-    return RecAttribution(
-        rec_id=rec_id,
-        source=Source.NETWORK if isinstance(row, NetworkAnswer) else row.source,
-        store_id=row.store_id,
-        query_id=row.query_id,
-        placement=row.placement,
-        item_ids=tuple(row.item_ids),
-        miner_hotkey=row.miner_hotkey,
-        validator=row.validator,
-    )
-
-
-def rec_id_source(rec_id: str) -> str | None:
-    """The source a rec_id was issued for, from its prefix alone ("network", "local" or None)."""
-    return next((source for source in Source if rec_id.startswith(rec_id_prefix(source))), None)

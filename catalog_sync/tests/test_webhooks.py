@@ -1,0 +1,171 @@
+"""Product and order deliveries applied by catalog_sync, from the webhook endpoint through the routed tasks."""
+
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from celery.exceptions import Retry
+from django.core.cache import cache
+from django.utils import timezone
+
+from bitrecs_site.testing.fake_woocommerce import build_webhook_delivery, send_delivery
+from catalog_sync.models import OrderLine, Product
+from catalog_sync.tests import test_sync_woocommerce
+from catalog_sync.tests.factories import ProductFactory
+from merchants.models import Store, WebhookEvent
+from merchants.tests.factories import StoreFactory
+from recommendations.models import PendingListRefresh, RecommendationList
+from recommendations.services import rebuild_store_lists
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _clear_cache() -> None:
+    cache.clear()
+
+
+# A WooCommerce store connected to the fake over plain http (local mode), as the sync tests use it.
+woo_store = test_sync_woocommerce.store
+
+
+def deliver_woocommerce(client: Any, store: Store, topic: str, payload: Any) -> Any:
+    """POST a delivery to the store's webhook endpoint, signed with its consumer secret (WooCommerce's default)."""
+    delivery = build_webhook_delivery(topic=topic, payload=payload, secret=store.credential.consumer_secret)
+    return send_delivery(client, f"/webhooks/woocommerce/{store.site_key}", delivery)
+
+
+def test_a_variation_webhook_whose_product_read_fails_with_503_is_retried_and_then_applied(
+    client, fake_woocommerce, woo_store, django_capture_on_commit_callbacks
+):
+    # given a variable product, and a store that answers the next read of it 503 (Retry-After: 7)
+    product = fake_woocommerce.add_variable_product(name="Rain jacket", attributes={"Size": ["S", "M"]})
+    variation = {**fake_woocommerce.variations[product["id"]][0], "type": "variation", "parent_id": product["id"]}
+    fake_woocommerce.fail_next(503, retry_after="7", route="products/*")
+
+    # when the variation's delivery arrives
+    with pytest.raises(Retry) as retry, django_capture_on_commit_callbacks(execute=True):
+        response = deliver_woocommerce(client, woo_store, "product.updated", variation)
+
+    # then it is acknowledged, and its task is retried after Retry-After with the delivery still pending
+    assert response.status_code == 200
+    assert retry.value.when == 7.0
+    assert WebhookEvent.objects.get().status == WebhookEvent.Status.PENDING
+
+    # and the retry (run as the worker would run it) applies it
+    retry.value.sig.apply()  # type: ignore[attr-defined]  # celery-types lacks it
+    assert fake_woocommerce.route_counts["products/*"] == 2
+    event = WebhookEvent.objects.get()
+    assert (event.status, event.error) == (WebhookEvent.Status.PROCESSED, "")
+    stored = Product.objects.get(store=woo_store, external_id=str(product["id"]))
+    assert stored.title == "Rain jacket"
+    assert sorted(stored.variants.values_list("external_id", flat=True)) == [
+        str(row["id"]) for row in fake_woocommerce.variations[product["id"]]
+    ]
+
+
+def test_a_webhook_whose_platform_stays_unavailable_is_failed_after_its_last_retry(
+    client, fake_woocommerce, woo_store, django_capture_on_commit_callbacks
+):
+    # given a store that answers every read of the product 503, with no Retry-After
+    product = fake_woocommerce.add_variable_product(name="Rain jacket", attributes={"Size": ["S"]})
+    variation = {**fake_woocommerce.variations[product["id"]][0], "type": "variation", "parent_id": product["id"]}
+    fake_woocommerce.fail_next(503, route="products/*", times=100)
+    with pytest.raises(Retry) as first, django_capture_on_commit_callbacks(execute=True):
+        deliver_woocommerce(client, woo_store, "product.updated", variation)
+
+    # when every retry runs
+    countdowns, retry = [first.value.when], first.value
+    while True:
+        try:
+            retry.sig.apply()  # type: ignore[attr-defined]  # celery-types lacks it
+        except Retry as again:
+            countdowns.append(again.when)
+            retry = again
+        else:
+            break
+
+    # then: eight retries backing off from 5 s (at most 10 minutes), then the outage is recorded
+    assert countdowns == [5.0, 10.0, 20.0, 40.0, 80.0, 160.0, 320.0, 600.0]
+    assert fake_woocommerce.route_counts["products/*"] == 9
+    event = WebhookEvent.objects.get()
+    assert event.status == WebhookEvent.Status.FAILED
+    assert event.error.startswith("PlatformUnavailable: ")
+    assert not Product.objects.filter(store=woo_store).exists()
+
+
+def test_a_products_update_webhook_goes_from_the_endpoint_to_the_refreshed_lists(
+    client, fake_shopify, django_capture_on_commit_callbacks
+):
+    # given a Shopify store with five products and their lists: the kettle 504 sits next to the other kettle
+    store = StoreFactory.create(platform=Store.Platform.SHOPIFY, domain="route-demo.myshopify.com")
+    titles = ["red wool scarf", "blue wool scarf", "green wool scarf", "steel tea kettle", "copper tea kettle"]
+    for n, title in enumerate(titles):
+        ProductFactory.create(store=store, external_id=f"50{n}", title=title, price=Decimal("10.00"))
+    rebuild_store_lists(store=store)
+    assert item_ids(store, "504")[:1] == ["503"]
+    kettle_list = RecommendationList.objects.get(store=store, query_id="503", placement="product").rec_id
+
+    # when Shopify says the kettle became a scarf
+    body = {
+        "id": 504,
+        "title": "yellow wool scarf",
+        "status": "active",
+        "variants": [{"id": 5040, "sku": "V-504", "price": "12.00", "inventory_quantity": 3}],
+    }
+    with django_capture_on_commit_callbacks(execute=True):
+        response = fake_shopify.deliver_webhook(
+            client, topic="products/update", shop=store.domain, payload=body, event_id="evt-504"
+        )
+
+    # then the delivery is applied by catalog_sync's task and the lists that show (or should show) it are redone
+    assert response.status_code == 200
+    event = WebhookEvent.objects.get()
+    assert (event.topic, event.status, event.error) == ("products/update", WebhookEvent.Status.PROCESSED, "")
+    assert Product.objects.get(store=store, external_id="504").title == "yellow wool scarf"
+    assert set(item_ids(store, "504")[:3]) == {"500", "501", "502"}
+    assert "504" in item_ids(store, "500")[:3]
+    assert RecommendationList.objects.get(store=store, query_id="503", placement="product").rec_id != kettle_list
+    assert not PendingListRefresh.objects.exists()
+
+
+def item_ids(store: Store, query_id: str) -> list[str]:
+    return RecommendationList.objects.get(store=store, query_id=query_id, placement="product").item_ids
+
+
+def test_order_updates_and_deletions_are_applied_and_refunds_acknowledged(
+    client, fake_shopify, woo_store, django_capture_on_commit_callbacks
+):
+    # given a Shopify store with an order of 2, and a WooCommerce store with an order
+    shop = StoreFactory.create(platform=Store.Platform.SHOPIFY, domain="orders-demo.myshopify.com")
+    order = {
+        "id": 77,
+        "created_at": "2026-11-20T10:00:00Z",
+        "currency": "EUR",
+        "line_items": [{"id": 1, "quantity": 2}],
+    }
+
+    def deliver_shopify(topic: str, payload: dict, event_id: str) -> Any:
+        with django_capture_on_commit_callbacks(execute=True):
+            return fake_shopify.deliver_webhook(
+                client, topic=topic, shop=shop.domain, payload=payload, event_id=event_id
+            )
+
+    deliver_shopify("orders/create", order, "o1")
+    OrderLine.objects.create(store=woo_store, order_id="900", line_id="1", quantity=1, created_at=timezone.now())
+
+    # when the order is paid with a changed quantity, refunded, and the WooCommerce order deleted
+    deliver_shopify("orders/paid", {**order, "line_items": [{"id": 1, "quantity": 3}]}, "o2")
+    deliver_shopify("refunds/create", {"id": 5, "order_id": 77, "refund_line_items": []}, "o3")
+    with django_capture_on_commit_callbacks(execute=True):
+        deliver_woocommerce(client, woo_store, "order.deleted", {"id": 900})
+
+    # then
+    assert list(OrderLine.objects.filter(store=shop).values_list("order_id", "quantity")) == [("77", 3)]
+    assert not OrderLine.objects.filter(store=woo_store).exists()
+    assert list(WebhookEvent.objects.order_by("id").values_list("topic", "status")) == [
+        ("orders/create", "processed"),
+        ("orders/paid", "processed"),
+        ("refunds/create", "ignored"),
+        ("order.deleted", "processed"),
+    ]

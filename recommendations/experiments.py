@@ -12,13 +12,13 @@ click credits the list that placed it.
 
 import hashlib
 import random
-import time
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final, Generic, TypeVar
 
 from django.conf import settings
 
+from recommendations import process_state
 from recommendations.models import Arm, Experiment, Placement, PlacementSettings, Source
 
 ARM_ORDER: Final[tuple[str, ...]] = tuple(Arm.values)  # fixed, so weights map to the same buckets everywhere
@@ -133,41 +133,36 @@ class ArmChoice:
 
 
 @dataclass(frozen=True)
-class _Running:
+class RunningExperiment:
     id: int
     weights: dict[str, int]
     default_arm: str
 
 
-_running_cache: dict[int, tuple[float, _Running | None]] = {}
-_RUNNING_CACHE_MAX = 10_000
-
-
-def _running_experiment(store_id: int) -> _Running | None:
-    now = time.monotonic()
-    cached = _running_cache.get(store_id)
-    if cached is not None and cached[0] > now:
-        return cached[1]
+def _load_running(store_id: int) -> RunningExperiment | None:
     row = (
         Experiment.objects.filter(store_id=store_id, status=Experiment.Status.RUNNING)
         .values_list("id", "weights", "default_arm")
         .first()
     )
-    running = None
-    if row is not None:
-        try:
-            running = _Running(id=row[0], weights=check_weights(row[1]), default_arm=row[2])
-        except ValueError:
-            running = None  # weights edited into nonsense outside the service: serve as if none ran
-    if len(_running_cache) >= _RUNNING_CACHE_MAX:
-        _running_cache.clear()
-    _running_cache[store_id] = (now + float(settings.RECS_STORE_CACHE_SECONDS), running)
-    return running
+    if row is None:
+        return None
+    try:
+        return RunningExperiment(id=row[0], weights=check_weights(row[1]), default_arm=row[2])
+    except ValueError:
+        return None  # weights edited into nonsense outside the service: serve as if none ran
+
+
+def _running_experiment(store_id: int) -> RunningExperiment | None:
+    return process_state.running_experiments.get_or_load(
+        store_id, ttl=float(settings.RECS_STORE_CACHE_SECONDS), load=lambda: _load_running(store_id)
+    )
 
 
 def clear_experiment_cache() -> None:
-    """Forget the running experiments cached by this process (tests; a change otherwise waits the store TTL)."""
-    _running_cache.clear()
+    """Forget the experiments and placement settings cached by this process (a change otherwise waits the TTL)."""
+    process_state.running_experiments.clear()
+    process_state.widget_settings.clear()
 
 
 def get_arm(*, store_id: int, session_id: str) -> ArmChoice | None:
@@ -207,7 +202,15 @@ DEFAULT_TITLES: Final[dict[str, str]] = {
 
 
 def get_widget_settings(*, store_id: int, placement: str) -> WidgetSettings:
-    """The store's settings for a placement, or the defaults when it has none."""
+    """The store's settings for a placement, or the defaults when it has none; cached per process."""
+    return process_state.widget_settings.get_or_load(
+        (store_id, placement),
+        ttl=float(settings.RECS_STORE_CACHE_SECONDS),
+        load=lambda: _load_widget_settings(store_id=store_id, placement=placement),
+    )
+
+
+def _load_widget_settings(*, store_id: int, placement: str) -> WidgetSettings:
     row = (
         PlacementSettings.objects.filter(store_id=store_id, placement=placement)
         .values_list("title", "layout", "count", "anonymous_events")

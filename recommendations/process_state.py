@@ -2,6 +2,8 @@
 
 - `serving_stores`: each site key's serving config (or None for an unknown key), RECS_STORE_CACHE_SECONDS.
 - `answers`: rendered non-personalised widget answers by their raw query parameters, RECS_ANSWER_CACHE_SECONDS.
+- `running_experiments`: each store's running experiment (or None), and `widget_settings`: each (store, placement)'s
+  settings, RECS_STORE_CACHE_SECONDS (recommendations.experiments reads them).
 - the live engines: one in-memory recommender per store for personalised answers, built in a background thread
   and kept RECS_LIVE_ENGINE_TTL_SECONDS.
 
@@ -24,6 +26,7 @@ from recommendations.engine import Recommender
 from recommendations.engine.loader import build_recommender_for_store
 
 if TYPE_CHECKING:
+    from recommendations.experiments import RunningExperiment, WidgetSettings
     from recommendations.selectors.stores import ServingStore
     from recommendations.views.widget import RenderedAnswer
 
@@ -70,7 +73,10 @@ class ExpiringCache(Generic[K, V]):
 
 
 serving_stores: "ExpiringCache[str, ServingStore | None]" = ExpiringCache(max_entries=10_000)
-answers: "ExpiringCache[tuple[str, str, str, str], RenderedAnswer]" = ExpiringCache(max_entries=20_000)
+# Keyed by the raw (site_key, sku, placement, limit) and the experiment arm served ("" outside an experiment).
+answers: "ExpiringCache[tuple[str, str, str, str, str], RenderedAnswer]" = ExpiringCache(max_entries=20_000)
+running_experiments: "ExpiringCache[int, RunningExperiment | None]" = ExpiringCache(max_entries=10_000)
+widget_settings: "ExpiringCache[tuple[int, str], WidgetSettings]" = ExpiringCache(max_entries=30_000)
 
 _live_lock = threading.Lock()
 _live_engines: dict[int, tuple[float, Recommender | None]] = {}
@@ -81,6 +87,8 @@ def clear_process_caches() -> None:
     """Forget every store config, answer and live engine this process holds."""
     serving_stores.clear()
     answers.clear()
+    running_experiments.clear()
+    widget_settings.clear()
     _live_engines.clear()
 
 

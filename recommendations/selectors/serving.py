@@ -23,7 +23,8 @@ from catalog_sync.models import Product, Variant
 from recommendations import process_state
 from recommendations.engine import CatalogItem, MerchantRules, ScoredItem, apply_merchant_rules
 from recommendations.engine.core import Reason
-from recommendations.models import Placement, RecommendationList, Source
+from recommendations.experiments import team_draft_interleave
+from recommendations.models import Arm, Placement, RecommendationList, Source
 from recommendations.selectors.stores import ServingStore, StoreRules, get_external_ids_for_skus, normalise_category
 
 
@@ -34,6 +35,9 @@ class ServedItem:
     price: str | None
     url: str
     image: str
+    # The list the item came from, so a click on its card credits that list (None/"": a pinned item).
+    rec_id: str | None = None
+    source: str = ""
 
 
 @dataclass(frozen=True)
@@ -95,8 +99,13 @@ def get_recommendations(
     limit: int = 4,
     cart: Sequence[str] = (),
     viewed: Sequence[str] = (),
+    arm: str | None = None,
+    seed: str = "",
 ) -> Recommendations:
     """Answer the widget from stored lists: the fresh network list first, then the local one, then the home list.
+
+    An experiment arm changes that: "local" leaves the network list out, "holdout" answers nothing, "interleave"
+    answers the network and local answers merged by team draft (coin seeded by `seed`), each item with its list.
 
     Merchant rules are applied to the live product rows, so a product that went out of stock after its list was
     stored is skipped and the answer is topped up from further candidates. An unknown SKU gets the home list.
@@ -104,6 +113,10 @@ def get_recommendations(
     built (see process_state.get_live_engine); otherwise the stored lists of the query and session products are merged.
     """
     personalised = bool(cart or viewed)
+    if arm == Arm.HOLDOUT:
+        return Recommendations(rec_id=None, source=Source.LOCAL, placement=placement, items=(), personalised=True)
+    if arm == Arm.INTERLEAVE:
+        return _interleaved(store=store, placement=placement, sku=sku, limit=limit, cart=cart, viewed=viewed, seed=seed)
     query: _Query | None = None
     lists: list[_StoredList] = []
     if placement == Placement.HOME:
@@ -116,7 +129,7 @@ def get_recommendations(
         session_ids = [x for x in dict.fromkeys(get_external_ids_for_skus(store_id=store.id, skus=ordered)) if x]
 
     chain = _Chain()
-    network = _pick(lists, source=Source.NETWORK, placement=placement, fresh_only=True)
+    network = None if arm == Arm.LOCAL else _pick(lists, source=Source.NETWORK, placement=placement, fresh_only=True)
     local = _pick(lists, source=Source.LOCAL, placement=placement)
     if local is None and placement == Placement.CART:
         local = _pick(lists, source=Source.LOCAL, placement=Placement.PRODUCT)
@@ -148,6 +161,27 @@ def get_recommendations(
     rec_id, source = _attribution(chain=chain, contributors=contributors, fallback=network or local)
     return Recommendations(
         rec_id=rec_id, source=source, placement=placement, items=tuple(items), personalised=personalised
+    )
+
+
+def _interleaved(
+    *, store: ServingStore, placement: str, sku: str, limit: int, cart: Sequence[str], viewed: Sequence[str], seed: str
+) -> Recommendations:
+    """Team-draft interleaving of the network answer (without local top-up) and the local one (arm "interleave")."""
+    both = get_recommendations(store=store, placement=placement, sku=sku, limit=limit, cart=cart, viewed=viewed)
+    local = get_recommendations(
+        store=store, placement=placement, sku=sku, limit=limit, cart=cart, viewed=viewed, arm=Arm.LOCAL
+    )
+    network = [item for item in both.items if item.source == Source.NETWORK]
+    picks = team_draft_interleave(network=network, local=list(local.items), limit=limit, seed=seed, key=lambda i: i.sku)
+    items = tuple(pick.item for pick in picks)
+    first = items[0] if items else None
+    return Recommendations(
+        rec_id=first.rec_id if first else local.rec_id,
+        source=first.source if first and first.source else local.source,
+        placement=placement,
+        items=items,
+        personalised=True,  # the coin is the visitor's: never shared through a cache
     )
 
 
@@ -363,7 +397,7 @@ def _select(
             if len(chain.ids) > before:
                 fetch(chain.ids[before:])
                 picked = apply(len(chain.ids))
-    items = [_served(rows[p.id]) for p in picked]
+    items = [_served(rows[p.id], chain.origin.get(p.id)) for p in picked]
     contributors = [p.id for p in picked if p.reason != Reason.PINNED]
     return items, contributors
 
@@ -378,13 +412,15 @@ def _taxonomy_excluded(row: _Row, rules: StoreRules) -> bool:
     return False
 
 
-def _served(row: _Row) -> ServedItem:
+def _served(row: _Row, origin: tuple[str, str | None] | None) -> ServedItem:
     return ServedItem(
         sku=row.sku or row.external_id,
         name=row.title,
         price=None if row.price is None else str(row.price),
         url=row.url,
         image=row.image_url,
+        rec_id=origin[1] if origin else None,
+        source=origin[0] if origin else "",
     )
 
 

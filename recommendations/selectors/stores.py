@@ -16,6 +16,7 @@ and Store.settings["allowed_origins"]: extra origins ("https://www.shop.com") or
 besides the store's domain and its www. form.
 """
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -58,6 +59,9 @@ class ServingStore:
     allowed_hosts: frozenset[str]
     allowed_origins: frozenset[str]
     rules: StoreRules = field(default_factory=StoreRules)
+    # How the widget shows prices: Store.settings["currency"] / ["locale"], else the catalog's currency and "".
+    currency: str = ""
+    locale: str = ""
 
 
 def get_serving_store(*, site_key: str) -> ServingStore | None:
@@ -90,7 +94,19 @@ def build_serving_store(*, store: Store) -> ServingStore:
         allowed_hosts=frozenset(hosts),
         allowed_origins=frozenset(origins),
         rules=_store_rules(store=store, raw=raw.get("recommendations")),
+        currency=_currency(store=store, raw=raw.get("currency")),
+        locale=raw["locale"][:35] if isinstance(raw.get("locale"), str) and _LOCALE.fullmatch(raw["locale"]) else "",
     )
+
+
+_LOCALE = re.compile(r"[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*")
+
+
+def _currency(*, store: Store, raw: Any) -> str:
+    if isinstance(raw, str) and re.fullmatch(r"[A-Za-z]{3}", raw):
+        return raw.upper()
+    catalog = Product.objects.filter(store=store).exclude(currency="").values_list("currency", flat=True).first()
+    return (catalog or "").upper()
 
 
 def is_origin_allowed(*, store: ServingStore, origin: str) -> bool:

@@ -104,6 +104,10 @@ def test_a_stored_list_is_served_in_order_with_the_exact_response_shape(client: 
         "rec_id": stored.rec_id,
         "source": "local",
         "placement": "product",
+        "arm": None,
+        "settings": {"title": "You may also like", "layout": "grid", "count": 4, "anonymous_events": True},
+        "currency": "",
+        "locale": "",
         "items": [
             {
                 "sku": "SKU-2",
@@ -111,6 +115,8 @@ def test_a_stored_list_is_served_in_order_with_the_exact_response_shape(client: 
                 "price": None,
                 "url": "https://shop.example.com/products/p2",
                 "image": "",
+                "rec_id": stored.rec_id,
+                "source": "local",
             },
             {
                 "sku": "SKU-1",
@@ -118,6 +124,8 @@ def test_a_stored_list_is_served_in_order_with_the_exact_response_shape(client: 
                 "price": "12.50",
                 "url": "https://shop.example.com/products/p1",
                 "image": "https://cdn.example.com/p1.jpg",
+                "rec_id": stored.rec_id,
+                "source": "local",
             },
             {
                 "sku": "p3",
@@ -125,6 +133,8 @@ def test_a_stored_list_is_served_in_order_with_the_exact_response_shape(client: 
                 "price": "10.00",
                 "url": "https://shop.example.com/products/p3",
                 "image": "https://cdn.example.com/p3.jpg",
+                "rec_id": stored.rec_id,
+                "source": "local",
             },
         ],
     }
@@ -368,7 +378,16 @@ def test_a_store_with_nothing_stored_answers_an_empty_list(client: Client) -> No
 
     assert (response.status_code, response.json()) == (
         200,
-        {"rec_id": None, "source": "local", "placement": "product", "items": []},
+        {
+            "rec_id": None,
+            "source": "local",
+            "placement": "product",
+            "arm": None,
+            "settings": {"title": "You may also like", "layout": "grid", "count": 4, "anonymous_events": True},
+            "currency": "",
+            "locale": "",
+            "items": [],
+        },
     )
 
 
@@ -731,7 +750,15 @@ def test_the_endpoint_and_its_parameters_are_in_the_openapi_schema(client: Clien
     response = client.get("/api/schema/", {"format": "json"})
 
     operation = response.json()["paths"]["/api/v1/recommendations"]["get"]
-    assert [p["name"] for p in operation["parameters"]] == ["cart", "limit", "placement", "site_key", "sku", "viewed"]
+    assert [p["name"] for p in operation["parameters"]] == [
+        "cart",
+        "limit",
+        "placement",
+        "sid",
+        "site_key",
+        "sku",
+        "viewed",
+    ]
     assert {"200", "304", "400", "404", "429"} <= set(operation["responses"])
 
 

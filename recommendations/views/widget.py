@@ -20,7 +20,8 @@ from rest_framework.views import APIView
 
 from merchants.exceptions import StoreNotFound
 from recommendations import process_state
-from recommendations.models import Placement, Source
+from recommendations.experiments import get_arm, get_widget_settings
+from recommendations.models import Arm, Placement, Source
 from recommendations.selectors import ServingStore, get_recommendations, get_serving_store, is_origin_allowed
 
 MAX_LIMIT = 20
@@ -29,6 +30,8 @@ MAX_SESSION_SKUS = 20
 SKU_MAX_LENGTH = 255
 SITE_KEY_MAX_LENGTH = 64
 _SITE_KEY_SHAPE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+SESSION_ID_SHAPE = r"^[A-Za-z0-9_-]{8,64}$"
+_SESSION_ID = re.compile(SESSION_ID_SHAPE)
 # The endpoint's route (recommendations/urls.py; the app's URLs are included at the root). CachedAnswerMiddleware
 # serves fresh cached answers on this path before the URL resolver runs.
 WIDGET_PATH = "api/v1/recommendations"
@@ -137,6 +140,13 @@ class RecommendationsView(APIView):
         viewed = SkuListField(
             required=False, default=list, help_text="Recently viewed SKUs, most recent first, comma-separated."
         )
+        sid = serializers.RegexField(
+            SESSION_ID_SHAPE,
+            required=False,
+            allow_blank=True,
+            default="",
+            help_text="The widget's anonymous session id, sent only after consent: it picks the experiment arm.",
+        )
 
         def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
             if attrs["placement"] == Placement.PRODUCT and not attrs["sku"]:
@@ -150,6 +160,14 @@ class RecommendationsView(APIView):
             price = serializers.CharField(allow_null=True, help_text='Decimal as a string, e.g. "19.99".')
             url = serializers.CharField()
             image = serializers.CharField()
+            rec_id = serializers.CharField(allow_null=True, help_text="The list this item came from (its card's id).")
+            source = serializers.CharField(help_text='"network" or "local" ("" for a pinned item).')  # type: ignore[assignment]
+
+        class SettingsSerializer(serializers.Serializer):
+            title = serializers.CharField()
+            layout = serializers.ChoiceField(choices=["grid", "row"])
+            count = serializers.IntegerField()
+            anonymous_events = serializers.BooleanField()
 
         rec_id = serializers.CharField(
             allow_null=True, help_text="Send back with widget events to attribute them to this list."
@@ -157,6 +175,12 @@ class RecommendationsView(APIView):
         # A declared field named "source" is collected by the serializer metaclass; the stubs see Field.source.
         source = serializers.ChoiceField(choices=Source.choices)  # type: ignore[assignment]
         placement = serializers.ChoiceField(choices=Placement.choices)
+        arm = serializers.ChoiceField(
+            choices=Arm.choices, allow_null=True, help_text="The experiment arm; null outside one (or without consent)."
+        )
+        settings = SettingsSerializer()
+        currency = serializers.CharField(help_text='ISO 4217 code ("" when unknown).')
+        locale = serializers.CharField(help_text='BCP 47 tag ("" when unknown: use the page\'s).')
         items = ItemSerializer(many=True)
 
     @extend_schema(
@@ -204,6 +228,7 @@ def _render(query: QueryDict) -> "RenderedAnswer":
     store = get_serving_store(site_key=data["site_key"])
     if store is None:
         raise StoreNotFound("No store has this site key.")
+    choice = get_arm(store_id=store.id, session_id=data["sid"])
     recs = get_recommendations(
         store=store,
         placement=data["placement"],
@@ -211,13 +236,31 @@ def _render(query: QueryDict) -> "RenderedAnswer":
         limit=data["limit"],
         cart=data["cart"],
         viewed=data["viewed"],
+        arm=choice.arm if choice else None,
+        seed=f"{data['sid']}:{data['placement']}:{data['sku']}",
     )
     # The OutputSerializer documents this shape; building the dict directly costs a tenth of serializing it.
     body = {
         "rec_id": recs.rec_id,
         "source": recs.source,
         "placement": recs.placement,
-        "items": [{"sku": i.sku, "name": i.name, "price": i.price, "url": i.url, "image": i.image} for i in recs.items],
+        # Visitors without consent are served the default arm but not labelled: their events stay out of its figures.
+        "arm": choice.arm if choice and choice.counted else None,
+        "settings": get_widget_settings(store_id=store.id, placement=data["placement"]).as_dict(),
+        "currency": store.currency,
+        "locale": store.locale,
+        "items": [
+            {
+                "sku": i.sku,
+                "name": i.name,
+                "price": i.price,
+                "url": i.url,
+                "image": i.image,
+                "rec_id": i.rec_id,
+                "source": i.source,
+            }
+            for i in recs.items
+        ],
     }
     content = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
     return RenderedAnswer(
@@ -240,13 +283,22 @@ class RenderedAnswer:
     cache_control: str
 
 
-def _answer_key(query: QueryDict) -> tuple[str, str, str, str] | None:
+def _answer_key(query: QueryDict) -> tuple[str, str, str, str, str] | None:
     # Non-personalised answers are kept in this process for RECS_ANSWER_CACHE_SECONDS, by their raw query
-    # parameters (only answers that validated are kept, so a hit skips validation too). A few seconds, far below
-    # the public max-age, so an item that sold out leaves the answer within seconds; 0 turns it off.
+    # parameters and the experiment arm a session id picks (only answers that validated are kept, so a hit skips
+    # validation too). A few seconds, far below the public max-age, so an item that sold out leaves the answer
+    # within seconds; 0 turns it off.
     if float(settings.RECS_ANSWER_CACHE_SECONDS) <= 0 or not _is_plain(query):
         return None
-    return (query.get("site_key", ""), query.get("sku", ""), query.get("placement", ""), query.get("limit", ""))
+    arm = ""
+    sid = query.get("sid", "")
+    if sid:
+        store = get_serving_store(site_key=query.get("site_key", ""))
+        choice = (
+            get_arm(store_id=store.id, session_id=sid) if store is not None and _SESSION_ID.fullmatch(sid) else None
+        )
+        arm = f"{choice.arm}:{int(choice.counted)}" if choice is not None else ""
+    return (query.get("site_key", ""), query.get("sku", ""), query.get("placement", ""), query.get("limit", ""), arm)
 
 
 def _is_plain(query: QueryDict) -> bool:

@@ -77,6 +77,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # Outermost: an error answered without a JSON body on a JSON path gets the common one.
+    "bitrecs_site.exception_handler.JsonErrorMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "corsheaders.middleware.CorsMiddleware",
@@ -90,6 +92,7 @@ MIDDLEWARE = [
 ]
 
 ROOT_URLCONF = "bitrecs_site.urls"
+CSRF_FAILURE_VIEW = "bitrecs_site.exception_handler.csrf_failure"
 WSGI_APPLICATION = "bitrecs_site.wsgi.application"
 
 TEMPLATES = [
@@ -212,6 +215,8 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [],
     "DEFAULT_PERMISSION_CLASSES": [],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    # JSON bodies go through the one intake normaliser (bitrecs_site.json_intake).
+    "DEFAULT_PARSER_CLASSES": ["bitrecs_site.parsers.StrictJSONParser"],
     "EXCEPTION_HANDLER": "bitrecs_site.exception_handler.handle_exception",
     "UNAUTHENTICATED_USER": None,
 }

@@ -5,6 +5,12 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from bitrecs_site.health import healthz
 from bitrecs_site.widget_asset import widget_js
 
+# Every error answers JSON outside the pages for people (bitrecs_site.exception_handler).
+handler400 = "bitrecs_site.exception_handler.bad_request"
+handler403 = "bitrecs_site.exception_handler.permission_denied"
+handler404 = "bitrecs_site.exception_handler.page_not_found"
+handler500 = "bitrecs_site.exception_handler.server_error"
+
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("widget.js", widget_js, name="widget-js"),

@@ -97,10 +97,10 @@ class MinerStatsView(APIView):
             ),
             400: OpenApiResponse(
                 ErrorSerializer,
-                description="from or to is negative or past the year 3000, from is after to, "
+                description="from or to is not an integer, is negative or past the year 3000, from is after to, "
                 "or the window is longer than 120 days.",
             ),
-            404: OpenApiResponse(description="from or to is not an integer."),
+            404: OpenApiResponse(ErrorSerializer, description="from or to is empty (no such path)."),
         },
     )
     def get(self, request: Request, **window: str) -> Response:

@@ -3,6 +3,8 @@
 import functools
 import gzip
 import hashlib
+import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -55,3 +57,39 @@ def widget_js(request: HttpRequest) -> HttpResponse:
     response["Access-Control-Allow-Origin"] = "*"  # public code; lets pages load it with crossorigin
     patch_vary_headers(response, ("Accept-Encoding",))
     return response
+
+
+# The widget's stylesheet is the `var CSS = "…" + "…";` literal in widget.js: one source for the script and for the
+# pages that reserve the placements' space before the deferred script runs (see `placement_skeleton`).
+_CSS_LITERAL = re.compile(r'var CSS =\s*((?:"(?:[^"\\]|\\.)*"\s*\+?\s*)+);')
+_JS_STRING = re.compile(r'"((?:[^"\\]|\\.)*)"')
+
+
+@functools.lru_cache(maxsize=2)
+def _css(mtime_ns: int) -> str:
+    match = _CSS_LITERAL.search(WIDGET_SOURCE.read_text())
+    if match is None:
+        raise RuntimeError('widget.js has no `var CSS = "…";` stylesheet')
+    return "".join(json.loads(f'"{part}"') for part in _JS_STRING.findall(match.group(1)))
+
+
+def widget_css() -> str:
+    """The widget's stylesheet, for a page to inline as <style id="bitrecs-css"> (the script then adds none)."""
+    return _css(WIDGET_SOURCE.stat().st_mtime_ns)
+
+
+def placement_skeleton(*, limit: int, layout: str = "grid", add_to_cart: bool = False) -> str:
+    """The inside of a placement container as widget.js reserves it (title, `limit` skeleton cards), so a page that
+    renders it with `widget_css()` has the final height at first paint and the script's swap shifts nothing."""
+    add = '<span class="bitrecs-add"></span>' if add_to_cart else ""
+    card = (
+        '<li aria-hidden="true" class="bitrecs-item bitrecs-skel"><span class="bitrecs-card">'
+        '<span class="bitrecs-img"></span><span class="bitrecs-name"></span><span class="bitrecs-price"></span>'
+        f"</span>{add}</li>"
+    )
+    return f'<h2 class="bitrecs-title"></h2><ul class="bitrecs-list" role="list">{card * max(0, limit)}</ul>'
+
+
+def placement_classes(*, layout: str = "grid") -> str:
+    """The container's classes while it waits for its answer (as widget.js sets them)."""
+    return f"bitrecs bitrecs-{'row' if layout == 'row' else 'grid'} bitrecs-busy"

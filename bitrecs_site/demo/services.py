@@ -124,7 +124,7 @@ def parse_line_properties(form: Mapping[str, str]) -> dict[str, str]:
 
 def parse_quantity(value: str | None) -> int:
     """A cart quantity from a form: 1 when absent, else an integer from 1 to MAX_QUANTITY (400 otherwise)."""
-    if value in (None, ""):
+    if value is None or value == "":
         return 1
     if not value.isdigit() or not 1 <= int(value) <= MAX_QUANTITY:
         raise InvalidRequest(f"The quantity must be a whole number from 1 to {MAX_QUANTITY}.")

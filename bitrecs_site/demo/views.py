@@ -16,6 +16,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from bitrecs_site.demo import selectors, services
 from bitrecs_site.demo.placeholder import product_svg
+from bitrecs_site.widget_asset import placement_classes, placement_skeleton, widget_css
 from merchants.exceptions import InvalidRequest
 from merchants.models import Store
 
@@ -40,9 +41,12 @@ def local_only(view: View) -> View:
     return guarded
 
 
+PLACEMENT_LIMIT = 4  # cards per demo placement
+
+
 def money(value: Decimal | str | None) -> str:
     """A price as the demo shop shows it ($1,234.50)."""
-    return "" if value in (None, "") else f"${Decimal(value):,.2f}"
+    return "" if value is None or value == "" else f"${Decimal(value):,.2f}"
 
 
 def _page(request: HttpRequest, template: str, context: dict[str, Any], *, status: int = 200) -> HttpResponse:
@@ -54,6 +58,17 @@ def _page(request: HttpRequest, template: str, context: dict[str, Any], *, statu
         "locale": LOCALE,
         "consent": {"granted": True, "denied": False}.get(consent or ""),
         "cart_count": sum(line.quantity for line in lines),
+        # ?bitrecs=off: the same page without the widget (the store without us), for the Lighthouse budget.
+        "bitrecs_off": request.GET.get("bitrecs") == "off",
+        # The placements' space is reserved in the HTML, styled by the widget's own CSS, so nothing shifts when
+        # the deferred script swaps in the cards (it adds no second stylesheet when #bitrecs-css is there).
+        "bitrecs_css": widget_css(),
+        "skeletons": {
+            "grid": placement_skeleton(limit=PLACEMENT_LIMIT),
+            "grid_add": placement_skeleton(limit=PLACEMENT_LIMIT, add_to_cart=True),
+            "row_add": placement_skeleton(limit=PLACEMENT_LIMIT, layout="row", add_to_cart=True),
+        },
+        "placement_classes": {"grid": placement_classes(), "row": placement_classes(layout="row")},
     }
     return render(request, template, {**base, **context}, status=status)
 
@@ -82,7 +97,7 @@ def product(request: HttpRequest, store: Store, handle: str) -> HttpResponse:
         "product": item,
         "price": money(item.price),
         "variants": variants,
-        "first_available": next((v["variant"] for v in variants if v["variant"].in_stock), None),
+        "first_available": next((v for v in item.variants.all() if v.in_stock), None),
         "paragraphs": [p.strip() for p in item.description.split("\n") if p.strip()][:8],
     }
     return _page(request, "demo/product.html", context)
@@ -95,7 +110,10 @@ def cart(request: HttpRequest, store: Store) -> HttpResponse:
     """The cart, its checkout button and the cart placement (complements of what is in it)."""
     lines = services.cart_lines(session=request.session)
     subtotal = sum((line.total for line in lines), Decimal("0.00"))
-    rows = [{"index": i, "line": line, "price": money(line.price), "total": money(line.total)} for i, line in enumerate(lines)]
+    rows = [
+        {"index": i, "line": line, "price": money(line.price), "total": money(line.total)}
+        for i, line in enumerate(lines)
+    ]
     skus = [line.sku for line in reversed(lines) if line.sku]
     context = {"rows": rows, "subtotal": money(subtotal), "cart_skus": ",".join(dict.fromkeys(skus))}
     return _page(request, "demo/cart.html", context)
@@ -158,7 +176,13 @@ def thanks(request: HttpRequest, store: Store) -> HttpResponse:
         return HttpResponseRedirect(reverse("demo:cart"))
     rows = [{"line": line, "total": money(line.total)} for line in order.lines]
     now = int(time.time())
-    context = {"order": order, "rows": rows, "subtotal": money(order.subtotal), "stats_from": now - 3600, "stats_to": now}
+    context = {
+        "order": order,
+        "rows": rows,
+        "subtotal": money(order.subtotal),
+        "stats_from": now - 3600,
+        "stats_to": now,
+    }
     return _page(request, "demo/thanks.html", context)
 
 

@@ -486,11 +486,15 @@ def write_event_records(*, records: Sequence[dict[str, Any]]) -> int:
             "rec_id", "store_id", "miner_hotkey"
         )
     }
+    # A store removed (uninstalled, redacted) after its batch was spooled: its events go, or the batch would stop
+    # every later drain on the foreign key.
+    resolved = {r["s"] for r in records if r.get("s") is not None}
+    existing = set(Store.objects.filter(id__in=resolved).values_list("id", flat=True)) if resolved else set()
     rows: list[ShopperEvent] = []
     known: set[int] = set()
     for record in records:
         store_id = record.get("s") or store_ids.get(record["k"])
-        if store_id is None:
+        if store_id is None or (record.get("s") is not None and store_id not in existing):
             logger.warning("events.unknown_site_key", extra={"site_key": record["k"], "events": len(record["e"])})
             continue
         known.add(store_id)

@@ -500,3 +500,23 @@ def test_old_shopper_clocks_are_clamped_to_a_week_before_arrival(client: Client,
 
     row = ShopperEvent.objects.get()
     assert row.received_at - row.occurred_at == timedelta(days=7)
+
+
+def test_a_batch_of_a_store_deleted_after_intake_is_dropped_and_the_spool_moves_on(
+    client: Client, store: Store, settings: Any, spool: str
+) -> None:
+    # given: a batch spooled for a store that is then deleted, and a batch of another store behind it
+    settings.EVENTS_DRAIN_INTERVAL_SECONDS = 3600  # no drain until the test asks for one
+    doomed = StoreFactory.create(domain="gone.example.com", site_key="sk_gone")
+    drain_event_spool()
+    assert post(client, {"site_key": "sk_gone", "events": [event(1)]}).status_code == 204
+    assert post(client, {"site_key": "sk_events", "events": [event(2)]}).status_code == 204
+    doomed.delete()
+
+    # when
+    written = drain_event_spool()
+
+    # then: the deleted store's events are gone, the other store's are stored, and nothing is left stuck
+    assert written == 1
+    assert [row[:2] for row in stored()] == [("sk_events", "e2")]
+    assert spooled_batches() == 0

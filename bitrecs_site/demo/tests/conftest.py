@@ -15,12 +15,13 @@ import pytest
 from django.apps import apps
 from django.core.management import call_command
 from django.urls import Resolver404, resolve
-from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, ViewportSize, sync_playwright
 
 from bitrecs_site.demo.tests import urls as stand_in
 from bitrecs_site.testing.celery_worker import wait_for
 from merchants.models import Store
 from recommendations.selectors import clear_serving_store_cache
+from recommendations.services.events import drain_event_spool
 from recommendations.views.widget import clear_answer_cache
 
 CHROMIUM = os.environ.get("BITRECS_CHROMIUM", "/usr/bin/chromium")
@@ -34,8 +35,8 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-DESKTOP = {"width": 1280, "height": 1600}  # tall: the placements are in view, where a shift would count
-PHONE = {"width": 390, "height": 844}
+DESKTOP: ViewportSize = {"width": 1280, "height": 1600}  # tall: the placements are in view, where a shift would count
+PHONE: ViewportSize = {"width": 390, "height": 844}
 
 # Layout shifts as Chromium reports them (shifts right after an input do not count towards CLS).
 RECORD_LAYOUT_SHIFTS = """
@@ -74,9 +75,14 @@ class Demo:
 
 
 @pytest.fixture
-def demo(live_server: Any, settings: Any, transactional_db: None) -> Iterator[Demo]:
+def demo(live_server: Any, settings: Any, transactional_db: None, tmp_path: Any) -> Iterator[Demo]:
     """The seeded demo store served by a live server that is also APP_URL (the checkout's webhook target)."""
     settings.APP_URL = live_server.url
+    # This test's own event spool, drained when the test reads events (no drain thread outliving the test).
+    settings.EVENTS_SPOOL_URL = ""
+    settings.EVENTS_SPOOL_DIR = str(tmp_path / "event-spool")
+    settings.EVENTS_DRAIN_IN_PROCESS = False
+    settings.EVENTS_DRAIN_INTERVAL_SECONDS = 3600
     settings.ROOT_URLCONF = "bitrecs_site.demo.tests.urls"
     call_command("seed_demo", stdout=StringIO())
     clear_serving_store_cache()
@@ -139,7 +145,7 @@ def open_shop(browser: Browser, demo: Demo) -> Iterator[Callable[..., Shop]]:
     """Open a shopper's browser: `open_shop(viewport=PHONE, consent=True, slow=True)`."""
     contexts: list[BrowserContext] = []
 
-    def start(*, viewport: dict[str, int] = DESKTOP, consent: bool | None = None, slow: bool = False) -> Shop:
+    def start(*, viewport: ViewportSize = DESKTOP, consent: bool | None = None, slow: bool = False) -> Shop:
         context = browser.new_context(viewport=viewport)
         contexts.append(context)
         # Nothing leaves this machine (the demo has no outside images or scripts; this proves it stays so).
@@ -175,6 +181,7 @@ def sent_events() -> list[dict[str, Any]]:
     """The events the widget sent, as the events endpoint stored them, or (until that endpoint exists) as the
     stand-in received them; each with `content_type` and `site_key` of its batch, absent fields as ""."""
     if _events_endpoint_exists():
+        drain_event_spool()  # what the web process's drain thread does every few seconds, now
         model = apps.get_model("recommendations", "ShopperEvent")
         return [
             {"content_type": "text/plain", "site_key": row.store.site_key, **{f: getattr(row, f) for f in EVENT_FIELDS}}

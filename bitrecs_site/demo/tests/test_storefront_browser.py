@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 import requests
+from playwright.sync_api import Error as PlaywrightError
 
 from bitrecs_site.demo.tests.conftest import DESKTOP, PHONE, Demo, Shop, sent_events, wait_for_events
 from catalog_sync.models import OrderLine, Product
@@ -68,7 +69,9 @@ def test_product_page_cards_are_the_stores_recommendations_with_prices_and_no_la
             "alt": item["name"],
             "src": f"{demo.url}{item['image']}",
         }
-    assert shop.page.eval_on_selector('[data-bitrecs-placement="product"] ul', "ul => ul.getAttribute('role')") == "list"
+    assert (
+        shop.page.eval_on_selector('[data-bitrecs-placement="product"] ul', "ul => ul.getAttribute('role')") == "list"
+    )
     assert shop.page.text_content('[data-bitrecs-placement="product"] .bitrecs-title') == "You may also like"
     assert shop.layout_shift() == 0
     assert shop.errors == []
@@ -194,7 +197,7 @@ def test_a_network_card_leads_to_an_order_line_attributed_to_its_miner(open_shop
     shop.page.wait_for_url(f"{demo.url}/demo/thanks")
 
     # then: the signed orders/create webhook was accepted and stored the line with the rec id
-    assert "was accepted by /webhooks/shopify with HTTP 200" in shop.page.text_content(".notice")
+    assert "was accepted by /webhooks/shopify with HTTP 200" in (shop.page.text_content(".notice") or "")
     event = WebhookEvent.objects.get(store=demo.store, topic="orders/create")
     assert event.status == WebhookEvent.Status.PROCESSED
     line = OrderLine.objects.get(store=demo.store)
@@ -268,9 +271,12 @@ def test_a_store_that_turns_anonymous_events_off_gets_none_before_consent(open_s
     shop: Shop = open_shop()
 
     def with_settings(route: Any) -> None:
-        response = route.fetch()
-        body = {**response.json(), "settings": {"anonymous_events": False, "title": "Picked for you"}}
-        route.fulfill(response=response, body=json.dumps(body))
+        try:
+            response = route.fetch()
+            body = {**response.json(), "settings": {"anonymous_events": False, "title": "Picked for you"}}
+            route.fulfill(response=response, body=json.dumps(body))
+        except PlaywrightError:
+            pass  # the page navigated away (or the test ended) while this answer was in flight
 
     shop.context.route("**/api/v1/recommendations?*", with_settings)
     product = product_with_lists(demo)
@@ -305,7 +311,8 @@ def test_a_store_that_turns_anonymous_events_off_gets_none_before_consent(open_s
         ("error", DESKTOP, False),
         ("empty", DESKTOP, False),
         ("blocked", PHONE, True),  # below the fold: the space goes
-        ("script-blocked", DESKTOP, True),  # no widget at all: nothing was ever reserved
+        # no script at all: the page's own reservation goes blank (after the CSS's 10 s), the space stays
+        ("script-blocked", DESKTOP, False),
     ],
 )
 def test_without_recommendations_the_page_is_intact(
@@ -325,10 +332,17 @@ def test_without_recommendations_the_page_is_intact(
     product = product_with_lists(demo)
 
     shop.open(f"/demo/products/{product.handle}")
-    shop.page.wait_for_function(
-        "(() => { const box = document.querySelector('[data-bitrecs-placement]');"
-        " return !box.classList.contains('bitrecs-busy'); })()"
-    )
+    if failure == "script-blocked":
+        shop.page.wait_for_function(
+            "[...document.querySelectorAll('[data-bitrecs-placement] *')]"
+            ".every(e => getComputedStyle(e).visibility !== 'visible')",
+            timeout=20_000,
+        )
+    else:
+        shop.page.wait_for_function(
+            "(() => { const box = document.querySelector('[data-bitrecs-placement]');"
+            " return !box.classList.contains('bitrecs-busy'); })()"
+        )
     shop.page.wait_for_load_state("networkidle")
 
     box = shop.page.eval_on_selector(

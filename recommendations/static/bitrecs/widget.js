@@ -182,6 +182,8 @@
 
   // --- rendering ----------------------------------------------------------------------------------------------
 
+  // One literal (pages that hold the placements' space at first paint inline it: bitrecs_site/widget_asset.py).
+  // If the script never runs, such a page's skeleton goes blank after 10 s (bitrecs-idle) instead of pulsing.
   var CSS =
     ".bitrecs{display:block;margin:2em 0}" +
     ".bitrecs .bitrecs-title{font-size:1.25em;line-height:1.3;height:1.3em;margin:0 0 .75em;overflow:hidden;white-space:nowrap;text-overflow:ellipsis}" +
@@ -199,7 +201,9 @@
     ".bitrecs-skel .bitrecs-add{border-color:#ececec}" +
     "@media (prefers-reduced-motion:no-preference){.bitrecs-skel{animation:bitrecs-pulse 1.5s ease-in-out infinite}}" +
     "@keyframes bitrecs-pulse{50%{opacity:.55}}" +
-    ".bitrecs-empty>*{visibility:hidden}";
+    ".bitrecs-empty>*{visibility:hidden}" +
+    ".bitrecs-busy>*{animation:bitrecs-idle 0s 10s forwards}" +
+    "@keyframes bitrecs-idle{to{visibility:hidden}}";
 
   function style() {
     if (d.getElementById("bitrecs-css")) return;

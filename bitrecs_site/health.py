@@ -1,7 +1,9 @@
-"""GET /healthz: is the database reachable, is the broker reachable."""
+"""GET /healthz: each dependency (database, broker, cache) reported on its own; 503 when one is down."""
 
 import logging
+import secrets
 
+from django.core.cache import cache
 from django.db import connection
 from django.http import HttpRequest, JsonResponse
 
@@ -31,7 +33,21 @@ def _check_broker() -> str:
     return "ok"
 
 
+def _check_cache() -> str:
+    # A round trip through the cache (Redis in production): the widget's rate limits and answers live there.
+    key = f"healthz:{secrets.token_hex(8)}"
+    try:
+        cache.set(key, "1", timeout=5)
+        found = cache.get(key)
+        cache.delete(key)
+    except Exception as exc:  # redis-py and the cache backends raise their own errors
+        logger.warning("health.cache_down", extra={"error": str(exc)})
+        return "down"
+    return "ok" if found == "1" else "down"
+
+
 def healthz(request: HttpRequest) -> JsonResponse:
-    checks = {"database": _check_database(), "broker": _check_broker()}
+    """Report the database, the broker and the cache, each "ok" or "down"; 200 when all are ok, else 503."""
+    checks = {"database": _check_database(), "broker": _check_broker(), "cache": _check_cache()}
     healthy = all(value == "ok" for value in checks.values())
     return JsonResponse({"status": "ok" if healthy else "degraded", **checks}, status=200 if healthy else 503)

@@ -14,6 +14,7 @@ from pathlib import Path
 import environ
 from celery.schedules import crontab
 from cryptography.fernet import Fernet
+from csp.constants import NONCE
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -77,12 +78,15 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # Outermost: an error answered without a JSON body on a JSON path gets the common one.
+    "bitrecs_site.exception_handler.JsonErrorMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # The widget's answers without a session leave here, with the headers of the two above (see its docstring).
     "recommendations.middleware.WidgetAnswerMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "corsheaders.middleware.CorsMiddleware",
+    "bitrecs_site.security.HtmlContentSecurityPolicyMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -92,6 +96,7 @@ MIDDLEWARE = [
 ]
 
 ROOT_URLCONF = "bitrecs_site.urls"
+CSRF_FAILURE_VIEW = "bitrecs_site.exception_handler.csrf_failure"
 WSGI_APPLICATION = "bitrecs_site.wsgi.application"
 
 TEMPLATES = [
@@ -154,10 +159,44 @@ STORAGES = {
 }
 WHITENOISE_USE_FINDERS = True
 
+# Transport security outside local mode: behind a TLS-terminating proxy that sets X-Forwarded-Proto (and strips
+# it from clients), plain-HTTP requests are redirected to HTTPS and HTTPS answers carry HSTS. /healthz answers
+# on plain HTTP too, for load balancers that probe inside the network.
 if not DEBUG:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
+SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=not DEBUG)
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+SECURE_HSTS_SECONDS = env.int("DJANGO_SECURE_HSTS_SECONDS", default=0 if DEBUG else 365 * 24 * 3600)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", default=not DEBUG)
+# Preloading commits the domain and all its subdomains to HTTPS in browsers for good: the operator's choice,
+# so its deploy-check reminder (security.W021) is silenced while it is off.
+SECURE_HSTS_PRELOAD = env.bool("DJANGO_SECURE_HSTS_PRELOAD", default=False)
+SILENCED_SYSTEM_CHECKS = [] if SECURE_HSTS_PRELOAD else ["security.W021"]
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "strict-origin-when-cross-origin"
+
+# Content-Security-Policy on HTML pages (bitrecs_site.security; django-csp), on outside local mode or with
+# BITRECS_CSP=true. Inline scripts need `nonce="{{ request.csp_nonce }}"`; inline styles are allowed. Pages are
+# framed by nobody, except the Shopify embedded admin's, which set their shop's frame-ancestors themselves. The
+# demo storefront stands for a merchant's own store, whose policy is the merchant's: it is left out.
+CSP_POLICY: dict[str, object] = {
+    "EXCLUDE_URL_PREFIXES": ["/demo/"],
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'", "https://cdn.shopify.com", NONCE],
+        "style-src": ["'self'", "'unsafe-inline'"],
+        "img-src": ["'self'", "data:", "https:"],
+        "font-src": ["'self'", "data:"],
+        "connect-src": ["'self'", "https://*.shopify.com"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    },
+}
+CONTENT_SECURITY_POLICY = CSP_POLICY if env.bool("BITRECS_CSP", default=not DEBUG) else None
 
 # Webhook and callback bodies larger than this are refused with 413 before they are read.
 MAX_WEBHOOK_BODY_BYTES = env.int("MAX_WEBHOOK_BODY_BYTES", default=5 * 1024 * 1024)
@@ -214,6 +253,8 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [],
     "DEFAULT_PERMISSION_CLASSES": [],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    # JSON bodies go through the one intake normaliser (bitrecs_site.json_intake).
+    "DEFAULT_PARSER_CLASSES": ["bitrecs_site.parsers.StrictJSONParser"],
     "EXCEPTION_HANDLER": "bitrecs_site.exception_handler.handle_exception",
     "UNAUTHENTICATED_USER": None,
 }

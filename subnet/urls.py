@@ -6,6 +6,6 @@ app_name = "subnet"
 
 urlpatterns = [
     path("public_key", PublicKeyView.as_view(), name="public-key"),
-    # A sign is accepted so that a negative time gets a 400 that says so rather than a 404.
-    re_path(r"^miner/stats/from/(?P<from>-?[0-9]+)/to/(?P<to>-?[0-9]+)$", MinerStatsView.as_view(), name="miner-stats"),
+    # Any segment is taken, so that a negative or non-numeric time gets a JSON 400 that says so, not a 404.
+    re_path(r"^miner/stats/from/(?P<from>[^/]+)/to/(?P<to>[^/]+)$", MinerStatsView.as_view(), name="miner-stats"),
 ]

@@ -5,7 +5,7 @@ from typing import Any, Final
 
 from django.utils.cache import patch_cache_control
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
@@ -31,6 +31,10 @@ class PublicKeyView(APIView):
     authentication_classes = []
     permission_classes = []
 
+    @extend_schema(
+        operation_id="subnet_public_key",
+        responses=inline_serializer("PublicKey", {"public_key": serializers.CharField(help_text="64 hex characters.")}),
+    )
     def get(self, request: Request) -> Response:
         response = Response({"public_key": get_public_key_hex()})
         patch_cache_control(response, public=True, max_age=PUBLIC_KEY_MAX_AGE_SECONDS)
@@ -93,10 +97,10 @@ class MinerStatsView(APIView):
             ),
             400: OpenApiResponse(
                 ErrorSerializer,
-                description="from or to is negative or past the year 3000, from is after to, "
+                description="from or to is not an integer, is negative or past the year 3000, from is after to, "
                 "or the window is longer than 120 days.",
             ),
-            404: OpenApiResponse(description="from or to is not an integer."),
+            404: OpenApiResponse(ErrorSerializer, description="from or to is empty (no such path)."),
         },
     )
     def get(self, request: Request, **window: str) -> Response:

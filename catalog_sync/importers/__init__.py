@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import TracebackType
 
-from catalog_sync.exceptions import CatalogFileError, UnknownCatalogFormat
+from catalog_sync.exceptions import UnknownCatalogFormat
 from catalog_sync.importers import amazon, asos, shopify, walmart, woocommerce
 from catalog_sync.importers.base import FileSource, Item, ParseContext, Skip
 from catalog_sync.types import ProductPayload
@@ -114,16 +114,20 @@ class CatalogReader:
             yield item
 
 
-def open_catalog(path: str | Path, *, fmt: str = "auto", context: ParseContext | None = None) -> CatalogReader:
-    """Open a catalog file, detecting its format unless given; raise CatalogFileError or UnknownCatalogFormat."""
-    source = FileSource(Path(path))
+def open_catalog(
+    path: str | Path, *, fmt: str = "auto", context: ParseContext | None = None, encoding: str | None = None
+) -> CatalogReader:
+    """Open a catalog file, vet its encoding, detect its format; raise CatalogFileError or UnknownCatalogFormat.
+
+    The whole file is decoded strictly first (FileSource.check), so an undecodable or binary file is refused
+    before a single row is imported.
+    """
     if fmt not in FORMATS:
         raise UnknownCatalogFormat(f"Unknown format {fmt!r}; use one of {', '.join(FORMATS)}.")
-    try:
-        if fmt == "auto":
-            fmt = detect_format(source)
-        else:
-            _check_format(source, fmt)
-    except UnicodeError as exc:  # pragma: no cover - errors="replace" makes this unlikely
-        raise CatalogFileError(f"{source.path} is not text: {exc}") from exc
+    source = FileSource(Path(path), encoding=encoding)
+    source.check()
+    if fmt == "auto":
+        fmt = detect_format(source)
+    else:
+        _check_format(source, fmt)
     return CatalogReader(source, fmt, context or ParseContext())

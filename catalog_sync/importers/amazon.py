@@ -1,10 +1,10 @@
 """Amazon Reviews 2023 records (a JSON list or JSON lines): the catalog is the distinct parent_asin items."""
 
-import json
 import re
 from collections.abc import Iterator
 from typing import IO, Any
 
+from bitrecs_site.json_intake import JsonIntakeError, parse_json
 from catalog_sync.exceptions import CatalogFileError
 from catalog_sync.importers.base import FileSource, Item, ParseContext, Skip
 from catalog_sync.text import PriceError, html_to_text, parse_price
@@ -15,6 +15,8 @@ _CHUNK = 1 << 16
 _OUTSIDE_STRING = re.compile(r'[{}\[\]"]')
 _INSIDE_STRING = re.compile(r'["\\]')
 _SCALAR_END = re.compile(r"[,\]\s]")
+# One record of the file, in characters: far beyond a real product record (a few KiB), and a bound on memory.
+MAX_RECORD_CHARS = 16 * 1024 * 1024
 
 
 class BrokenJson:
@@ -115,6 +117,11 @@ def iter_json_records(text: IO[str]) -> Iterator[tuple[int, Any]]:
             return
         end = _element_end(buffer, position)
         while end is None and not eof:
+            if len(buffer) - position > MAX_RECORD_CHARS:
+                raise CatalogFileError(
+                    f"Record {index} of the file is larger than {MAX_RECORD_CHARS // (1024 * 1024)} MiB: "
+                    "not a product record; the import stopped there."
+                )
             fill()
             end = _element_end(buffer, position)
         if end is None:
@@ -123,9 +130,10 @@ def iter_json_records(text: IO[str]) -> Iterator[tuple[int, Any]]:
         element = buffer[position:end]
         position = end
         try:
-            yield index, json.loads(element)
-        except ValueError as exc:
-            yield index, BrokenJson(str(exc))
+            # The one JSON normaliser: no NaN, bounded depth, NUL stripped, lone surrogates replaced.
+            yield index, parse_json(element, max_bytes=4 * MAX_RECORD_CHARS)
+        except JsonIntakeError as exc:
+            yield index, BrokenJson(exc.message)
         index += 1
 
 

@@ -410,6 +410,7 @@ def import_catalog_file(
     progress: Callable[[ImportProgress], None] | None = None,
     currency: str = "",
     batch_size: int = BATCH_SIZE,
+    encoding: str | None = None,
 ) -> ImportReport:
     """Import a catalog export into the store's products (streamed, upserted in batches), recorded as a SyncRun.
 
@@ -418,7 +419,8 @@ def import_catalog_file(
     the store has a sync running.
     """
     started = time.monotonic()
-    reader = open_catalog(path, fmt=fmt, context=ParseContext(currency=currency, store_domain=store.domain))
+    context = ParseContext(currency=currency, store_domain=store.domain)
+    reader = open_catalog(path, fmt=fmt, context=context, encoding=encoding)
     run = start_sync_run(store=store, kind=SyncRun.Kind.IMPORT, detail={"file": str(path), "format": reader.format})
     report = ImportReport(sync_run_id=run.id, path=str(path), format=reader.format)
     tally = _ImportTally(run, report)

@@ -14,7 +14,7 @@ from django.views.decorators.clickjacking import xframe_options_exempt
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_serializer
 from rest_framework import serializers
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.exceptions import APIException, AuthenticationFailed, NotAuthenticated
@@ -208,6 +208,7 @@ class ShopifyEmbeddedAPIView(APIView):
 class ShopifyStoreView(ShopifyEmbeddedAPIView):
     """The store behind the embedded admin: shop, widget site key, status and merchant settings."""
 
+    @extend_schema_serializer(component_name="ShopifyAdminStore")
     class OutputSerializer(serializers.Serializer):
         shop = serializers.CharField(source="domain")
         site_key = serializers.CharField()

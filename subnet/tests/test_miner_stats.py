@@ -219,9 +219,19 @@ def test_a_huge_number_is_a_400_not_a_500(client: Client) -> None:
     assert response.json()["error"] == "invalid_request"
 
 
-@pytest.mark.parametrize("path", [url("abc", TO), url(FROM, "1.5"), url(FROM, ""), url(FROM, TO) + "/"])
-def test_a_time_that_is_not_an_integer_is_a_404(client: Client, path: str) -> None:
-    assert client.get(path).status_code == 404
+@pytest.mark.parametrize("path", [url("abc", TO), url(FROM, "1.5"), url("1e3", TO), url(FROM, "%20")])
+def test_a_time_that_is_not_an_integer_is_a_json_400(client: Client, path: str) -> None:
+    response = client.get(path)
+
+    assert (response.status_code, response["Content-Type"]) == (400, "application/json")
+    assert response.json()["error"] == "invalid_request"
+
+
+@pytest.mark.parametrize("path", [url(FROM, ""), url(FROM, TO) + "/"])
+def test_a_path_without_a_time_is_a_json_404(client: Client, path: str) -> None:
+    response = client.get(path)
+
+    assert (response.status_code, response.json()["error"]) == (404, "not_found")
 
 
 def test_the_list_is_capped_oldest_first_and_flags_the_cut(

@@ -1,4 +1,9 @@
-"""python manage.py import_catalog --store SITE_KEY FILE [--format auto|woocommerce|shopify|walmart|asos|amazon]."""
+"""python manage.py import_catalog --store SITE_KEY FILE [--format auto|woocommerce|…|amazon] [--encoding CODEC].
+
+Exits non-zero whenever the import failed: a file refused before anything was written (not text in its
+encoding, binary, unknown format), a run that stopped on an error, or a run recorded as failed (no product
+imported). Every failure is one message on stderr, never a traceback (the log has it).
+"""
 
 import sys
 from typing import Any
@@ -8,6 +13,7 @@ from tqdm import tqdm
 
 from catalog_sync.exceptions import CatalogSyncError
 from catalog_sync.importers import FORMATS
+from catalog_sync.models import SyncRun
 from catalog_sync.services import ImportProgress, import_catalog_file
 from merchants.models import Store
 
@@ -23,6 +29,12 @@ class Command(BaseCommand):
         parser.add_argument("--store", required=True, help="the store's site key")
         parser.add_argument("--format", default="auto", choices=FORMATS, help="the file's format (default: detect)")
         parser.add_argument("--currency", default="", help="ISO currency of the prices when the file does not say")
+        parser.add_argument(
+            "--encoding",
+            default=None,
+            help="the file's text encoding, e.g. cp1252 or latin-1 (default: its byte order mark, else UTF-8); "
+            "a file that is not valid text in it is refused before anything is imported",
+        )
         parser.add_argument(
             "--build-now",
             action="store_true",
@@ -56,13 +68,20 @@ class Command(BaseCommand):
                 fmt=options["format"],
                 progress=progress,
                 currency=options["currency"],
+                encoding=options["encoding"],
             )
         except CatalogSyncError as exc:
             raise CommandError(str(exc)) from exc
+        except Exception as exc:  # recorded as a failed run with its traceback in the log; one line here
+            raise CommandError(f"The import failed ({type(exc).__name__}: {exc}); see the log for details.") from exc
         finally:
             bar.close()
         for line in report.summary_lines():
             self.stdout.write(line)
+        if report.status == SyncRun.Status.FAILED:
+            raise CommandError(
+                f"The import failed: no product was imported (sync run {report.sync_run_id}); see the skipped rows."
+            )
         self._rebuild_lists(store=store, now=options["build_now"])
 
     def _rebuild_lists(self, *, store: Store, now: bool) -> None:

@@ -15,8 +15,9 @@ Differences from the public validator, all on the side of refusing less work or 
 * Ed25519 signatures over either the 10 signed fields or the 11 of 0.8.9 (`miner_signature`) verify;
 * requests are served concurrently (a thread pool), not one at a time;
 * a request failing the public `validate_br_request` checks gets 500 "error" at once, with no stall;
-* miners are scored on validity, latency, diversity, agreement and conversions, and the answer returned
-  is the best-scored of the most alike (`subnet.validator.scoring`), not a random one of them.
+* miners are scored on the quality of their answers to ground-truth probes and on conversions, validity
+  and the 3 s latency budget gating it (`subnet.validator.scoring`); probes from the gateway are mixed into
+  the traffic (`subnet.validator.probes`), and the answer returned is the best-scored miner's, not a random one.
 """
 
 import hmac
@@ -280,7 +281,7 @@ def create_app(
             actions=keeper.action_totals(),
         )
         keeper.record(rewards)
-        best = pick_winner(rewards)
+        best = pick_winner(rewards, scores=keeper.scores())
         if best is None or best.answer is None:
             answered = [answer for answer in answers if not answer.error]
             if answered and all(not answer.results for answer in answered):
@@ -288,6 +289,7 @@ def create_app(
             for reward in rewards:
                 logger.info("subnet.validator_answer_refused", extra={"miner_uid": reward.uid, "why": reward.problem})
             return _error(500, "error")
+        keeper.served(best)
         winner, results = best.answer, list(best.results)
         took = time.monotonic() - started
         network_text = "" if config.network == "localnet" else f"Subnet {config.network} "

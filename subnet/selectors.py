@@ -4,12 +4,15 @@ import re
 from collections.abc import Iterable
 from typing import Final
 
+from django.conf import settings
 from django.db.models import Q
 
 from catalog_sync.models import Product
 from merchants.models import Store
 from recommendations.engine import Recommender
 from recommendations.engine.loader import build_recommender_for_store
+from subnet import chain
+from subnet.registry import load_validators_of_network
 
 DEFAULT_POOL_SIZE: Final = 60
 MAX_POOL_SIZE: Final = 100
@@ -99,3 +102,11 @@ def list_candidate_pool(
             if _is_offerable(candidate):
                 pool.setdefault(wire_sku(candidate), candidate)
     return list(pool.values())
+
+
+def list_probe_hotkeys() -> frozenset[str]:
+    """The hotkeys allowed to fetch probes: the validators registered on the local chain (BITRECS_NETWORK=local),
+    else the metagraph's validators with a permit and an axon (`subnet.registry`)."""
+    if settings.BITRECS_NETWORK == "local":
+        return chain.list_validator_hotkeys(netuid=settings.BITRECS_NETUID)
+    return frozenset(validator.hotkey for validator in load_validators_of_network() if validator.hotkey)

@@ -53,11 +53,9 @@ from subnet.validator.catalog import (
     CATALOG_DUPE_THRESHOLD,
     MAX_CATALOG_SIZE,
     MIN_CATALOG_SIZE,
+    catalog_for_network,
     duplicate_count,
     load_items,
-    parse_catalog_loose,
-    parse_catalog_strict,
-    rewrite_context,
 )
 from subnet.validator.keeper import ScoreKeeper
 from subnet.validator.miners import MinerPool
@@ -250,8 +248,8 @@ def create_app(
             return _error(500, "error")
         if len(context) > config.max_context_chars:
             return _error(400, "error - context too large")
+        catalog, forwarded_context = catalog_for_network(network=config.network, context=context)
         if config.network == "localnet":
-            catalog = parse_catalog_loose(context)
             size = len(load_items(context))
             if not MIN_CATALOG_SIZE <= size <= MAX_CATALOG_SIZE:
                 return _error(400, "error - invalid catalog")
@@ -259,13 +257,10 @@ def create_app(
                 CATALOG_DUPE_THRESHOLD * size
             ):
                 return _error(400, "error - dupe threshold reached")
-            forwarded_context = context
         else:
-            catalog = parse_catalog_strict(context)
             size = len(catalog)
             if not MIN_CATALOG_SIZE <= size <= MAX_CATALOG_SIZE:
                 return _error(400, "error - invalid catalog - size")
-            forwarded_context = rewrite_context(catalog)
 
         if not _passes_request_checks(request=request, context=forwarded_context):
             return _error(500, "error")

@@ -12,7 +12,7 @@ the request part to miners among its live traffic and keeps the bought SKUs to i
   `../shared/data/interactions/` format (`user_id`, `parent_asin`, `timestamp`), whose items are products
   of the store (a catalog imported from the same file); per shopper, the last item is what was bought,
   the one before it the query, the earlier ones the session. The repo ships a slice of the UCI online
-  retail file (`subnet/data/probe_sequences.json`, 120 shoppers) for stores created from it.
+  retail file (`subnet/data/probe_sequences.json`, 281 shoppers, the fields this code reads) for stores created from it.
 
 Cases are drawn afresh, at random, for every fetch, so each validator sees a different, rotating sample.
 """
@@ -129,7 +129,10 @@ def order_cases(*, store: Store) -> list[ShopperCase]:
         for rec_id, sku, external_id in queryset.values_list("rec_id", "product__sku", "product__external_id")
     }
     orders: dict[str, list[str]] = defaultdict(list)
-    for order_id, _, sku, external_id in lines:
+    every_line = OrderLine.objects.filter(
+        store=store, product__isnull=False, order_id__in={order_id for order_id, _, _, _ in lines}
+    ).order_by("id")
+    for order_id, sku, external_id in every_line.values_list("order_id", "product__sku", "product__external_id"):
         orders[order_id].append(sku or external_id)
     cases = []
     for order_id, rec_id, sku, external_id in lines:

@@ -141,7 +141,7 @@ def strategy(name: str, world: World) -> Callable[[str, str, int, str], list[dic
     }[name]
 
 
-def main() -> None:  # noqa: PLR0915 - one linear script
+def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=300, help="validator rounds: 1 in 3 live, 2 in 3 probes")
     parser.add_argument("--seed", type=int, default=15)
@@ -185,7 +185,7 @@ def main() -> None:  # noqa: PLR0915 - one linear script
     from subnet.models import ChainNeuron
     from subnet.probes import PROBE_SEQUENCES_PATH, build_case, load_probe_sequences, sequence_cases
     from subnet.protocol import BitrecsRequest, sign_request_bodies
-    from subnet.services import build_context, request_recommendations
+    from subnet.services import request_recommendations
     from subnet.signing import generate_private_key_hex, load_private_key
     from subnet.validator.app import ValidatorConfig, ValidatorServer, create_app
     from subnet.validator.catalog import catalog_for_network
@@ -249,7 +249,8 @@ def main() -> None:  # noqa: PLR0915 - one linear script
             self._answer = answer
 
         def answer(self, *, synapse: BitrecsRequest, timeout: float | None = None) -> Recommendation:
-            items = self._answer(synapse.site_key or "", synapse.query or "", synapse.num_results, synapse.context or "")
+            request = (synapse.site_key or "", synapse.query or "", synapse.num_results, synapse.context or "")
+            items = self._answer(*request)
             return Recommendation(items=items, models_used=["sim"])
 
     for index, name in enumerate(STRATEGIES):
@@ -270,7 +271,6 @@ def main() -> None:  # noqa: PLR0915 - one linear script
         chain.serve_axon(netuid=NETUID, hotkey=miner.hotkey, ip=LOOPBACK, port=miner.port)
         miners.append(miner)
         uid_of[name] = neuron.uid
-    name_of = {uid: name for name, uid in uid_of.items()}
 
     class DelayedPool:
         """The dendrite pool, with the slow miner's extra seconds added to the latency the validator measures."""
@@ -359,23 +359,25 @@ def main() -> None:  # noqa: PLR0915 - one linear script
     true_ndcg = {}
     # Each case drawn OFFLINE_DRAWS times (fresh pools and shuffles), so chance-level strategies are measured well.
     built_cases = [
-        build_case(store=store, case=c, rng=offline_rng, recommender=engine) for c in cases for _ in range(OFFLINE_DRAWS)
+        build_case(store=store, case=c, rng=offline_rng, recommender=engine)
+        for c in cases
+        for _ in range(OFFLINE_DRAWS)
     ]
     usable = [c for c in built_cases if c is not None]
     for name in STRATEGIES:
         answer = strategy(name, offline_world)
         scores = []
         for case in usable:
-            catalog, context = catalog_for_network(network="testnet", context=case.context)
-            items = answer(case.site_key, case.query, case.num_results, context)
-            valid = len(items) == case.num_results and all({"name", "price", "reason"} <= item.keys() for item in items)
-            ranked = [item["sku"] for item in items] if valid else []
+            _, context = catalog_for_network(network="testnet", context=case.context)
+            picked = answer(case.site_key, case.query, case.num_results, context)
+            valid = len(picked) == case.num_results and all({"name", "price", "reason"} <= p.keys() for p in picked)
+            ranked = [item["sku"] for item in picked] if valid else []
             scores.append(ndcg_at_k(ranked=ranked, relevant=case.bought, k=case.num_results))
         true_ndcg[name] = sum(scores) / len(scores)
 
     weights_new = chain.get_weights(netuid=NETUID, validator_hotkey=validator_key.ss58_address)
     weights_old = legacy.weights()
-    rows = []
+    rows: list[dict[str, Any]] = []
     for name in STRATEGIES:
         uid = uid_of[name]
         seen = probe_ndcg.get(uid, [])
@@ -421,7 +423,8 @@ def main() -> None:  # noqa: PLR0915 - one linear script
         f"\n{live} live requests, {probes} probes, {len(usable) // OFFLINE_DRAWS} held-out cases, seed {args.seed}, "
         f"{result['seconds']} s\n"
     )
-    print(f"| {'miner':<10} | {'weight today':>12} | {'weight new':>10} | {'NDCG@5 probes sent':>18} | {'true NDCG@5':>11} |")
+    header = ("miner", "weight today", "weight new", "NDCG@5 probes sent", "true NDCG@5")
+    print(f"| {header[0]:<10} | {header[1]:>12} | {header[2]:>10} | {header[3]:>18} | {header[4]:>11} |")
     print(f"|{'-' * 12}|{'-' * 14}|{'-' * 12}|{'-' * 20}|{'-' * 13}|")
     for row in rows:
         print(

@@ -113,6 +113,12 @@ class MinerScore(models.Model):
     answers = models.PositiveIntegerField(default=0)
     valid_answers = models.PositiveIntegerField(default=0)
     last_reward = models.FloatField(default=0.0)
+    # The moving averages the score is made of (subnet.validator.scoring), and the counts behind them.
+    validity = models.FloatField(default=0.0)
+    speed = models.FloatField(default=0.0)
+    quality = models.FloatField(default=0.0)
+    probes = models.PositiveIntegerField(default=0)
+    served = models.PositiveIntegerField(default=0)
     updated_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

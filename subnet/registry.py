@@ -56,6 +56,11 @@ def list_validators() -> list[ValidatorEndpoint]:
     """The validators the gateway can ask, for the configured network (module docstring)."""
     if settings.BITRECS_VALIDATOR_URL:
         return [ValidatorEndpoint(url=settings.BITRECS_VALIDATOR_URL)]
+    return load_validators_of_network()
+
+
+def load_validators_of_network() -> list[ValidatorEndpoint]:
+    """The validators of BITRECS_NETWORK's chain (the local chain, or the cached metagraph), whatever the fixed URL."""
     if settings.BITRECS_NETWORK == "local":
         return list_local_validators(netuid=settings.BITRECS_NETUID)
     key = _METAGRAPH_KEY.format(network=settings.BITRECS_NETWORK, netuid=settings.BITRECS_NETUID)

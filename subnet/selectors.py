@@ -4,11 +4,15 @@ import re
 from collections.abc import Iterable
 from typing import Final
 
+from django.conf import settings
 from django.db.models import Q
 
 from catalog_sync.models import Product
 from merchants.models import Store
+from recommendations.engine import Recommender
 from recommendations.engine.loader import build_recommender_for_store
+from subnet import chain
+from subnet.registry import load_validators_of_network
 
 DEFAULT_POOL_SIZE: Final = 60
 MAX_POOL_SIZE: Final = 100
@@ -67,16 +71,19 @@ def _is_offerable(product: Product) -> bool:
     )
 
 
-def list_candidate_pool(*, store: Store, product: Product, size: int = DEFAULT_POOL_SIZE) -> list[Product]:
+def list_candidate_pool(
+    *, store: Store, product: Product, size: int = DEFAULT_POOL_SIZE, recommender: Recommender | None = None
+) -> list[Product]:
     """Return the catalog of a request about `product`: it first, then the local engine's best candidates.
 
     Candidates are published, active, in-stock products a validator keeps (price above 0, a name left
     after its cleaning), one per wire SKU; the engine's list is topped up with the store's other such
-    products (oldest first) when it is short. At most `size` products (6 to 100).
+    products (oldest first) when it is short. At most `size` products (6 to 100). recommender: the store's
+    engine when the caller already built it (several pools of one store in a row).
     """
     if not MIN_POOL_SIZE <= size <= MAX_POOL_SIZE:
         raise ValueError(f"size must be {MIN_POOL_SIZE} to {MAX_POOL_SIZE}")
-    recommender = build_recommender_for_store(store=store)
+    recommender = recommender or build_recommender_for_store(store=store)
     ranked_ids = [
         item.id for item in recommender.recommend(query_id=product.external_id, placement="product", limit=size * 2)
     ]
@@ -95,3 +102,11 @@ def list_candidate_pool(*, store: Store, product: Product, size: int = DEFAULT_P
             if _is_offerable(candidate):
                 pool.setdefault(wire_sku(candidate), candidate)
     return list(pool.values())
+
+
+def list_probe_hotkeys() -> frozenset[str]:
+    """The hotkeys allowed to fetch probes: the validators registered on the local chain (BITRECS_NETWORK=local),
+    else the metagraph's validators with a permit and an axon (`subnet.registry`)."""
+    if settings.BITRECS_NETWORK == "local":
+        return chain.list_validator_hotkeys(netuid=settings.BITRECS_NETUID)
+    return frozenset(validator.hotkey for validator in load_validators_of_network() if validator.hotkey)

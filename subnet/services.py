@@ -2,6 +2,7 @@
 
 import json
 import logging
+import random
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -15,6 +16,7 @@ from django.utils import timezone
 from bitrecs_site.db import delete_in_batches
 from catalog_sync.models import Product
 from merchants.models import Store
+from recommendations.engine import Recommender
 from recommendations.models import Placement, RecommendationList, Source
 from subnet.answers import NAME_MAX_LENGTH, PRICE_MAX_LENGTH, REASON_MAX_LENGTH, clean_text, find_sku_problem
 from subnet.client import RecAnswer, ValidatorClient, ValidatorError, ValidatorRateLimited
@@ -22,6 +24,7 @@ from subnet.exceptions import AnswerRejected, CandidatePoolTooSmall
 from subnet.models import NetworkRequest
 from subnet.selectors import (
     DEFAULT_POOL_SIZE,
+    MAX_POOL_SIZE,
     MIN_POOL_SIZE,
     get_products_by_wire_sku,
     is_valid_for_validator,
@@ -31,6 +34,10 @@ from subnet.selectors import (
 from subnet.types import format_created_at
 
 logger = logging.getLogger(__name__)
+
+# The share of a request's pool drawn at random from the engine's lower ranks (plausible but weaker candidates),
+# so that a miner copying the pool copies a mix, not our list (issue 15).
+WEAKER_SHARE = 0.25
 
 # Clip lengths of the miner's self-reported identity and model names.
 _IDENTITY_MAX_LENGTH = 64
@@ -84,6 +91,46 @@ def build_context(*, products: Sequence[Product]) -> str:
     return json.dumps(items, separators=(",", ":"), ensure_ascii=False)
 
 
+def new_request_rng() -> random.Random:
+    """A fresh, unpredictable generator for one request's pool (tests pass a seeded `random.Random` instead)."""
+    return random.SystemRandom()
+
+
+def build_request_pool(
+    *,
+    store: Store,
+    product: Product,
+    rng: random.Random,
+    size: int = DEFAULT_POOL_SIZE,
+    include: Sequence[Product] = (),
+    recommender: Recommender | None = None,
+) -> list[Product]:
+    """Return the catalog of one request about `product`, in an order that says nothing about our ranking.
+
+    The query product, the engine's strongest candidates and `WEAKER_SHARE` of the pool drawn by `rng` from its
+    lower ranks (ranks up to twice the pool's size, topped up with the store's other offerable products),
+    shuffled by `rng`. `include` (a probe's bought products) replace weaker candidates when the pool lacks them,
+    so a probe's pool has the size and make-up of a live one. At most `size` products, as `list_candidate_pool`.
+    """
+    wide = min(MAX_POOL_SIZE, max(size * 2, MIN_POOL_SIZE))
+    ranked = list_candidate_pool(store=store, product=product, size=wide, recommender=recommender)
+    query, candidates = ranked[0], ranked[1:]
+    slots = min(size, len(ranked)) - 1
+    weaker_count = min(round(slots * WEAKER_SHARE), max(0, len(candidates) - slots))
+    strong = candidates[: slots - weaker_count]
+    weaker = rng.sample(candidates[slots - weaker_count :], weaker_count)
+    chosen = {wire_sku(item): item for item in (*strong, *weaker)}
+    missing = [item for item in include if wire_sku(item) not in chosen and wire_sku(item) != wire_sku(query)]
+    for extra in missing:
+        if weaker or strong:
+            replaced = weaker.pop(rng.randrange(len(weaker))) if weaker else strong.pop()
+            del chosen[wire_sku(replaced)]
+        chosen[wire_sku(extra)] = extra
+    pool = [query, *chosen.values()]
+    rng.shuffle(pool)
+    return pool
+
+
 def check_answer(*, store: Store, answer: RecAnswer, query_sku: str, num_results: int) -> CheckedAnswer:
     """Return the answer with cleaned text if every SKU is a product of the store, unique, not the query SKU,
     and there are exactly `num_results`; raise `AnswerRejected` saying why otherwise.
@@ -135,13 +182,16 @@ def request_recommendations(
     num_results: int,
     pool_size: int = DEFAULT_POOL_SIZE,
     user: str = "",
+    rng: random.Random | None = None,
 ) -> CheckedAnswer:
-    """Send one signed request about `product` (catalog: its candidate pool) to a validator and check the answer.
+    """Send one signed request about `product` (catalog: its shuffled request pool) to a validator; check the answer.
+
+    rng: shuffles and draws the pool (`build_request_pool`); a fresh unpredictable one by default.
 
     Raises `CandidatePoolTooSmall`, `ValueError` for a query a validator would refuse (e.g. a SKU shorter
     than 3 characters), a `subnet.client.ValidatorError`, or `AnswerRejected`.
     """
-    pool = list_candidate_pool(store=store, product=product, size=pool_size)
+    pool = build_request_pool(store=store, product=product, size=pool_size, rng=rng or new_request_rng())
     valid = sum(1 for candidate in pool if is_valid_for_validator(candidate))
     if valid < MIN_POOL_SIZE:
         raise CandidatePoolTooSmall(

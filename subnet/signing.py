@@ -219,3 +219,20 @@ def _key_bytes(*, hex_key: str, what: str) -> bytes:
     if not _KEY_HEX_RE.fullmatch(stripped):
         raise ValueError(f"an Ed25519 {what} must be 64 hex characters")
     return bytes.fromhex(stripped)
+
+
+# ---------------------------------------------------------------------------------- probes (ours, not public)
+
+PROBE_DOMAIN: Final = "bitrecs-probes"
+
+
+def probe_request_message(*, timestamp: str, hotkey: str, path: str) -> bytes:
+    """What a validator signs with its hotkey (sr25519) to fetch probes: `"bitrecs-probes.<ts>.<hotkey>.<path>"`,
+    `path` with its query string, so a signature is good for one request shape and `MAX_SIGNATURE_AGE_SECONDS`."""
+    return f"{PROBE_DOMAIN}.{timestamp}.{hotkey}.{path}".encode()
+
+
+def probe_response_message(*, timestamp: str, hotkey: str, body: bytes) -> bytes:
+    """What the gateway signs (Ed25519, its `/public_key` key) over a probe answer: the domain, the request's
+    timestamp and hotkey, then the body bytes as sent, so an answer cannot be replayed to another request."""
+    return f"{PROBE_DOMAIN}.{timestamp}.{hotkey}.".encode() + body

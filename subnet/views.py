@@ -1,8 +1,12 @@
-"""HTTP endpoints the validators call on the gateway (BITRECS_PROTOCOL.md §1.12)."""
+"""HTTP endpoints the validators call on the gateway (BITRECS_PROTOCOL.md §1.12), and our probe endpoint."""
 
+import json
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
+from bittensor_wallet import Keypair
+from django.http import HttpResponse
 from django.utils.cache import patch_cache_control
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
@@ -13,7 +17,11 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from recommendations.views.widget import ErrorSerializer
-from subnet.keys import get_public_key_hex
+from subnet.keys import get_public_key_hex, get_signing_key
+from subnet.probes import MAX_PROBE_CASES, draw_probe_cases
+from subnet.selectors import list_probe_hotkeys
+from subnet.services import new_request_rng
+from subnet.signing import SignatureError, check_timestamp, probe_request_message, probe_response_message
 from subnet.stats import MAX_ACTIONS, list_miner_actions
 from subnet.types import ActionType
 
@@ -113,4 +121,56 @@ class MinerStatsView(APIView):
         response = Response([action.as_wire() for action in page.actions])
         if page.is_truncated:
             response["X-Truncated"] = "true"
+        return response
+
+
+_HEX_RE: Final = re.compile(r"(0x)?[0-9a-fA-F]{128}")
+
+
+def _refused(status: int, error: str, detail: str) -> HttpResponse:
+    return HttpResponse(json.dumps({"error": error, "detail": detail}), status=status, content_type="application/json")
+
+
+class ProbeCasesView(APIView):
+    """`GET /subnet/validator/probes?count=N`: ground-truth cases for a registered validator (ours, not public).
+
+    The caller signs `subnet.signing.probe_request_message` with its hotkey (sr25519) and sends
+    `x-hotkey`, `x-timestamp` (unix seconds, at most 300 s old) and `x-signature` (hex). Only the validators of
+    the gateway's network get cases (the local chain's, or the metagraph's with a permit): a miner must never
+    see what shoppers bought. The answer `{"cases": [...]}` carries `x-signature`, the gateway's Ed25519
+    signature (its `/public_key` key) of `probe_response_message` over the body as sent. Every call draws a
+    fresh random sample (rotation).
+    """
+
+    authentication_classes = []
+    permission_classes = []
+
+    def get(self, request: Request) -> HttpResponse:
+        hotkey = request.headers.get("x-hotkey", "")
+        timestamp = request.headers.get("x-timestamp", "")
+        signature = request.headers.get("x-signature", "")
+        raw_count = request.query_params.get("count", "10")
+        if not raw_count.isdigit() or not 0 < int(raw_count) <= MAX_PROBE_CASES:
+            return _refused(400, "invalid_count", f"count must be an integer from 1 to {MAX_PROBE_CASES}.")
+        try:
+            check_timestamp(timestamp=timestamp)
+        except SignatureError as exc:
+            return _refused(401, "bad_timestamp", f"{exc}; sign a fresh request.")
+        if not hotkey or not _HEX_RE.fullmatch(signature):
+            return _refused(401, "unsigned", "Send x-hotkey and x-signature (hex of the sr25519 signature).")
+        message = probe_request_message(timestamp=timestamp, hotkey=hotkey, path=request.get_full_path())
+        try:
+            signed = Keypair(ss58_address=hotkey).verify(message, bytes.fromhex(signature.removeprefix("0x")))
+        except (ValueError, TypeError):
+            signed = False
+        if not signed:
+            return _refused(401, "bad_signature", "x-signature does not verify for x-hotkey over this request.")
+        if hotkey not in list_probe_hotkeys():
+            return _refused(403, "not_a_validator", "Only registered validators of this network get probes.")
+        cases = draw_probe_cases(count=int(raw_count), rng=new_request_rng())
+        body = json.dumps({"cases": [case.as_wire() for case in cases]}, separators=(",", ":")).encode()
+        response = HttpResponse(body, content_type="application/json")
+        key = get_signing_key()
+        response["x-signature"] = key.sign(probe_response_message(timestamp=timestamp, hotkey=hotkey, body=body)).hex()
+        response["Cache-Control"] = "no-store"
         return response

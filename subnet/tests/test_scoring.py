@@ -93,11 +93,13 @@ def test_a_valid_answer_scores_latency_diversity_and_agreement():
     # 0.80 - 0.05 * 2 s; names share no words: diversity 1; nobody to agree with
     assert (alone.problem, alone.diversity, alone.agreement, alone.boost) == ("", 1.0, 0.0, 0.0)
     assert alone.latency == pytest.approx(0.70)
-    assert alone.total == pytest.approx(0.70 + 0.10 * 1.0)
+    assert alone.legacy == pytest.approx(0.70 + 0.10 * 1.0)
+    # a live request: no ground truth, so no quality reward of its own; speed 1 - 2/3
+    assert (alone.ndcg, alone.total, alone.speed) == (None, 0.0, pytest.approx(1 / 3))
     # two of four distinct SKUs shared: Jaccard 0.5 each way
     assert (first.agreement, second.agreement) == (0.5, 0.5)
-    assert first.total == pytest.approx(0.70 + 0.10 + 0.05)
-    assert second.total == pytest.approx(0.75 + 0.10 + 0.05)
+    assert first.legacy == pytest.approx(0.70 + 0.10 + 0.05)
+    assert second.legacy == pytest.approx(0.75 + 0.10 + 0.05)
 
 
 def test_a_list_of_near_duplicates_is_less_diverse():
@@ -137,14 +139,18 @@ def test_a_list_of_near_duplicates_is_less_diverse():
 def test_an_invalid_answer_scores_zero_with_its_reason(miner_answer, problem):
     [reward] = score([miner_answer, answer(2, ["CAP", "JEANS", "MUG"])])[:1]
 
-    assert (reward.problem, reward.total, reward.valid) == (problem, 0.0, False)
+    assert (reward.problem, reward.total, reward.legacy, reward.valid) == (problem, 0.0, 0.0, False)
 
 
-def test_a_slow_answer_never_scores_below_zero_latency():
-    [slow] = score([answer(1, ["CAP", "JEANS", "MUG"], latency=30.0)])
+def test_an_answer_over_the_latency_budget_is_invalid_though_today_it_still_earned():
+    [slow, in_time] = score(
+        [answer(1, ["CAP", "JEANS", "MUG"], latency=30.0), answer(2, ["CAP", "JEANS", "MUG"], latency=3.0)]
+    )
 
-    assert slow.latency == 0.0
-    assert slow.total == pytest.approx(0.10)
+    assert (slow.problem, slow.valid, slow.total) == ("too_slow", False, 0.0)
+    # today's formula: latency part floored at 0, diversity 1, full agreement with the other answer
+    assert (slow.latency, slow.legacy) == (0.0, pytest.approx(0.10 + 0.10))
+    assert (in_time.valid, in_time.speed) == (True, 0.0)
 
 
 # ----------------------------------------------------------------------------------------------- conversions
@@ -168,7 +174,7 @@ def test_conversion_boost_follows_the_public_formula():
     assert conversion_boost(hotkey="5Nobody", actions=totals) == 0.0
     assert conversion_boost(hotkey="5Whale", actions={"5whale": 1000.0}) == pytest.approx(0.20)
     [boosted, plain] = score([answer(1, ["CAP", "JEANS", "MUG"]), answer(2, ["CAP", "JEANS", "MUG"])], actions=totals)
-    assert boosted.total - plain.total == pytest.approx(0.142029 - 0.104801, abs=1e-6)
+    assert boosted.legacy - plain.legacy == pytest.approx(0.142029 - 0.104801, abs=1e-6)
 
 
 # ------------------------------------------------------------------------------------------------- winner
@@ -190,7 +196,7 @@ def test_the_winner_is_the_best_scored_of_the_most_alike_answers():
 
 
 def test_one_valid_answer_wins_and_no_valid_answer_gives_none():
-    rewards = score([answer(1, ["CAP"], latency=0.1), answer(2, ["CAP", "JEANS", "MUG"], latency=4.0)])
+    rewards = score([answer(1, ["CAP"], latency=0.1), answer(2, ["CAP", "JEANS", "MUG"], latency=2.9)])
 
     assert pick_winner(rewards).uid == 2  # type: ignore[union-attr]
     assert pick_winner(score([answer(1, ["CAP"])])) is None
@@ -200,25 +206,30 @@ def test_one_valid_answer_wins_and_no_valid_answer_gives_none():
 # ------------------------------------------------------------------------------------------ moving average
 
 
+def probe(answers: list[MinerAnswer], *, bought: tuple[str, ...] = ("CAP",)) -> list:
+    return score(answers, relevant=list(bought))
+
+
 def test_moving_average_updates_the_asked_miners_and_resets_a_new_hotkey():
-    board = ScoreBoard(alpha=0.1)
+    board = ScoreBoard(alpha=0.1, quality_alpha=0.1)
 
-    board.update(score([answer(1, ["CAP", "JEANS", "MUG"], latency=0.0), answer(2, [], error="http_408")]))
-    board.update(score([answer(1, ["CAP", "JEANS", "MUG"], latency=0.0)]))
+    board.update(probe([answer(1, ["CAP", "JEANS", "MUG"], latency=0.0), answer(2, [], error="http_408")]), probe=True)
+    board.update(probe([answer(1, ["CAP", "JEANS", "MUG"], latency=0.0)]), probe=True)
     first = board.snapshot()
-    board.update(score([answer(1, ["CAP", "JEANS", "MUG"], latency=0.0, hotkey="5NewOwner")]))
+    board.update(probe([answer(1, ["CAP", "JEANS", "MUG"], latency=0.0, hotkey="5NewOwner")]), probe=True)
 
-    # reward 0.90 each time: 0.09, then 0.1 * 0.9 + 0.9 * 0.09
-    assert first[1].score == pytest.approx(0.171)
-    assert (first[1].answers, first[1].valid_answers, first[2].answers, first[2].valid_answers) == (2, 2, 1, 0)
-    assert first[2].score == 0.0
-    assert (board.snapshot()[1].hotkey, board.snapshot()[1].score) == ("5NewOwner", pytest.approx(0.09))
+    # NDCG 1, speed 1, valid: each average goes 0.1, then 0.19; score = V * Q * (1 + 0.1 * S)
+    assert (first[1].validity, first[1].speed, first[1].quality) == pytest.approx((0.19, 0.19, 0.19))
+    assert first[1].score == pytest.approx(0.19 * 0.19 * 1.019)
+    assert (first[1].answers, first[1].valid_answers, first[1].probes) == (2, 2, 2)
+    assert (first[2].answers, first[2].valid_answers, first[2].score) == (1, 0, 0.0)
+    assert (board.snapshot()[1].hotkey, board.snapshot()[1].score) == ("5NewOwner", pytest.approx(0.1 * 0.1 * 1.01))
     assert board.weights() == {1: 1.0}
 
 
-def test_a_request_where_every_reward_is_zero_changes_nothing():
+def test_a_request_where_no_answer_is_valid_changes_nothing():
     board = ScoreBoard()
-    board.update(score([answer(1, ["CAP", "JEANS", "MUG"], latency=0.0)]))
+    board.update(probe([answer(1, ["CAP", "JEANS", "MUG"], latency=0.0)]), probe=True)
     before = board.snapshot()
 
     changed = board.update(score([answer(1, ["CAP"]), answer(2, [], error="http_408")]))
@@ -227,14 +238,17 @@ def test_a_request_where_every_reward_is_zero_changes_nothing():
 
 
 def test_weights_are_scores_normalised_to_one():
-    board = ScoreBoard(alpha=1.0)
-    board.update(score([answer(1, ["CAP", "JEANS", "MUG"], latency=0.0), answer(2, ["CAP", "JEANS", "LAMP"])]))
+    board = ScoreBoard(alpha=1.0, quality_alpha=1.0)
+    board.update(
+        probe([answer(1, ["CAP", "JEANS", "MUG"], latency=0.0), answer(2, ["JEANS", "CAP", "LAMP"])]), probe=True
+    )
     snapshot = board.snapshot()
 
     weights = board.weights()
 
     total = snapshot[1].score + snapshot[2].score
     assert weights == {1: pytest.approx(snapshot[1].score / total), 2: pytest.approx(snapshot[2].score / total)}
+    assert weights[1] > weights[2] > 0
     assert ScoreBoard().weights() == {}
 
 
@@ -257,18 +271,24 @@ def test_keeper_sets_weights_on_the_local_chain_when_due_and_a_restart_resumes(l
     validator, (miner1, miner2) = local_chain
     now = [100.0]
     sink = LocalChainWeights(netuid=NETUID, validator_hotkey=validator.hotkey)
-    keeper = ScoreKeeper(sink=sink, weights_interval=60, clock=lambda: now[0])
-    rewards = score([answer(miner1.uid, ["CAP", "JEANS", "MUG"], latency=0.0), answer(miner2.uid, ["CAP"])])
+    board = ScoreBoard(quality_alpha=0.1)
+    keeper = ScoreKeeper(board=board, sink=sink, weights_interval=60, clock=lambda: now[0])
+    rewards = probe([answer(miner1.uid, ["CAP", "JEANS", "MUG"], latency=0.0), answer(miner2.uid, ["CAP"])])
 
-    keeper.record(rewards)  # not due yet
+    keeper.record(rewards, probe=True)  # not due yet
     before = chain.get_weights(netuid=NETUID, validator_hotkey=validator.hotkey)
     now[0] += 60
-    keeper.record(rewards)
+    keeper.record(rewards, probe=True)
 
     assert before == {}
     assert chain.get_weights(netuid=NETUID, validator_hotkey=validator.hotkey) == {miner1.uid: 1.0}
     saved = {row.miner_uid: row for row in MinerScore.objects.filter(netuid=NETUID, validator_hotkey="5Validator")}
-    assert saved[miner1.uid].score == pytest.approx(0.171)
+    assert saved[miner1.uid].score == pytest.approx(0.19 * 0.19 * 1.019)
+    assert (saved[miner1.uid].validity, saved[miner1.uid].quality, saved[miner1.uid].probes) == (
+        pytest.approx(0.19),
+        pytest.approx(0.19),
+        2,
+    )
     assert (saved[miner1.uid].answers, saved[miner2.uid].answers, saved[miner2.uid].score) == (2, 2, 0.0)
     assert (keeper.steps, keeper.syncs) == (2, 1)
 
@@ -276,7 +296,8 @@ def test_keeper_sets_weights_on_the_local_chain_when_due_and_a_restart_resumes(l
     ChainNeuron.objects.filter(uid=miner2.uid, netuid=NETUID).update(hotkey="5Stranger")
     resumed = ScoreKeeper(sink=sink).board.snapshot()
     assert list(resumed) == [miner1.uid]
-    assert resumed[miner1.uid].score == pytest.approx(0.171)
+    assert resumed[miner1.uid].score == pytest.approx(0.19 * 0.19 * 1.019)
+    assert resumed[miner1.uid].quality == pytest.approx(0.19)
 
 
 def test_keeper_survives_a_chain_that_refuses_the_weights(local_chain, caplog):
@@ -284,7 +305,7 @@ def test_keeper_survives_a_chain_that_refuses_the_weights(local_chain, caplog):
     sink = LocalChainWeights(netuid=NETUID, validator_hotkey="5NotAValidator")
     keeper = ScoreKeeper(sink=sink, weights_interval=1, clock=iter([0.0, 5.0, 5.0]).__next__)
 
-    keeper.record(score([answer(miner1.uid, ["CAP", "JEANS", "MUG"])]))
+    keeper.record(probe([answer(miner1.uid, ["CAP", "JEANS", "MUG"])]), probe=True)
 
     assert (keeper.steps, keeper.syncs) == (1, 0)
     assert "subnet.validator_set_weights_failed" in caplog.text
@@ -341,6 +362,9 @@ def test_rec_scores_every_miner_asked_and_answers_with_the_winner(start_validato
     assert response.json()["miner_uid"] == "1"  # equal scores: the lower uid
     standings = keeper.board.snapshot()
     assert sorted(standings) == [1, 2]
-    assert standings[1].score == standings[2].score > 0
+    # a live request measures validity and speed only: no miner earns before a probe
+    assert standings[1].validity == standings[2].validity == pytest.approx(0.1)
+    assert standings[1].score == standings[2].score == 0.0
+    assert (standings[1].served, standings[2].served) == (1, 0)
     assert keeper.steps == 1
     assert requests.get(f"{server.url}/ping", headers={"Authorization": API_KEY}, timeout=5).status_code == 200

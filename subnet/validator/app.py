@@ -15,8 +15,9 @@ Differences from the public validator, all on the side of refusing less work or 
 * Ed25519 signatures over either the 10 signed fields or the 11 of 0.8.9 (`miner_signature`) verify;
 * requests are served concurrently (a thread pool), not one at a time;
 * a request failing the public `validate_br_request` checks gets 500 "error" at once, with no stall;
-* miners are scored on validity, latency, diversity, agreement and conversions, and the answer returned
-  is the best-scored of the most alike (`subnet.validator.scoring`), not a random one of them.
+* miners are scored on the quality of their answers to ground-truth probes and on conversions, validity
+  and the 3 s latency budget gating it (`subnet.validator.scoring`); probes from the gateway are mixed into
+  the traffic (`subnet.validator.probes`), and the answer returned is the best-scored miner's, not a random one.
 """
 
 import hmac
@@ -52,11 +53,9 @@ from subnet.validator.catalog import (
     CATALOG_DUPE_THRESHOLD,
     MAX_CATALOG_SIZE,
     MIN_CATALOG_SIZE,
+    catalog_for_network,
     duplicate_count,
     load_items,
-    parse_catalog_loose,
-    parse_catalog_strict,
-    rewrite_context,
 )
 from subnet.validator.keeper import ScoreKeeper
 from subnet.validator.miners import MinerPool
@@ -249,8 +248,8 @@ def create_app(
             return _error(500, "error")
         if len(context) > config.max_context_chars:
             return _error(400, "error - context too large")
+        catalog, forwarded_context = catalog_for_network(network=config.network, context=context)
         if config.network == "localnet":
-            catalog = parse_catalog_loose(context)
             size = len(load_items(context))
             if not MIN_CATALOG_SIZE <= size <= MAX_CATALOG_SIZE:
                 return _error(400, "error - invalid catalog")
@@ -258,13 +257,10 @@ def create_app(
                 CATALOG_DUPE_THRESHOLD * size
             ):
                 return _error(400, "error - dupe threshold reached")
-            forwarded_context = context
         else:
-            catalog = parse_catalog_strict(context)
             size = len(catalog)
             if not MIN_CATALOG_SIZE <= size <= MAX_CATALOG_SIZE:
                 return _error(400, "error - invalid catalog - size")
-            forwarded_context = rewrite_context(catalog)
 
         if not _passes_request_checks(request=request, context=forwarded_context):
             return _error(500, "error")
@@ -280,7 +276,7 @@ def create_app(
             actions=keeper.action_totals(),
         )
         keeper.record(rewards)
-        best = pick_winner(rewards)
+        best = pick_winner(rewards, scores=keeper.scores())
         if best is None or best.answer is None:
             answered = [answer for answer in answers if not answer.error]
             if answered and all(not answer.results for answer in answered):
@@ -288,6 +284,7 @@ def create_app(
             for reward in rewards:
                 logger.info("subnet.validator_answer_refused", extra={"miner_uid": reward.uid, "why": reward.problem})
             return _error(500, "error")
+        keeper.served(best)
         winner, results = best.answer, list(best.results)
         took = time.monotonic() - started
         network_text = "" if config.network == "localnet" else f"Subnet {config.network} "

@@ -71,3 +71,11 @@ def rewrite_context(entries: Iterable[CatalogEntry]) -> str:
     return json.dumps(
         [{"sku": entry.sku, "name": entry.name, "price": entry.price} for entry in entries], separators=(",", ":")
     )
+
+
+def catalog_for_network(*, network: str, context: str) -> tuple[list[CatalogEntry], str]:
+    """The request's catalog and the context miners get: on localnet as sent, else strictly parsed and rewritten."""
+    if network == "localnet":
+        return parse_catalog_loose(context), context
+    catalog = parse_catalog_strict(context)
+    return catalog, rewrite_context(catalog)

@@ -26,6 +26,7 @@ logger = logging.getLogger(__name__)
 # How often weights are set: the public default is every 500 blocks (100 minutes); the local chain
 # has no blocks, and a demo wants to see weights move.
 DEFAULT_WEIGHTS_INTERVAL: Final = 60.0
+_MOVING_FIELDS: Final = ("validity", "speed", "quality", "probes", "served")
 
 
 class WeightSink(Protocol):
@@ -49,6 +50,11 @@ def load_standings(*, netuid: int, validator_hotkey: str, current: Mapping[int, 
             answers=row.answers,
             valid_answers=row.valid_answers,
             last_reward=row.last_reward,
+            validity=row.validity,
+            speed=row.speed,
+            quality=row.quality,
+            probes=row.probes,
+            served=row.served,
         )
         for row in rows
         if current.get(row.miner_uid) == row.miner_hotkey
@@ -73,13 +79,26 @@ def save_standings(*, netuid: int, validator_hotkey: str, standings: Mapping[int
                     answers=standing.answers,
                     valid_answers=standing.valid_answers,
                     last_reward=standing.last_reward,
+                    validity=standing.validity,
+                    speed=standing.speed,
+                    quality=standing.quality,
+                    probes=standing.probes,
+                    served=standing.served,
                     updated_at=now,
                 )
                 for uid, standing in standings.items()
             ],
             update_conflicts=True,
             unique_fields=["netuid", "validator_hotkey", "miner_uid"],
-            update_fields=["miner_hotkey", "score", "answers", "valid_answers", "last_reward", "updated_at"],
+            update_fields=[
+                "miner_hotkey",
+                "score",
+                "answers",
+                "valid_answers",
+                "last_reward",
+                *_MOVING_FIELDS,
+                "updated_at",
+            ],
         )
 
 
@@ -127,13 +146,21 @@ class ScoreKeeper:
     def action_totals(self) -> Mapping[str, float]:
         return self._actions() if self._actions is not None else {}
 
-    def record(self, rewards: Sequence[Reward]) -> None:
-        """Fold one request's rewards into the scores; sync standings and weights when due."""
-        if not self.board.update(rewards):
+    def record(self, rewards: Sequence[Reward], *, probe: bool = False) -> None:
+        """Fold one request's rewards into the scores (`probe`: a ground-truth probe); sync when due."""
+        if not self.board.update(rewards, probe=probe, actions=self.action_totals()):
             return
         self.steps += 1
         if self.sink is not None and self._clock() - self._last_sync >= self.weights_interval:
             self.sync()
+
+    def served(self, reward: Reward) -> None:
+        """Count the answer the validator returned to the gateway (an impression, for conversions per impression)."""
+        self.board.served(reward)
+
+    def scores(self) -> dict[int, float]:
+        """The miners' current scores by uid (the winner of a live request is the best-scored miner's answer)."""
+        return self.board.scores()
 
     def sync(self) -> bool:
         """Save the standings and set weights now, unless another thread is doing it; returns whether it ran."""
@@ -141,6 +168,7 @@ class ScoreKeeper:
             return False
         try:
             self._last_sync = self._clock()
+            self.board.rescore(actions=self.action_totals())
             weights = self.board.weights()
             try:
                 self.sink.save(standings=self.board.snapshot(), weights=weights)

@@ -4,7 +4,9 @@ By default the miners are simulated in-process (`--miners N`). With `--local-cha
 registers its hotkey on the local chain, queries the miners registered there through bittensor's
 dendrite (`DendriteMinerPool`), and sets its miners' scores as weights on the local chain every
 `--weights-interval` seconds. Conversions for scoring come from the gateway's
-`{BITRECS_PROXY_URL}/miner/stats/from/<from>/to/<to>` (default proxy: `{APP_URL}/subnet`).
+`{BITRECS_PROXY_URL}/miner/stats/from/<from>/to/<to>` (default proxy: `{APP_URL}/subnet`), and ground-truth
+probes from `{BITRECS_PROXY_URL}/validator/probes`, sent to the miners every `--probe-interval` seconds on
+average (`subnet.validator.probes`).
 
 With `--subtensor` it runs on bittensor's subtensor (`--subtensor-network`, default BITRECS_NETWORK:
 `test`, `finney` or a ws:// endpoint; `subnet.subtensor_chain`). The hotkey must already be registered
@@ -36,6 +38,7 @@ from subnet.validator.app import NETWORKS, ValidatorConfig, ValidatorMetadata, V
 from subnet.validator.dendrite_pool import DendriteMinerPool
 from subnet.validator.keeper import LocalChainWeights, ScoreKeeper, WeightSink
 from subnet.validator.miners import MinerPool, offline_pool
+from subnet.validator.probes import GatewayProbes, ProbeMixer
 from subnet.validator.public_key import GatewayKeyUnavailable, GatewayPublicKey
 
 if TYPE_CHECKING:
@@ -84,6 +87,13 @@ class Command(BaseCommand):
             "with --subtensor: served as the validator's axon only when given).",
         )
         parser.add_argument(
+            "--probe-interval",
+            type=float,
+            default=30.0,
+            help="Mean seconds between ground-truth probes from {BITRECS_PROXY_URL}/validator/probes "
+            "(--local-chain and --subtensor; 0: none, and then no miner earns weight).",
+        )
+        parser.add_argument(
             "--weights-interval",
             type=float,
             default=None,
@@ -121,7 +131,7 @@ class Command(BaseCommand):
             sink = subtensor_chain.weight_sink(wallet=wallet)
             miners_text = f"miners of netuid {options['netuid']} on {subtensor_chain.network}"
         elif options["local_chain"]:
-            miner_pool, metadata = self._local_chain_pool(options)
+            miner_pool, metadata, wallet = self._local_chain_pool(options)
             sink = LocalChainWeights(netuid=options["netuid"], validator_hotkey=metadata.hotkey)
             miners_text = f"miners of local chain netuid {options['netuid']}"
         else:
@@ -167,13 +177,22 @@ class Command(BaseCommand):
             )
             serve_on_subtensor(subtensor_chain, axon=axon, stderr=self.stderr, stop=server.stop)
         actions.start()
+        if wallet is not None and options["probe_interval"] > 0:
+            probes = GatewayProbes(proxy_url, keypair=wallet.hotkey, public_key=public_key)
+            ProbeMixer(
+                source=probes.fetch,
+                pool=miner_pool,
+                keeper=keeper,
+                network=config.network,
+                interval=options["probe_interval"],
+            ).start()
         self.stdout.write(
             f"Validator API on {server.url} (network {config.network}, gateway key from {key_url}, {miners_text})"
         )
         server.serve_forever()
 
-    def _local_chain_pool(self, options: dict[str, Any]) -> tuple[MinerPool, ValidatorMetadata]:
-        """Register the validator's hotkey on the local chain; return the dendrite pool and the /version metadata."""
+    def _local_chain_pool(self, options: dict[str, Any]) -> tuple[MinerPool, ValidatorMetadata, Any]:
+        """Register the validator's hotkey on the local chain; return the dendrite pool, /version metadata, wallet."""
         wallet = load_wallet(
             path=options["wallet_path"],
             name=options["wallet_name"],
@@ -188,7 +207,7 @@ class Command(BaseCommand):
             stake=options["stake"],
         )
         pool = DendriteMinerPool(wallet=wallet, netuid=options["netuid"], timeout=options["timeout"])
-        return pool, ValidatorMetadata(uid=neuron.uid, hotkey=neuron.hotkey, coldkey=neuron.coldkey)
+        return pool, ValidatorMetadata(uid=neuron.uid, hotkey=neuron.hotkey, coldkey=neuron.coldkey), wallet
 
     def _subtensor_pool(
         self, subtensor_chain: "SubtensorChain", options: dict[str, Any]

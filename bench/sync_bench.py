@@ -120,6 +120,14 @@ def drop_database() -> None:
         conn.execute(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
 
 
+def use_database(name: str) -> None:
+    """Point the bench at another database name (several people benchmarking on one PostgreSQL)."""
+    global DB_NAME
+    if not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", name):
+        raise BenchError(f"--database {name!r}: use lowercase letters, digits and underscores.")
+    DB_NAME = name
+
+
 def bench_environment(*, local_dir: str, queue: str, redis_db: int) -> dict[str, str]:
     """Production settings (DJANGO_DEBUG off) on the bench database, broker and queue, with throwaway secrets."""
     from cryptography.fernet import Fernet
@@ -969,7 +977,10 @@ def parse_args(argv: list[str] | None) -> Any:
         action="store_false",
         help="skip the second reference (raw upsert in the sync's page size)",
     )
-    parser.add_argument("--keep-database", action="store_true", help="leave bitrecs_bench in place afterwards")
+    parser.add_argument(
+        "--database", default=DB_NAME, help="the database to drop, create and drop again (default bitrecs_bench)"
+    )
+    parser.add_argument("--keep-database", action="store_true", help="leave the bench database in place afterwards")
     return parser.parse_args(argv)
 
 
@@ -982,6 +993,7 @@ def main(argv: list[str] | None = None) -> int:
         args.work_dir = RESULTS_DIR / f"sync-{started_at:%Y%m%dT%H%M%SZ}-logs"  # worker logs, kept
         args.work_dir.mkdir(parents=True, exist_ok=True)
         try:
+            use_database(args.database)
             check_services(args.redis_db)
             env = bench_environment(local_dir=str(Path(work) / "local"), queue=queue, redis_db=args.redis_db)
             os.environ.update(env)

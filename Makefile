@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PORT ?= 8000
 export PORT
 
-.PHONY: run test setup setup-dev system-packages lint typecheck migrate demo clean
+.PHONY: run test setup setup-dev system-packages lint typecheck migrate demo clean storefront-assets plugin-zip theme-check
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -20,13 +20,25 @@ $(VENV)/.installed-dev: requirements.txt requirements-dev.txt | $(BIN)/python
 	$(BIN)/pip install --quiet -r requirements-dev.txt
 	touch $(VENV)/.installed $@
 
-# System packages (Debian): none are needed yet beyond the Python toolchain.
+# System packages (Debian), installed only when missing: Chromium for the browser tests (driven by Playwright with
+# executable_path; Playwright never downloads a browser), PHP, PHPUnit and WordPress (with a classic theme) for the
+# WooCommerce plugin's tests. Node.js and npm come with the machine.
+APT_PACKAGES := chromium php-cli phpunit php-mysql wordpress wordpress-theme-twentytwentyone
 system-packages:
-	@true
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "apt-get install$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
+
+# Node tools (theme check, Lighthouse, Chart.js), from the lock file.
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
 
 setup: system-packages $(VENV)/.installed
 
-setup-dev: system-packages $(VENV)/.installed-dev
+setup-dev: system-packages $(VENV)/.installed-dev node_modules/.installed
 
 migrate: setup
 	$(BIN)/python manage.py migrate --noinput
@@ -62,3 +74,23 @@ clean:
 .PHONY: bench-sync
 bench-sync: setup-dev
 	$(BIN)/python -m bench.sync_bench $(BENCH_ARGS)
+
+# The storefront packages ship widget.js from its one source (CI checks the copies match).
+WIDGET_JS := recommendations/static/bitrecs/widget.js
+storefront-assets:
+	cp $(WIDGET_JS) extensions/bitrecs-widget/assets/bitrecs-widget.js
+	cp $(WIDGET_JS) plugins/woocommerce/bitrecs/assets/bitrecs-widget.js
+
+# The WooCommerce plugin as an installable zip (dist/bitrecs-woocommerce.zip), without its tests.
+plugin-zip: storefront-assets
+	rm -rf dist/plugin && mkdir -p dist/plugin
+	cp -r plugins/woocommerce/bitrecs dist/plugin/bitrecs
+	rm -rf dist/plugin/bitrecs/tests dist/plugin/bitrecs/phpunit.xml.dist
+	rm -f dist/bitrecs-woocommerce.zip
+	cd dist/plugin && $(CURDIR)/$(BIN)/python -m zipfile -c ../bitrecs-woocommerce.zip bitrecs
+	rm -rf dist/plugin
+	@echo "built dist/bitrecs-woocommerce.zip"
+
+# Shopify Theme Check on the theme app extension (the checks `shopify app deploy` runs).
+theme-check: node_modules/.installed
+	node .ci/theme_check.mjs --strict

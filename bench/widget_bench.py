@@ -248,8 +248,13 @@ def run_wrk(name: str, port: int, paths: list[str], *, duration: int, connection
     )
 
 
-def run_python_load(name: str, port: int, paths: list[str], *, duration: int, connections: int) -> LoadResult:
-    """Fallback load loop: one thread per connection, keep-alive when the server allows, bounded by duration."""
+def run_python_load(
+    name: str, port: int, paths: list[str], *, duration: int, connections: int, bodies: list[bytes] | None = None
+) -> LoadResult:
+    """Fallback load loop: one thread per connection, keep-alive when the server allows, bounded by duration.
+
+    With `bodies`, each request is a POST of the next body (text/plain, as sendBeacon sends it).
+    """
     latencies: list[list[float]] = [[] for _ in range(connections)]
     errors = [0] * connections
     deadline = time.monotonic() + duration
@@ -264,7 +269,11 @@ def run_python_load(name: str, port: int, paths: list[str], *, duration: int, co
             try:
                 if connection is None:
                     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-                connection.request("GET", path)
+                if bodies:
+                    body = bodies[position % len(bodies)]
+                    connection.request("POST", path, body=body, headers={"Content-Type": "text/plain;charset=UTF-8"})
+                else:
+                    connection.request("GET", path)
                 response = connection.getresponse()
                 response.read()
                 if response.status >= 400:

@@ -203,7 +203,8 @@ BITRECS_API_KEY = env.str("BITRECS_API_KEY", default="local" if LOCAL_MODE else 
 
 # Widget.
 WIDGET_RATE_LIMIT = env.str("WIDGET_RATE_LIMIT", default="600/min")
-CORS_URLS_REGEX = r"^/(api/v1/|widget\.js).*$"
+# /api/v1/events answers its own CORS preflight (any origin may send events; they are checked by site key).
+CORS_URLS_REGEX = r"^/(api/v1/(?!events)|widget\.js).*$"
 
 # Django REST framework and the OpenAPI schema.
 REST_FRAMEWORK = {
@@ -275,6 +276,10 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
         "schedule": crontab(minute="41", hour="4"),
     },
     "prune-network-requests": {"task": "subnet.prune_network_requests", "schedule": crontab(minute="47", hour="4")},
+    # Shopper events: write spooled batches (intake also kicks a drain), roll yesterday and today up, prune.
+    "drain-events": {"task": "recommendations.drain_events", "schedule": 60.0},
+    "rollup-events": {"task": "recommendations.rollup_recent_days", "schedule": 900.0},
+    "prune-events": {"task": "recommendations.prune_events", "schedule": crontab(minute="53", hour="4")},
     "ask-network": {
         "task": "subnet.ask_network",
         "schedule": env.float("BITRECS_ASK_INTERVAL_SECONDS", default=60.0 if LOCAL_MODE else 300.0),
@@ -368,3 +373,20 @@ RECS_REFRESH_MAX_LISTS = env.int("RECS_REFRESH_MAX_LISTS", default=500)
 WIDGET_SITE_RATE_LIMIT = env.str("WIDGET_SITE_RATE_LIMIT", default="30000/min")
 # Proxies in front of the web process that append to X-Forwarded-For (0: the client IP is REMOTE_ADDR).
 WIDGET_TRUSTED_PROXIES = env.int("WIDGET_TRUSTED_PROXIES", default=0)
+
+# --- Shopper events (POST /api/v1/events), attribution and rollups ------------------------------------
+# Raw events are kept this many days (rolled up daily first; the portal reads only the rollups).
+EVENTS_RETENTION_DAYS = env.int("EVENTS_RETENTION_DAYS", default=90)
+# Accepted batches wait in a spool until a drain writes them: journal files on the web host's local disk
+# (EVENTS_SPOOL_DIR, persistent storage), or a Redis list when EVENTS_SPOOL_URL is set (key EVENTS_SPOOL_KEY;
+# give that Redis appendonly persistence). Each web process drains in a thread every
+# EVENTS_DRAIN_INTERVAL_SECONDS (EVENTS_DRAIN_IN_PROCESS off: intake enqueues a Celery drain at most that often);
+# beat drains every minute anyway, which also takes journals of web processes that died.
+EVENTS_SPOOL_URL = env.str("EVENTS_SPOOL_URL", default="")
+EVENTS_SPOOL_KEY = env.str("EVENTS_SPOOL_KEY", default="bitrecs:events:spool")
+EVENTS_SPOOL_DIR = env.str("EVENTS_SPOOL_DIR", default=str(LOCAL_DIR / "event-spool"))
+EVENTS_DRAIN_INTERVAL_SECONDS = env.float("EVENTS_DRAIN_INTERVAL_SECONDS", default=2.0)
+EVENTS_DRAIN_IN_PROCESS = env.bool("EVENTS_DRAIN_IN_PROCESS", default=True)
+# Assisted sales (a click, then a purchase of that product in the same session within the window) are off
+# unless a store turns them on in Store.settings["attribution"] = {"assisted": true, "window_hours": 24}.
+ATTRIBUTION_DEFAULT_WINDOW_HOURS = env.int("ATTRIBUTION_DEFAULT_WINDOW_HOURS", default=24)

@@ -25,6 +25,9 @@ PRODUCT_TOPICS = frozenset(
     }
 )
 
+# Order topics whose delivery changes an order's lines (their attribution is then recomputed).
+ORDER_TOPICS = frozenset({"orders/create", "orders/updated", "order.created", "order.updated", "order.deleted"})
+
 
 @shared_task(name="merchants.process_webhook_event", acks_late=True, ignore_result=True)
 def process_webhook_event_task(event_id: int) -> None:
@@ -37,12 +40,24 @@ def process_webhook_event_task(event_id: int) -> None:
         event_id=event_id, catalog_handler=apply_catalog_webhook, is_catalog_topic=is_catalog_topic
     )
     if event is not None and event.store_id is not None and event.status == WebhookEvent.Status.PROCESSED:
+        if event.topic in ORDER_TOPICS:
+            _attribute_order(event)
         product_id = _webhook_product_id(event)
         if product_id:
             from recommendations.services import request_list_refresh
 
             # The lists that show (or should show) this product are recomputed by a delayed, coalesced task.
             request_list_refresh(store_id=event.store_id, external_ids=[product_id])
+
+
+def _attribute_order(event: WebhookEvent) -> None:
+    """Entry points compose apps: the order's lines, just stored, are credited to the recommendations behind them."""
+    from recommendations.services.attribution import attribute_webhook_order
+
+    try:
+        attribute_webhook_order(store=event.store, platform=event.platform, body=event.payload)  # type: ignore[arg-type]
+    except Exception:  # the delivery is applied; attribution is redone by the order's next update
+        logger.exception("webhook.attribution_failed", extra={"event_id": event.id, "topic": event.topic})
 
 
 def _webhook_product_id(event: WebhookEvent) -> str:

@@ -118,3 +118,211 @@ class PendingListRefresh(models.Model):
 
     def __str__(self) -> str:
         return f"refresh lists of {self.external_id} ({self.store_id})"
+
+
+# --- Shopper events, attribution, rollups and experiments (issue 10) ----------------------------------------
+
+EVENT_ID_MAX_LENGTH = 64
+SESSION_ID_MAX_LENGTH = 64
+HOTKEY_MAX_LENGTH = 64
+MONEY_DIGITS = 14
+
+
+class EventType(models.TextChoices):
+    VIEW = "view", "Product view"
+    IMPRESSION = "impression", "Card seen (at least half visible)"
+    CLICK = "click", "Card clicked"
+    ADD_TO_CART = "add_to_cart", "Added to cart"
+    PURCHASE = "purchase", "Purchased"
+
+
+class Arm(models.TextChoices):
+    NETWORK = "network", "Network recommendations"
+    LOCAL = "local", "Local recommendations"
+    HOLDOUT = "holdout", "Holdout (no widget)"
+    INTERLEAVE = "interleave", "Team-draft interleaving of network and local"
+
+
+class ShopperEvent(models.Model):
+    """One anonymous storefront event sent by the widget (POST /api/v1/events); no IP or user agent is kept.
+
+    `received_at` (server time) drives retention, rollups and the miner stats; `occurred_at` is the shopper's
+    clock, kept for ordering within a session. `source` comes from the rec_id's prefix and `miner_hotkey` from
+    the network answer it names, both resolved when the event is written.
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    store = models.ForeignKey(Store, on_delete=models.CASCADE, related_name="+")
+    event_id = models.CharField(max_length=EVENT_ID_MAX_LENGTH)
+    type = models.CharField(max_length=12, choices=EventType.choices)
+    occurred_at = models.DateTimeField()
+    received_at = models.DateTimeField(default=timezone.now)
+    sku = models.CharField(max_length=EXTERNAL_ID_MAX_LENGTH)
+    rec_id = models.CharField(max_length=REC_ID_MAX_LENGTH, blank=True)
+    source = models.CharField(max_length=10, choices=Source.choices, blank=True)
+    miner_hotkey = models.CharField(max_length=HOTKEY_MAX_LENGTH, blank=True)
+    placement = models.CharField(max_length=10, choices=Placement.choices, blank=True)
+    arm = models.CharField(max_length=12, choices=Arm.choices, blank=True)
+    # A random id the widget makes after consent ("" for anonymous events); never tied to a person.
+    session_id = models.CharField(max_length=SESSION_ID_MAX_LENGTH, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["store", "event_id"], name="uniq_shopper_event")]
+        indexes = [
+            # Rollups read one store's day; the assisted-sales fallback looks up a session's clicks. On
+            # PostgreSQL a BRIN index on received_at (migration 0002) serves pruning and the miner stats window.
+            models.Index(fields=["store", "received_at"], name="event_store_received_idx"),
+            models.Index(
+                fields=["store", "session_id", "sku"],
+                condition=~models.Q(session_id=""),
+                name="event_session_idx",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.type} {self.sku} ({self.store_id})"
+
+
+class AttributedLine(models.Model):
+    """An order line credited to a recommendation: deterministically (its `_bitrecs_rec_id`) or, when the store
+    turns it on, as "assisted" (a click on that product in the same session within the store's window).
+
+    Revenue excludes tax and shipping: `gross` is the line's price x quantity less its discounts, `refunded` what
+    refunds took back; order updates and refunds rewrite both. `revenue` = gross - refunded.
+    """
+
+    class Kind(models.TextChoices):
+        DETERMINISTIC = "deterministic", "Carried the rec id"
+        ASSISTED = "assisted", "Clicked in the same session within the window"
+
+    id = models.BigAutoField(primary_key=True)
+    store = models.ForeignKey(Store, on_delete=models.CASCADE, related_name="+")
+    order_id = models.CharField(max_length=EXTERNAL_ID_MAX_LENGTH)
+    line_id = models.CharField(max_length=EXTERNAL_ID_MAX_LENGTH)
+    ordered_at = models.DateTimeField()
+    kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.DETERMINISTIC)
+    sku = models.CharField(max_length=EXTERNAL_ID_MAX_LENGTH, blank=True)
+    product_external_id = models.CharField(max_length=EXTERNAL_ID_MAX_LENGTH, blank=True)
+    rec_id = models.CharField(max_length=REC_ID_MAX_LENGTH, blank=True)
+    source = models.CharField(max_length=10, choices=Source.choices, blank=True)
+    miner_hotkey = models.CharField(max_length=HOTKEY_MAX_LENGTH, blank=True)
+    validator = models.CharField(max_length=255, blank=True)
+    placement = models.CharField(max_length=10, choices=Placement.choices, blank=True)
+    arm = models.CharField(max_length=12, choices=Arm.choices, blank=True)
+    quantity = models.PositiveIntegerField(default=0)
+    gross = models.DecimalField(max_digits=MONEY_DIGITS, decimal_places=2, default=0)
+    refunded = models.DecimalField(max_digits=MONEY_DIGITS, decimal_places=2, default=0)
+    currency = models.CharField(max_length=3, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["store", "order_id", "line_id"], name="uniq_attributed_line"),
+        ]
+        indexes = [models.Index(fields=["store", "ordered_at"], name="attrline_store_ordered_idx")]
+
+    def __str__(self) -> str:
+        return f"order {self.order_id} line {self.line_id} -> {self.source or '?'} ({self.kind})"
+
+    @property
+    def revenue(self) -> Any:
+        return self.gross - self.refunded
+
+
+class DailyRollup(models.Model):
+    """What one store's recommendations did on one UTC day, per placement, source, arm and miner: the portal's
+    only source of figures (raw events are pruned after EVENTS_RETENTION_DAYS).
+
+    "" in a dimension means "not known" (an event without a placement, an order line without an arm). Counts
+    are events; `orders`/`revenue` are deterministic attributions (by order day), `assisted_*` the fallback,
+    shown apart. `exposed_sessions` counts distinct sessions with an impression in the group (or, for the
+    holdout arm, any event): it does not add up across groups.
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    store = models.ForeignKey(Store, on_delete=models.CASCADE, related_name="+")
+    day = models.DateField()
+    placement = models.CharField(max_length=10, blank=True)
+    source = models.CharField(max_length=10, blank=True)
+    arm = models.CharField(max_length=12, blank=True)
+    miner_hotkey = models.CharField(max_length=HOTKEY_MAX_LENGTH, blank=True)
+    views = models.PositiveIntegerField(default=0)
+    impressions = models.PositiveIntegerField(default=0)
+    clicks = models.PositiveIntegerField(default=0)
+    add_to_carts = models.PositiveIntegerField(default=0)
+    purchases = models.PositiveIntegerField(default=0)
+    exposed_sessions = models.PositiveIntegerField(default=0)
+    orders = models.PositiveIntegerField(default=0)
+    revenue = models.DecimalField(max_digits=MONEY_DIGITS, decimal_places=2, default=0)
+    assisted_orders = models.PositiveIntegerField(default=0)
+    assisted_revenue = models.DecimalField(max_digits=MONEY_DIGITS, decimal_places=2, default=0)
+    computed_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["store", "day", "placement", "source", "arm", "miner_hotkey"], name="uniq_daily_rollup"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.store_id} {self.day} {self.placement or '-'}/{self.source or '-'}/{self.arm or '-'}"
+
+
+class Experiment(models.Model):
+    """A store's A/B test of how recommendations are served: weighted arms, sticky per session.
+
+    `weights` maps arms (Arm values) to non-negative integers; visitors without consent (no session id) get
+    `default_arm` and are left out of the figures. At most one experiment per store runs at a time.
+    """
+
+    class Status(models.TextChoices):
+        DRAFT = "draft", "Draft"
+        RUNNING = "running", "Running"
+        STOPPED = "stopped", "Stopped"
+
+    store = models.ForeignKey(Store, on_delete=models.CASCADE, related_name="+")
+    name = models.CharField(max_length=200)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.DRAFT)
+    weights: Any = models.JSONField(default=dict, blank=True)
+    default_arm = models.CharField(max_length=12, choices=Arm.choices, default=Arm.NETWORK)
+    created_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    stopped_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["store"], condition=models.Q(status="running"), name="one_running_experiment_per_store"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.status})"
+
+
+class PlacementSettings(models.Model):
+    """How the widget shows one placement of a store; sent with every answer (the portal edits these)."""
+
+    class Layout(models.TextChoices):
+        GRID = "grid", "Grid"
+        ROW = "row", "Row (scrolls sideways)"
+
+    store = models.ForeignKey(Store, on_delete=models.CASCADE, related_name="+")
+    placement = models.CharField(max_length=10, choices=Placement.choices)
+    title = models.CharField(max_length=120, blank=True)
+    count = models.PositiveSmallIntegerField(default=4)
+    layout = models.CharField(max_length=4, choices=Layout.choices, default=Layout.GRID)
+    # Before consent the widget may still send events without a session id (counts only); off sends none.
+    anonymous_events = models.BooleanField(default=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["store", "placement"], name="uniq_placement_settings"),
+            models.CheckConstraint(
+                condition=models.Q(count__gte=1, count__lte=20), name="placement_settings_count_range"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.placement} settings of {self.store_id}"

@@ -55,3 +55,42 @@ def prune_network_answers_task() -> int:
 
     days = int(settings.RECS_NETWORK_ANSWER_RETENTION_DAYS)
     return prune_network_answers(before=timezone.now() - timedelta(days=days))
+
+
+@shared_task(name="recommendations.drain_events", ignore_result=True)
+def drain_events_task() -> int:
+    """Write the spooled shopper-event batches to the database (a database outage leaves them spooled)."""
+    from recommendations.services.events import drain_event_spool  # services enqueue this task
+
+    return drain_event_spool()
+
+
+@shared_task(name="recommendations.prune_events", ignore_result=True)
+def prune_events_task() -> int:
+    """Roll up the days about to leave, then delete raw events older than EVENTS_RETENTION_DAYS."""
+    from recommendations.services.events import prune_events
+    from recommendations.services.rollups import rollup_day
+
+    before = timezone.now() - timedelta(days=int(settings.EVENTS_RETENTION_DAYS))
+    rollup_day(day=(before - timedelta(days=1)).date())
+    rollup_day(day=before.date())
+    return prune_events(before=before)
+
+
+@shared_task(name="recommendations.rollup_recent_days", ignore_result=True)
+def rollup_recent_days_task() -> int:
+    """Recompute the daily rollups of yesterday and today (UTC) for every store; returns rows written."""
+    from recommendations.services.rollups import rollup_day
+
+    today = timezone.now().date()
+    return rollup_day(day=today - timedelta(days=1)) + rollup_day(day=today)
+
+
+@shared_task(name="recommendations.rollup_day", ignore_result=True)
+def rollup_day_task(day: str, store_id: int | None = None) -> int:
+    """Recompute one UTC day's rollups ("YYYY-MM-DD"), for one store or all; idempotent, re-runnable."""
+    from datetime import date
+
+    from recommendations.services.rollups import rollup_day
+
+    return rollup_day(day=date.fromisoformat(day), store_id=store_id)

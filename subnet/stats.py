@@ -2,8 +2,8 @@
 
 The public validators fetch these as plain dicts and count, per miner hotkey, the VIEW_PRODUCT, ADD_TO_CART and
 PURCHASE actions (BITRECS_PROTOCOL.md §4 and §6, `UserAction`). Each kind of action comes from its own source; the
-sources are merged by time. Today only purchases exist (order lines carrying a network rec_id); widget views and
-add-to-carts become one more source, returning rows from their own table in the same order.
+sources are merged by time: purchases from order lines carrying a network rec_id, product views and add-to-carts
+from the widget's events carrying one (ShopperEvent, whose miner hotkey was resolved when it was written).
 """
 
 import heapq
@@ -16,7 +16,7 @@ from typing import Final
 from django.db.models import OuterRef, Subquery
 
 from catalog_sync.models import OrderLine
-from recommendations.models import NetworkAnswer, Source, rec_id_prefix
+from recommendations.models import EventType, NetworkAnswer, ShopperEvent, Source, rec_id_prefix
 from subnet.types import ActionType
 
 # At most this many actions per answer, oldest first: a 30-day window of a busy network stays well under it,
@@ -109,8 +109,39 @@ def list_purchases(start: datetime, end: datetime, limit: int) -> list[MinerActi
     ]
 
 
-# Widget views and add-to-carts join here once widget events are stored (each with its own source_rank).
-ACTION_SOURCES: Final[tuple[ActionSource, ...]] = (list_purchases,)
+# Widget events that count for the miner whose network card led to them. A click is not listed: the product view
+# it leads to (the view event carrying the card's rec_id) is the VIEW_PRODUCT, so a visit counts once.
+WIDGET_ACTIONS: Final = {EventType.VIEW: ActionType.VIEW_PRODUCT, EventType.ADD_TO_CART: ActionType.ADD_TO_CART}
+
+
+def list_widget_actions(start: datetime, end: datetime, limit: int) -> list[MinerAction]:
+    """Return one VIEW_PRODUCT / ADD_TO_CART per widget event with a network rec_id naming a miner, in one query.
+
+    `created_at` is when the event reached us (the shopper's clock is not trusted); events arrive within seconds.
+    """
+    rows = (
+        ShopperEvent.objects.filter(
+            received_at__gte=start, received_at__lt=end, source=Source.NETWORK, type__in=list(WIDGET_ACTIONS)
+        )
+        .exclude(miner_hotkey="")
+        .order_by("received_at", "id")
+        .values_list("id", "received_at", "store__site_key", "type", "sku", "miner_hotkey")[:limit]
+    )
+    return [
+        MinerAction(
+            site_info=site_key,
+            action=WIDGET_ACTIONS[EventType(kind)],
+            sku=sku,
+            hot_key=hot_key,
+            created_at=received_at,
+            source_rank=1,
+            row_id=row_id,
+        )
+        for row_id, received_at, site_key, kind, sku, hot_key in rows
+    ]
+
+
+ACTION_SOURCES: Final[tuple[ActionSource, ...]] = (list_purchases, list_widget_actions)
 
 
 def list_miner_actions(

@@ -57,6 +57,8 @@ SHOPIFY_PAGE_SIZE = 50
 WOOCOMMERCE_PAGE_SIZE = 100
 BULK_BATCH_SIZE = 1000
 SYNCABLE_PLATFORMS = (Store.Platform.SHOPIFY, Store.Platform.WOOCOMMERCE)
+# Store.settings flag of the local demo store (seed_demo): a Shopify shop no sync may call.
+LOCAL_DEMO_FLAG = "local_demo"
 
 
 @dataclass(frozen=True)
@@ -84,7 +86,7 @@ def begin_store_sync(*, store: Store, kind: str = SyncRun.Kind.FULL) -> SyncStep
 
     A store already syncing keeps its running sync (the database allows one running sync per store).
     """
-    if store.platform not in SYNCABLE_PLATFORMS or not store.is_active:
+    if store.platform not in SYNCABLE_PLATFORMS or not store.is_active or store.settings.get(LOCAL_DEMO_FLAG):
         logger.info("catalog_sync.not_syncable", extra={"store_id": store.id, "status": store.status})
         return None
     detail: dict[str, Any] = {"phase": "start"}
@@ -170,6 +172,7 @@ def list_stores_to_sync() -> list[int]:
     return list(
         Store.objects.filter(platform__in=SYNCABLE_PLATFORMS, status=Store.Status.ACTIVE)
         .exclude(id__in=running)
+        .exclude(**{f"settings__{LOCAL_DEMO_FLAG}": True})
         .order_by("id")
         .values_list("id", flat=True)
     )

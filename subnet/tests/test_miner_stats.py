@@ -11,7 +11,7 @@ from django.test import Client
 from catalog_sync.models import OrderLine
 from merchants.models import Store
 from merchants.tests.factories import StoreFactory
-from recommendations.models import NetworkAnswer
+from recommendations.models import NetworkAnswer, ShopperEvent
 from subnet import views
 from subnet.stats import ActionType, MinerAction, list_miner_actions, list_purchases
 
@@ -44,6 +44,23 @@ def line(
         sku=sku,
         product_external_id=external_id,
         **kw,
+    )
+
+
+def event(
+    store: Store, *, at: datetime, rec_id: str, hotkey: str, kind: str = "view", sku: str = "TEE", source: str = ""
+) -> ShopperEvent:
+    n = next(_line_ids)
+    return ShopperEvent.objects.create(
+        store=store,
+        event_id=f"e{n}",
+        type=kind,
+        occurred_at=at,
+        received_at=at,
+        sku=sku,
+        rec_id=rec_id,
+        source=source or ("network" if rec_id.startswith("n_") else "local"),
+        miner_hotkey=hotkey,
     )
 
 
@@ -150,7 +167,7 @@ def test_an_empty_window_is_an_empty_list(client: Client, store: Store) -> None:
     assert (response.status_code, response["Content-Type"], response.json()) == (200, "application/json", [])
 
 
-def test_the_answer_takes_one_query_however_many_lines(
+def test_the_answer_takes_one_query_per_source_however_many_rows(
     client: Client, store: Store, django_assert_num_queries: Any
 ) -> None:
     other = StoreFactory.create(site_key="sk_other")
@@ -161,10 +178,12 @@ def test_the_answer_takes_one_query_however_many_lines(
         line(other, at=T0 + timedelta(minutes=n), rec_id=f"n_o{n}")
         line(store, at=T0 + timedelta(minutes=n), rec_id=f"l_{n}")
 
-    with django_assert_num_queries(1):
+        event(store, at=T0 + timedelta(minutes=n), rec_id=f"n_s{n}", hotkey=f"5Fs{n}")
+
+    with django_assert_num_queries(2):  # order lines, widget events
         response = client.get(url(FROM, TO))
 
-    assert len(response.json()) == 8
+    assert len(response.json()) == 12
 
 
 # --- bounds ------------------------------------------------------------------------------------------------------
@@ -250,6 +269,37 @@ def test_sources_are_merged_by_time_and_the_limit_applies_to_the_merge(store: St
         ("VIEW_PRODUCT", "VIEWED-2"),
     ]
     assert page.is_truncated is True
+
+
+def test_widget_views_and_add_to_carts_from_network_cards_are_listed_with_purchases(
+    client: Client, store: Store
+) -> None:
+    answer(store, "n_a", "5Fminer")
+    event(store, at=T0 + timedelta(minutes=1), rec_id="n_a", hotkey="5Fminer", kind="impression")
+    event(store, at=T0 + timedelta(minutes=2), rec_id="n_a", hotkey="5Fminer", kind="click")
+    event(store, at=T0 + timedelta(minutes=3), rec_id="n_a", hotkey="5Fminer", kind="view", sku="TEE-V")
+    event(store, at=T0 + timedelta(minutes=4), rec_id="n_a", hotkey="5Fminer", kind="add_to_cart", sku="TEE-C")
+    event(store, at=T0 + timedelta(minutes=4), rec_id="l_x", hotkey="", kind="add_to_cart")  # local card
+    event(store, at=T0 + timedelta(minutes=4), rec_id="n_gone", hotkey="", kind="view")  # no miner named
+    event(store, at=T0 + timedelta(minutes=5), rec_id="n_a", hotkey="5Fminer", kind="purchase")  # the order counts
+    line(store, at=T0 + timedelta(minutes=6), rec_id="n_a", sku="TEE-P")
+
+    response = client.get(url(FROM, TO))
+
+    assert [(a["action"], a["sku"], a["hot_key"], a["created_at"]) for a in response.json()] == [
+        ("VIEW_PRODUCT", "TEE-V", "5Fminer", "2025-06-01T12:03:00Z"),
+        ("ADD_TO_CART", "TEE-C", "5Fminer", "2025-06-01T12:04:00Z"),
+        ("PURCHASE", "TEE-P", "5Fminer", "2025-06-01T12:06:00Z"),
+    ]
+    assert {a["site_info"] for a in response.json()} == {"sk_shop"}
+
+
+def test_a_purchase_and_a_view_in_the_same_second_list_the_purchase_first(client: Client, store: Store) -> None:
+    answer(store, "n_a", "5Fminer")
+    event(store, at=T0 + timedelta(minutes=1), rec_id="n_a", hotkey="5Fminer", sku="VIEWED")
+    line(store, at=T0 + timedelta(minutes=1), rec_id="n_a", sku="BOUGHT")
+
+    assert [a["sku"] for a in client.get(url(FROM, TO)).json()] == ["BOUGHT", "VIEWED"]
 
 
 def test_the_endpoint_is_in_the_openapi_schema(client: Client) -> None:

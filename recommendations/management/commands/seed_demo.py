@@ -4,29 +4,27 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
+from bitrecs_site.demo.selectors import DEMO_SITE_KEY
+from bitrecs_site.demo.services import DEMO_CURRENCY, DEMO_SHOP, ensure_demo_store, localise_demo_catalog
 from catalog_sync.services import import_catalog_file
-from merchants.models import Store
-from merchants.services.stores import create_store
 from recommendations.services import rebuild_store_lists
 
-DEMO_SITE_KEY = "demo"
-DEMO_DOMAIN = "demo.bitrecs.local"
+__all__ = ["DEMO_CATALOG", "DEMO_DOMAIN", "DEMO_SITE_KEY", "Command"]
+
+DEMO_DOMAIN = DEMO_SHOP
 DEMO_CATALOG = Path(settings.BASE_DIR) / "catalog_sync" / "fixtures" / "demo_catalog.csv"
 
 
 class Command(BaseCommand):
     help = (
-        "Create the demo store (site key `demo`), import the demo catalog and build its recommendation lists "
-        "synchronously (no worker needed); safe to run again."
+        "Create the demo store (site key `demo`, the Shopify shop of the /demo/ storefront), import the demo "
+        "catalog and build its recommendation lists synchronously (no worker needed); safe to run again."
     )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        store = Store.objects.filter(site_key=DEMO_SITE_KEY).first()
-        if store is None:
-            store = create_store(
-                platform="custom", domain=DEMO_DOMAIN, site_key=DEMO_SITE_KEY, name="Bitrecs demo store"
-            )
-        report = import_catalog_file(store=store, path=DEMO_CATALOG, fmt="shopify")
+        store = ensure_demo_store()
+        report = import_catalog_file(store=store, path=DEMO_CATALOG, fmt="shopify", currency=DEMO_CURRENCY)
+        localise_demo_catalog(store=store)
         built = rebuild_store_lists(store=store)
         skus = list(store.products.exclude(sku="").order_by("id").values_list("sku", flat=True)[:5])
         self.stdout.write(f"site key: {store.site_key}")
@@ -40,3 +38,4 @@ class Command(BaseCommand):
         self.stdout.write(f"sample SKUs: {', '.join(skus)}")
         if skus:
             self.stdout.write(f"try: /api/v1/recommendations?site_key={store.site_key}&sku={skus[0]}")
+        self.stdout.write(f"storefront: {settings.APP_URL}/demo/")

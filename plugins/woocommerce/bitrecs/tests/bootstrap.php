@@ -1,0 +1,187 @@
+<?php
+/**
+ * Test bootstrap: the few WordPress and WooCommerce functions the plugin calls, recording what it asks of them.
+ * WooCommerce cannot be installed here, so its API is stubbed at the boundary the plugin uses.
+ *
+ * @package Bitrecs
+ */
+
+namespace Automattic\WooCommerce\Utilities {
+	class FeaturesUtil {
+		public static $declared = array();
+		public static function declare_compatibility( $feature, $plugin_file, $positive ) {
+			self::$declared[] = array( $feature, $plugin_file, $positive );
+			return true;
+		}
+	}
+}
+
+namespace {
+	define( 'ABSPATH', __DIR__ . '/' );
+
+	/** Everything the plugin registered or called, reset per test by bitrecs_reset(). */
+	$GLOBALS['bitrecs_wp'] = array();
+
+	function bitrecs_reset() {
+		$GLOBALS['bitrecs_wp'] = array(
+			'actions'    => array(),
+			'filters'    => array(),
+			'scripts'    => array(),
+			'shortcodes' => array(),
+			'blocks'     => array(),
+			'settings'   => array(),
+			'options'    => array(),
+			'pages'      => array(),
+			'is_product' => false,
+			'is_cart'    => false,
+			'product'    => null,
+			'cart'       => null,
+			'locale'     => 'en_GB',
+			'currency'   => 'GBP',
+		);
+		$_GET     = array();
+		$_POST    = array();
+		$_REQUEST = array();
+		\Automattic\WooCommerce\Utilities\FeaturesUtil::$declared = array();
+	}
+	bitrecs_reset();
+
+	function add_action( $hook, $callback, $priority = 10, $args = 1 ) {
+		$GLOBALS['bitrecs_wp']['actions'][ $hook ][] = array( $callback, $priority, $args );
+		return true;
+	}
+	function add_filter( $hook, $callback, $priority = 10, $args = 1 ) {
+		$GLOBALS['bitrecs_wp']['filters'][ $hook ][] = array( $callback, $priority, $args );
+		return true;
+	}
+	function __return_true() {
+		return true;
+	}
+	function plugin_basename( $file ) {
+		return 'bitrecs/' . basename( $file );
+	}
+	function plugins_url( $path, $plugin_file ) {
+		return 'https://shop.example/wp-content/plugins/bitrecs/' . $path;
+	}
+	function wp_enqueue_script( $handle, $src = '', $deps = array(), $ver = false, $args = array() ) {
+		$GLOBALS['bitrecs_wp']['scripts'][ $handle ] = array( $src, $deps, $ver, $args );
+	}
+	function get_option( $name, $default = false ) {
+		return array_key_exists( $name, $GLOBALS['bitrecs_wp']['options'] ) ? $GLOBALS['bitrecs_wp']['options'][ $name ] : $default;
+	}
+	function esc_attr( $text ) {
+		return htmlspecialchars( (string) $text, ENT_QUOTES, 'UTF-8' );
+	}
+	function esc_html( $text ) {
+		return htmlspecialchars( (string) $text, ENT_QUOTES, 'UTF-8' );
+	}
+	function esc_url( $url ) {
+		return htmlspecialchars( (string) $url, ENT_QUOTES, 'UTF-8' );
+	}
+	function esc_html__( $text, $domain = 'default' ) {
+		return esc_html( $text );
+	}
+	function esc_html_e( $text, $domain = 'default' ) {
+		echo esc_html( $text );
+	}
+	function wp_unslash( $value ) {
+		return is_array( $value ) ? array_map( 'wp_unslash', $value ) : stripslashes( (string) $value );
+	}
+	function shortcode_atts( $pairs, $atts, $shortcode = '' ) {
+		$atts = (array) $atts;
+		$out  = array();
+		foreach ( $pairs as $name => $default ) {
+			$out[ $name ] = array_key_exists( $name, $atts ) ? $atts[ $name ] : $default;
+		}
+		return $out;
+	}
+	function add_shortcode( $tag, $callback ) {
+		$GLOBALS['bitrecs_wp']['shortcodes'][ $tag ] = $callback;
+	}
+	function register_block_type( $path, $args = array() ) {
+		$GLOBALS['bitrecs_wp']['blocks'][ $path ] = $args;
+		return true;
+	}
+	function register_setting( $group, $name, $args = array() ) {
+		$GLOBALS['bitrecs_wp']['settings'][ $name ] = array( $group, $args );
+	}
+	function add_submenu_page( $parent, $page_title, $menu_title, $capability, $slug, $callback ) {
+		$GLOBALS['bitrecs_wp']['pages'][ $slug ] = array( $parent, $capability, $callback );
+		return $slug;
+	}
+	function get_locale() {
+		return $GLOBALS['bitrecs_wp']['locale'];
+	}
+	function get_woocommerce_currency() {
+		return $GLOBALS['bitrecs_wp']['currency'];
+	}
+	function home_url( $path = '' ) {
+		return 'https://shop.example/' . ltrim( $path, '/' );
+	}
+	function untrailingslashit( $value ) {
+		return rtrim( $value, '/\\' );
+	}
+	function is_product() {
+		return $GLOBALS['bitrecs_wp']['is_product'];
+	}
+	function is_cart() {
+		return $GLOBALS['bitrecs_wp']['is_cart'];
+	}
+	function get_the_ID() {
+		return 42;
+	}
+	function wc_get_product( $id ) {
+		return $GLOBALS['bitrecs_wp']['product'];
+	}
+	function WC() {
+		return (object) array( 'cart' => $GLOBALS['bitrecs_wp']['cart'] );
+	}
+
+	/** A WooCommerce product as the plugin reads it. */
+	class Bitrecs_Test_Product {
+		private $id;
+		private $sku;
+		public function __construct( $id, $sku ) {
+			$this->id  = $id;
+			$this->sku = $sku;
+		}
+		public function get_id() {
+			return $this->id;
+		}
+		public function get_sku() {
+			return $this->sku;
+		}
+	}
+
+	/** A cart with get_cart(). */
+	class Bitrecs_Test_Cart {
+		private $items;
+		public function __construct( $items ) {
+			$this->items = $items;
+		}
+		public function get_cart() {
+			return $this->items;
+		}
+	}
+
+	/** An order line that records add_meta_data(). */
+	class Bitrecs_Test_Order_Item {
+		public $meta = array();
+		public function add_meta_data( $key, $value, $unique = false ) {
+			$this->meta[] = array( $key, $value, $unique );
+		}
+	}
+
+	/** The Store API request: get_param() only. */
+	class WP_REST_Request {
+		private $params;
+		public function __construct( $params ) {
+			$this->params = $params;
+		}
+		public function get_param( $key ) {
+			return isset( $this->params[ $key ] ) ? $this->params[ $key ] : null;
+		}
+	}
+
+	require dirname( __DIR__ ) . '/bitrecs.php';
+}

@@ -95,10 +95,7 @@ def cart(request: HttpRequest, store: Store) -> HttpResponse:
     """The cart, its checkout button and the cart placement (complements of what is in it)."""
     lines = services.cart_lines(session=request.session)
     subtotal = sum((line.total for line in lines), Decimal("0.00"))
-    rows = [
-        {"index": i, "line": line, "price": money(line.price), "total": money(line.total)}
-        for i, line in enumerate(lines)
-    ]
+    rows = [{"index": i, "line": line, "price": money(line.price), "total": money(line.total)} for i, line in enumerate(lines)]
     skus = [line.sku for line in reversed(lines) if line.sku]
     context = {"rows": rows, "subtotal": money(subtotal), "cart_skus": ",".join(dict.fromkeys(skus))}
     return _page(request, "demo/cart.html", context)
@@ -161,13 +158,7 @@ def thanks(request: HttpRequest, store: Store) -> HttpResponse:
         return HttpResponseRedirect(reverse("demo:cart"))
     rows = [{"line": line, "total": money(line.total)} for line in order.lines]
     now = int(time.time())
-    context = {
-        "order": order,
-        "rows": rows,
-        "subtotal": money(order.subtotal),
-        "stats_from": now - 3600,
-        "stats_to": now,
-    }
+    context = {"order": order, "rows": rows, "subtotal": money(order.subtotal), "stats_from": now - 3600, "stats_to": now}
     return _page(request, "demo/thanks.html", context)
 
 

@@ -148,12 +148,7 @@ def test_wordpress_activates_the_plugin_and_enqueues_the_widget_deferred(wordpre
     tags = [line for line in html.splitlines() if "bitrecs-widget.js" in line]
     assert len(tags) == 1, tags
     tag = tags[0]
-    for attribute in (
-        'data-site-key="wp-demo"',
-        'data-api-base="http://127.0.0.1:9"',
-        "defer",
-        "id='bitrecs-widget-js'",
-    ):
+    for attribute in ('data-site-key="wp-demo"', 'data-api-base="http://127.0.0.1:9"', "defer", "id='bitrecs-widget-js'"):
         assert attribute in tag, tag
     src = tag.split("src='", 1)[1].split("'", 1)[0]
     assert src.startswith(f"http://127.0.0.1:{port}/wp-content/plugins/bitrecs/assets/bitrecs-widget.js?ver=")

@@ -88,8 +88,4 @@ def test_seed_demo_brings_an_older_custom_demo_store_up_to_date() -> None:
     # then: the same store (its lists and stats keep their ids), now the demo Shopify shop
     store = Store.objects.get(site_key="demo")
     assert store.id == old.id
-    assert (store.platform, store.domain, store.settings) == (
-        "shopify",
-        "bitrecs-demo.myshopify.com",
-        {"local_demo": True},
-    )
+    assert (store.platform, store.domain, store.settings) == ("shopify", "bitrecs-demo.myshopify.com", {"local_demo": True})

@@ -68,9 +68,7 @@ def test_product_page_cards_are_the_stores_recommendations_with_prices_and_no_la
             "alt": item["name"],
             "src": f"{demo.url}{item['image']}",
         }
-    assert (
-        shop.page.eval_on_selector('[data-bitrecs-placement="product"] ul', "ul => ul.getAttribute('role')") == "list"
-    )
+    assert shop.page.eval_on_selector('[data-bitrecs-placement="product"] ul', "ul => ul.getAttribute('role')") == "list"
     assert shop.page.text_content('[data-bitrecs-placement="product"] .bitrecs-title') == "You may also like"
     assert shop.layout_shift() == 0
     assert shop.errors == []

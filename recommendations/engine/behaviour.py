@@ -21,7 +21,15 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
-__all__ = ["Behaviour", "Order", "build_behaviour", "customer_sequences", "hold_out_last_items"]
+__all__ = [
+    "Behaviour",
+    "Order",
+    "build_behaviour",
+    "customer_sequences",
+    "hold_out_last_items",
+    "scaled_popularity",
+    "scaled_trending",
+]
 
 # A later item counts as "bought next" after an earlier one when at most this many new items lie between them
 # (gap g weighs 0.5 ** g): an a-priori window, the same for every store.
@@ -175,3 +183,14 @@ def build_behaviour(orders: Sequence[_IndexedOrder], *, n: int, now: float | Non
         customer=_cosine(list(sequences.values()), n),
         sequence=_sequence(sequences.values(), n),
     )
+
+
+def scaled_popularity(raw: np.ndarray) -> np.ndarray:
+    """log1p of order counts scaled to [0, 1]."""
+    pop = np.log1p(raw)
+    return pop / pop.max() if raw.any() else pop
+
+
+def scaled_trending(raw: np.ndarray) -> np.ndarray:
+    """Recency-weighted order counts scaled to [0, 1]."""
+    return raw / raw.max() if raw.any() else raw

@@ -44,6 +44,8 @@ from recommendations.engine.behaviour import (
     customer_sequences,
     hold_out_last_items,
     index_orders,
+    scaled_popularity,
+    scaled_trending,
 )
 from recommendations.engine.tuning import Case, TuningReport, tune
 
@@ -789,7 +791,7 @@ def _build_signals(
     # Counts given directly win; else the orders' own.
     raw_pop = behaviour.popularity if popularity is None and behaviour is not None else vector(popularity)
     raw_trend = behaviour.trending if trending is None and behaviour is not None else vector(trending)
-    pop, trend = _scaled_popularity(raw_pop), _scaled_trending(raw_trend)
+    pop, trend = scaled_popularity(raw_pop), scaled_trending(raw_trend)
     empty = sp.csr_matrix((n, n))
     k = int(config.copurchase_neighbours)
     return _Signals(
@@ -803,16 +805,6 @@ def _build_signals(
         has_trending=bool(raw_trend.any()),
         has_copurchase=behaviour is not None and behaviour.basket.nnz > 0,
     )
-
-
-def _scaled_popularity(raw: np.ndarray) -> np.ndarray:
-    """log1p of order counts scaled to [0, 1]."""
-    pop = np.log1p(raw)
-    return pop / pop.max() if raw.any() else pop
-
-
-def _scaled_trending(raw: np.ndarray) -> np.ndarray:
-    return raw / raw.max() if raw.any() else raw
 
 
 def _self_tune(
@@ -846,15 +838,24 @@ def _self_tune(
         recent.append(c)
         total += min(config.tune_holdouts, len(sequences[c]) - 1)
     recent.sort(key=position.__getitem__)
-    held_out: dict[str, set[int]] = {}
+    # Two folds of customers (alternating): each fold's cases are scored on signals without that fold's held-out
+    # items but with the other fold's full histories, so a shop whose customers buy two items each still shows the
+    # validation what its customers buy together.
+    folds: list[tuple[list[Case], Behaviour]] = []
     cases: list[Case] = []
-    for c in recent:
-        sequence = sequences[c]
-        first = len(sequence) - min(config.tune_holdouts, len(sequence) - 1)
-        held_out[c] = set(sequence[first:])
-        for t in range(first, len(sequence)):
-            cases.append(Case(history=tuple(sequence[t - 1 :: -1][: config.max_history + 1]), target=sequence[t]))
-    before = build_behaviour(hold_out_last_items(orders, held_out), n=len(catalog), now=now)
+    for fold in (recent[0::2], recent[1::2]):
+        held_out: dict[str, set[int]] = {}
+        fold_cases: list[Case] = []
+        for c in fold:
+            sequence = sequences[c]
+            first = len(sequence) - min(config.tune_holdouts, len(sequence) - 1)
+            held_out[c] = set(sequence[first:])
+            for t in range(first, len(sequence)):
+                history = tuple(sequence[t - 1 :: -1][: config.max_history + 1])
+                fold_cases.append(Case(history=history, target=sequence[t]))
+        before = build_behaviour(hold_out_last_items(orders, held_out), n=len(catalog), now=now)
+        folds.append((fold_cases, before))
+        cases.extend(fold_cases)
     groups: dict[str, list[int]] = {}
     for i, item in enumerate(catalog):
         groups.setdefault(item.group_id or f"\0{item.id}", []).append(i)
@@ -867,14 +868,11 @@ def _self_tune(
                 blocked[h] = set(groups[item.group_id or f"\0{item.id}"]) | set(near.tolist())
     return tune(
         config=config,
-        cases=cases,
+        folds=folds,
         matrix=matrix,
         neighbour_ids=neighbour_ids,
         blocked=blocked,
-        behaviour=before,
         hub=hub,
-        popularity=_scaled_popularity(before.popularity),
-        trending=_scaled_trending(before.trending),
     )
 
 

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import scipy.sparse as sp
 
-from recommendations.engine.behaviour import Behaviour
+from recommendations.engine.behaviour import Behaviour, scaled_popularity, scaled_trending
 
 if TYPE_CHECKING:
     from recommendations.engine.core import EngineConfig
@@ -199,27 +199,31 @@ _FIELDS = ("copurchase_weight", "customer_weight", "sequence_weight")
 def tune(
     *,
     config: "EngineConfig",
-    cases: Sequence[Case],
+    folds: Sequence[tuple[Sequence[Case], Behaviour]],
     matrix: sp.csr_matrix,
     neighbour_ids: np.ndarray,
     blocked: "Mapping[int, set[int]]",
-    behaviour: Behaviour,
     hub: np.ndarray,
-    popularity: np.ndarray,
-    trending: np.ndarray,
     grid: Mapping[str, Sequence[float]] = TUNING_GRID,
 ) -> tuple["EngineConfig", TuningReport]:
-    """Return config with the settings of grid chosen by coordinate ascent on the cases, and a report."""
-    pools = _build_pools(
-        cases=cases,
-        matrix=matrix,
-        neighbour_ids=neighbour_ids,
-        blocked=blocked,
-        behaviour=behaviour,
-        hub=hub,
-        popularity=popularity,
-        trending=trending,
-    )
+    """Return config with the settings of grid chosen by coordinate ascent on the cases, and a report.
+
+    folds: each fold's cases with the order signals built without that fold's held-out items.
+    """
+    pools = [
+        pool
+        for cases, behaviour in folds
+        for pool in _build_pools(
+            cases=cases,
+            matrix=matrix,
+            neighbour_ids=neighbour_ids,
+            blocked=blocked,
+            behaviour=behaviour,
+            hub=hub,
+            popularity=scaled_popularity(behaviour.popularity),
+            trending=scaled_trending(behaviour.trending),
+        )
+    ]
     current = {field: getattr(config, field) for field in grid}
     cache: dict[tuple[tuple[str, float], ...], np.ndarray] = {}
 

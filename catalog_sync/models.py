@@ -3,6 +3,7 @@ from typing import Any
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.crypto import salted_hmac
 
 from merchants.models import Store, TimeStampedModel
 
@@ -11,6 +12,19 @@ URL_MAX_LENGTH = 2000
 EXTERNAL_ID_MAX_LENGTH = 255
 SKU_MAX_LENGTH = 255
 PRICE_DIGITS = 12
+CUSTOMER_KEY_LENGTH = 64
+
+
+def customer_key(*, store_id: int, customer_id: str | int | None) -> str:
+    """Return the store's anonymous key for a platform customer id ("" for a guest): HMAC-SHA256, hex.
+
+    The HMAC key is derived from SECRET_KEY and the store's id, so the same customer gets unrelated keys in two
+    stores and the key cannot be reversed or recomputed without the secret; the id itself is never stored.
+    """
+    value = "" if customer_id is None else str(customer_id).strip()
+    if not value:
+        return ""
+    return salted_hmac(f"bitrecs.catalog_sync.customer_key.{store_id}", value, algorithm="sha256").hexdigest()
 
 
 class Product(TimeStampedModel):
@@ -84,7 +98,9 @@ class Variant(TimeStampedModel):
 class OrderLine(TimeStampedModel):
     """One line of a store's order, kept for co-purchase and attribution; never any customer data.
 
-    created_at is the time of the order on the platform, not the time the row was written.
+    created_at is the time of the order on the platform, not the time the row was written. customer_key is
+    customer_key() of the platform's customer id (blank for guests): it links one shopper's orders, so the
+    recommender learns what is bought after what, and customers/redact deletes the lines it keys.
     """
 
     store = models.ForeignKey(Store, on_delete=models.CASCADE, related_name="order_lines")
@@ -101,6 +117,7 @@ class OrderLine(TimeStampedModel):
     currency = models.CharField(max_length=3, blank=True)
     # The recommendation attribution line-item property, when the shopper came through a recommendation.
     rec_id = models.CharField(max_length=64, blank=True)
+    customer_key = models.CharField(max_length=CUSTOMER_KEY_LENGTH, blank=True)
 
     class Meta:
         constraints = [
@@ -108,6 +125,10 @@ class OrderLine(TimeStampedModel):
         ]
         indexes = [
             models.Index(fields=["store", "order_id"], name="orderline_store_order_idx"),
+            # customers/redact deletes one customer's lines.
+            models.Index(
+                fields=["store", "customer_key"], name="orderline_store_customer_idx", condition=~Q(customer_key="")
+            ),
             models.Index(fields=["store", "product"], name="orderline_store_product_idx"),
             # The miner stats endpoint reads attributed lines by time.
             models.Index(fields=["created_at"], name="orderline_created_idx"),

@@ -74,3 +74,5 @@ class OrderLinePayload:
     currency: str = ""
     # The recommendation id the widget put into the cart as a hidden line-item property.
     rec_id: str = ""
+    # catalog_sync.models.customer_key() of the platform's customer id ("" for a guest); never the id itself.
+    customer_key: str = ""

@@ -26,6 +26,7 @@ import zlib
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import IO, Any
@@ -37,7 +38,10 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.preprocessing import normalize
 
 from catalog_sync.importers.amazon import BrokenJson, iter_json_records
-from catalog_sync.services import import_catalog_file
+from catalog_sync.models import customer_key
+from catalog_sync.services import import_catalog_file, upsert_order_lines
+from catalog_sync.types import OrderLinePayload
+from merchants.models import Store
 from merchants.services.stores import create_store
 from recommendations.engine import CatalogItem, EngineConfig, Placement, Recommender
 from recommendations.engine.core import top_k_desc
@@ -70,20 +74,32 @@ class EvalCase:
 
 
 @dataclass(frozen=True)
+class TrainingOrder:
+    user_id: str
+    timestamp: float  # the file's timestamp (milliseconds)
+    items: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class EvalResult:
     k: int
     hit_rate: float
     ndcg: float
     coverage: float
     users: int
+    # The engine's self-tuning report (what it chose on the training history), when it tuned.
+    tuning: dict[str, Any] | None = None
 
-    def as_dict(self) -> dict[str, float | int]:
-        return {
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
             f"hit_rate@{self.k}": round(self.hit_rate, 4),
             f"ndcg@{self.k}": round(self.ndcg, 4),
             f"coverage@{self.k}": round(self.coverage, 4),
             "users": self.users,
         }
+        if self.tuning is not None:
+            out["tuning"] = self.tuning
+        return out
 
 
 Ranker = Callable[[EvalCase], Sequence[str]]
@@ -242,16 +258,55 @@ class _Rollback(Exception):
     pass
 
 
+def training_orders(interactions: Iterable[Interaction], cases: Iterable[EvalCase]) -> list[TrainingOrder]:
+    """The training part as the store's orders: one per (user, timestamp), items in file order, without the
+    evaluated users' targets; a user's repeat of an item they bought before is dropped (as build_cases does)."""
+    held_out = {(case.user_id, case.target) for case in cases}
+    seen: set[tuple[str, str]] = set()
+    orders: dict[tuple[str, float], list[str]] = {}
+    for row in sorted(interactions, key=lambda r: (r.user_id, r.timestamp, r.position)):
+        pair = (row.user_id, row.item_id)
+        if pair in seen or pair in held_out or not math.isfinite(row.timestamp):
+            seen.add(pair)
+            continue
+        seen.add(pair)
+        orders.setdefault((row.user_id, row.timestamp), []).append(row.item_id)
+    first = {}
+    for row in interactions:
+        first.setdefault((row.user_id, row.timestamp), row.position)
+    ordered = sorted(orders.items(), key=lambda kv: (kv[0][1], first[kv[0]]))
+    return [TrainingOrder(user_id=u, timestamp=t, items=tuple(items)) for (u, t), items in ordered]
+
+
+def _write_orders(*, store: Store, orders: Sequence[TrainingOrder]) -> datetime | None:
+    """Write the orders through the order sync's own write path (upsert_order_lines); return the latest time."""
+    payloads = [
+        OrderLinePayload(
+            order_id=f"eval-{n}",
+            line_id=str(line),
+            ordered_at=datetime.fromtimestamp(order.timestamp / 1000.0, tz=UTC),
+            product_external_id=item_id,
+            customer_key=customer_key(store_id=store.id, customer_id=order.user_id),
+        )
+        for n, order in enumerate(orders)
+        for line, item_id in enumerate(order.items)
+    ]
+    upsert_order_lines(store=store, payloads=payloads)
+    return max((p.ordered_at for p in payloads), default=None)
+
+
 def load_catalog_through_import(
-    path: str | Path, *, config: EngineConfig | None = None
+    path: str | Path, *, config: EngineConfig | None = None, orders: Sequence[TrainingOrder] = ()
 ) -> tuple[Recommender, list[CatalogItem]]:
-    """Import the file into a throwaway store (rolled back) and build the engine from its Product rows."""
+    """Import the file into a throwaway store (rolled back), write orders as its order history, and build the
+    engine from its Product and OrderLine rows, as serving does (trending aged from the last order)."""
     built: dict[str, Any] = {}
     try:
         with transaction.atomic():
             store = create_store(platform="custom", domain=f"evaluate-recs-{uuid.uuid4().hex[:12]}.invalid")
             import_catalog_file(store=store, path=path, fmt="amazon")
-            built["recommender"] = build_recommender_for_store(store=store, config=config)
+            latest = _write_orders(store=store, orders=orders)
+            built["recommender"] = build_recommender_for_store(store=store, config=config, now=latest)
             raise _Rollback
     except _Rollback:
         pass
@@ -284,7 +339,7 @@ def run_evaluation(
     model = Model(model)
     interactions = read_interactions(path)
     cases = build_cases(interactions)
-    recommender, items = load_catalog_through_import(path, config=config)
+    recommender, items = load_catalog_through_import(path, config=config, orders=training_orders(interactions, cases))
     ranker: Ranker
     if model is Model.ENGINE:
         ranker = engine_ranker(recommender, k=k)
@@ -295,7 +350,10 @@ def run_evaluation(
     else:
         ranker = tfidf_ranker(items, k=k, history_decay=BASELINE_RECENCY_DECAY)
     rankings = (ranker(case) for case in _progress(cases, progress))
-    return evaluate_rankings(cases, rankings, catalog_size=len(items), k=k)
+    result = evaluate_rankings(cases, rankings, catalog_size=len(items), k=k)
+    if model is Model.ENGINE and recommender.tuning is not None:
+        result = dataclasses.replace(result, tuning=recommender.tuning.as_dict())
+    return result
 
 
 # The query-time settings the held-out protocol chooses between (on the tuning half of the users only).
@@ -339,7 +397,7 @@ def run_heldout_evaluation(
     base = config or EngineConfig()
     interactions = read_interactions(path)
     cases = build_cases(interactions)
-    recommender, items = load_catalog_through_import(path, config=base)
+    recommender, items = load_catalog_through_import(path, config=base, orders=training_orders(interactions, cases))
     halves = [[c for c in cases if user_fold(c.user_id) == f] for f in (0, 1)]
 
     def score(settings: dict[str, Any], subset: Sequence[EvalCase]) -> EvalResult:

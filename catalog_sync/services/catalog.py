@@ -13,6 +13,7 @@ from django.utils import timezone
 from catalog_sync.exceptions import SyncAlreadyRunning
 from catalog_sync.importers import ParseContext, Skip, open_catalog
 from catalog_sync.models import (
+    CUSTOMER_KEY_LENGTH,
     EXTERNAL_ID_MAX_LENGTH,
     SKU_MAX_LENGTH,
     TITLE_MAX_LENGTH,
@@ -73,6 +74,7 @@ ORDER_LINE_UPDATE_FIELDS = [
     "price",
     "currency",
     "rec_id",
+    "customer_key",
     "created_at",
     "updated_at",
 ]
@@ -330,6 +332,7 @@ def _upsert_order_line_batch(*, store: Store, payloads: Sequence[OrderLinePayloa
                 price=payload.price,
                 currency=payload.currency.upper()[:3],
                 rec_id=clip(payload.rec_id, 64),
+                customer_key=clip(payload.customer_key, CUSTOMER_KEY_LENGTH),
                 created_at=payload.ordered_at,
             )
         )

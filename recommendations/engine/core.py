@@ -37,9 +37,22 @@ import scipy.sparse as sp
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.preprocessing import normalize
 
+from recommendations.engine.behaviour import (
+    Behaviour,
+    Order,
+    build_behaviour,
+    customer_sequences,
+    hold_out_last_items,
+    index_orders,
+    scaled_popularity,
+    scaled_trending,
+)
+from recommendations.engine.tuning import Case, TuningReport, tune
+
 __all__ = [
     "CatalogItem",
     "EngineConfig",
+    "Order",
     "Placement",
     "Reason",
     "Recommender",
@@ -110,9 +123,25 @@ class EngineConfig:
     # Hubness correction: hub(c) = mean similarity of c to its hub_k nearest neighbours.
     hub_k: int = 10
     hub_penalty: float = 0.3
-    copurchase_weight: float = 1.0
+    # The blend (product placement): text cosine + w * each order signal divided by its best value for the query
+    # (so a weight means the same on every store), + the popularity and trending priors (both in [0, 1]).
+    # These are a-priori starting points; with self_tune the build picks them per store (engine/tuning.py).
+    copurchase_weight: float = 1.0  # bought together (one order)
+    customer_weight: float = 0.1  # bought by one customer (any of their orders)
+    sequence_weight: float = 0.1  # bought next by one customer
     # Scale of the popularity prior (log-scaled to [0, 1]); enough to break ties between weak text matches.
     popularity_weight: float = 0.02
+    product_trending_weight: float = 0.0
+    behaviour_scale: str = "max"
+    # Choose the settings of tuning.TUNING_GRID on the store's own recent history at every build (needs orders
+    # with customer keys from at least tune_min_cases customers; about tune_max_cases cases, up to
+    # tune_holdouts from each of the most recent customers).
+    self_tune: bool = True
+    tune_min_cases: int = 20
+    tune_max_cases: int = 3000
+    tune_holdouts: int = 3
+    # The query and at most this many session items (most recent first) shape a product/cart answer.
+    max_history: int = 10
     # Cosine at or above which two items count as the same product (variants under different ids).
     near_duplicate: float = 0.9
     # Neighbours kept per item in the sparse graph (precompute, hubness, near-duplicates).
@@ -139,9 +168,20 @@ class _Signals:
     raw_popularity: np.ndarray
     trending: np.ndarray  # in [0, 1]
     copurchase: sp.csr_matrix  # n x n, cosine-normalised, top-k per row
+    customer: sp.csr_matrix  # bought by one customer, likewise
+    sequence: sp.csr_matrix  # bought next (directed), likewise
     has_popularity: bool = False
     has_trending: bool = False
     has_copurchase: bool = False
+
+    def behaviour(self) -> tuple[tuple[str, sp.csr_matrix], ...]:
+        """The item-item order signals with at least one entry, by EngineConfig weight name."""
+        pairs = (
+            ("copurchase_weight", self.copurchase),
+            ("customer_weight", self.customer),
+            ("sequence_weight", self.sequence),
+        )
+        return tuple((name, m) for name, m in pairs if m.nnz)
 
 
 def _item_text(item: CatalogItem) -> str:
@@ -236,9 +276,12 @@ class Recommender:
         hub: np.ndarray,
         signals: _Signals,
         config: EngineConfig,
+        tuning: TuningReport | None = None,
     ) -> None:
         self.items = items
         self.config = config
+        # What self-tuning chose at build (None: not tuned, e.g. no customer history).
+        self.tuning = tuning
         self._index = {item.id: i for i, item in enumerate(items)}
         self._matrix = matrix
         self._postings = matrix.T.tocsr()  # feature -> items
@@ -251,8 +294,7 @@ class Recommender:
         groups: dict[str, int] = {}
         self._group = np.array([groups.setdefault(item.group_id or f"\0{item.id}", len(groups)) for item in items])
         self._price = np.array([math.nan if item.price is None else float(item.price) for item in items])
-        # The prior every placement shares: hubness correction plus the popularity tie-breaker.
-        self._prior = (-config.hub_penalty * hub + config.popularity_weight * signals.popularity).astype(np.float64)
+        self._prior = self._prior_for(config)
 
     # ------------------------------------------------------------------ build
 
@@ -261,15 +303,19 @@ class Recommender:
         cls,
         items: Iterable[CatalogItem],
         *,
+        orders: Iterable[Order] = (),
+        now: float | None = None,
         baskets: Iterable[Sequence[str]] = (),
         popularity: Mapping[str, float] | None = None,
         trending: Mapping[str, float] | None = None,
         config: EngineConfig | None = None,
     ) -> "Recommender":
-        """Build the index: text vectors, the sparse neighbour graph, co-purchase and popularity signals.
+        """Build the index: text vectors, the sparse neighbour graph, the order signals; then self-tune.
 
-        items: the catalog (duplicates by id keep the first). baskets: item ids bought in one order each.
-        popularity / trending: item id -> order count / recency-weighted order count (unknown ids ignored).
+        items: the catalog (duplicates by id keep the first). orders: the store's orders (customer key, epoch
+        seconds, item ids); every order signal comes from them, trending aged from now (default: the last order).
+        baskets / popularity / trending: the same signals given directly (item ids per order; item id -> order
+        count / recency-weighted count; unknown ids ignored), used when orders is empty.
         """
         config = config or EngineConfig()
         unique: dict[str, CatalogItem] = {}
@@ -287,7 +333,7 @@ class Recommender:
                 neighbour_ids=empty.astype(np.int32),
                 neighbour_sims=empty.astype(np.float32),
                 hub=np.zeros(0),
-                signals=_build_signals(n=0, index={}, baskets=(), popularity=None, trending=None, config=config),
+                signals=_build_signals(n=0, index={}, behaviour=None, popularity=None, trending=None, config=config),
                 config=config,
             )
         texts = [_item_text(item) for item in catalog]
@@ -330,18 +376,37 @@ class Recommender:
             probes=config.graph_probes,
         )
         hub_k = min(config.hub_k, neighbour_sims.shape[1])
-        hub = neighbour_sims[:, :hub_k].mean(axis=1) if hub_k else np.zeros(n, dtype=np.float32)
+        hub = np.asarray(
+            neighbour_sims[:, :hub_k].mean(axis=1) if hub_k else np.zeros(n, dtype=np.float32), dtype=np.float64
+        )
+        indexed = index_orders(orders, index)
+        if not indexed:  # the signals given directly: each basket one guest order
+            indexed = index_orders((Order(customer="", when=0.0, items=tuple(b)) for b in baskets), index)
+        behaviour = build_behaviour(indexed, n=n, now=now) if indexed else None
+        tuning: TuningReport | None = None
+        if behaviour is not None and config.self_tune:
+            config, tuning = _self_tune(
+                catalog=catalog,
+                orders=indexed,
+                now=now,
+                matrix=matrix,
+                neighbour_ids=neighbour_ids,
+                neighbour_sims=neighbour_sims,
+                hub=hub,
+                config=config,
+            )
         signals = _build_signals(
-            n=n, index=index, baskets=baskets, popularity=popularity, trending=trending, config=config
+            n=n, index=index, behaviour=behaviour, popularity=popularity, trending=trending, config=config
         )
         return cls(
             items=catalog,
             matrix=matrix,
             neighbour_ids=neighbour_ids,
             neighbour_sims=neighbour_sims,
-            hub=np.asarray(hub, dtype=np.float64),
+            hub=hub,
             signals=signals,
             config=config,
+            tuning=tuning,
         )
 
     def with_config(self, config: EngineConfig) -> "Recommender":
@@ -351,10 +416,16 @@ class Recommender:
         """
         clone = copy.copy(self)
         clone.config = config
-        clone._prior = (-config.hub_penalty * self._hub + config.popularity_weight * self._signals.popularity).astype(
-            np.float64
-        )
+        clone._prior = clone._prior_for(config)
         return clone
+
+    def _prior_for(self, config: EngineConfig) -> np.ndarray:
+        """The prior every placement shares: hubness correction plus the popularity and trending priors."""
+        signals = self._signals
+        prior = -config.hub_penalty * self._hub + config.popularity_weight * signals.popularity
+        if config.product_trending_weight:
+            prior = prior + config.product_trending_weight * signals.trending
+        return np.asarray(prior, dtype=np.float64)
 
     # ------------------------------------------------------------------ queries
 
@@ -407,7 +478,8 @@ class Recommender:
         """
         config = self.config
         signals = self._signals
-        copurchase = signals.copurchase
+        behaviour = [(float(getattr(config, name)), m) for name, m in signals.behaviour()]
+        behaviour = [(w, m) for w, m in behaviour if w]
         wanted = range(len(self.items)) if ids is None else [self._index[x] for x in ids if x in self._index]
         result: dict[str, list[ScoredItem]] = {}
         for i in wanted:
@@ -416,19 +488,21 @@ class Recommender:
             valid = neighbours >= 0
             cand = neighbours[valid]
             text = sims[valid]
-            co_row = copurchase.getrow(i) if signals.has_copurchase else None
-            if co_row is not None and co_row.nnz:
-                co_ids = co_row.indices
-                merged = np.union1d(cand, co_ids)
+            rows = [(w, m.getrow(i)) for w, m in behaviour]
+            rows = [(w, row) for w, row in rows if row.nnz]
+            if rows:
+                merged = np.union1d(cand, np.concatenate([row.indices for _, row in rows]))
                 text_full = np.zeros(merged.size)
                 text_full[np.searchsorted(merged, cand)] = text
-                co_full = np.zeros(merged.size)
-                co_full[np.searchsorted(merged, co_ids)] = co_row.data
-                cand, text, co = merged, text_full, co_full
+                co = np.zeros(merged.size)
+                for w, row in rows:
+                    top = row.data.max() if config.behaviour_scale == "max" else 1.0
+                    co[np.searchsorted(merged, row.indices)] += (w / top) * row.data
+                cand, text = merged, text_full
             else:
                 co = np.zeros(cand.size)
-            scores = text + config.copurchase_weight * co + self._prior[cand]
-            reasons = np.where(config.copurchase_weight * co > text, 1, 0)
+            scores = text + co + self._prior[cand]
+            reasons = np.where(co > text, 1, 0)
             if signals.has_popularity:
                 pop_ids = self._bestsellers
                 extra = np.setdiff1d(pop_ids, cand)
@@ -447,7 +521,7 @@ class Recommender:
             i = self._index.get(item_id) if item_id is not None else None
             if i is not None and i not in history:
                 history.append(i)
-        return history
+        return history[: self.config.max_history + 1]
 
     def _weights(self, history: Sequence[int]) -> np.ndarray:
         weights = self.config.recency_decay ** np.arange(len(history), dtype=np.float64)
@@ -463,16 +537,24 @@ class Recommender:
         postings = self._postings[features]
         return np.asarray(postings.T @ values.astype(np.float64), dtype=np.float64).ravel()
 
-    def _copurchase_scores(self, history: Sequence[int], weights: np.ndarray) -> np.ndarray:
-        if not self._signals.has_copurchase:
-            return np.zeros(len(self.items))
-        combined = sp.csr_matrix(weights) @ self._signals.copurchase[history]
-        return np.asarray(combined.todense(), dtype=np.float64).ravel()
+    def _behaviour_scores(self, history: Sequence[int], weights: np.ndarray) -> np.ndarray:
+        """The blend's order part: each signal's weighted history row over its best value, times its weight."""
+        out = np.zeros(len(self.items))
+        for name, matrix in self._signals.behaviour():
+            weight = float(getattr(self.config, name))
+            if weight == 0.0:
+                continue
+            part = np.asarray((sp.csr_matrix(weights) @ matrix[history]).todense(), dtype=np.float64).ravel()
+            part[list(history)] = 0.0
+            top = part.max() if self.config.behaviour_scale == "max" else 1.0
+            if top > 0:
+                out += (weight / top) * part
+        return out
 
     def _product_scores(self, history: list[int]) -> tuple[np.ndarray, np.ndarray]:
         weights = self._weights(history)
         text = self._text_scores(history, weights)
-        co = self.config.copurchase_weight * self._copurchase_scores(history, weights)
+        co = self._behaviour_scores(history, weights)
         scores = text + co + self._prior
         reasons = np.where(co > text, 1, 0)
         return scores, reasons
@@ -484,7 +566,7 @@ class Recommender:
         # One similarity vector per cart item; the weighted text score is their weighted sum (cosine is linear).
         per_item = np.stack([self._scores_for(row.indices, row.data) for row in (self._matrix[h] for h in history)])
         text = weights @ per_item
-        co = 2.0 * config.copurchase_weight * self._copurchase_scores(history, weights)
+        co = 2.0 * self._behaviour_scores(history, weights)
         # The highest similarity to any single cart item: a second phone is a substitute, a case is not.
         nearest = np.maximum(per_item.max(axis=0), 0.0)
         substitute = np.maximum(nearest - config.substitute_similarity, 0.0)
@@ -693,7 +775,7 @@ def _build_signals(
     *,
     n: int,
     index: Mapping[str, int],
-    baskets: Iterable[Sequence[str]],
+    behaviour: Behaviour | None,
     popularity: Mapping[str, float] | None,
     trending: Mapping[str, float] | None,
     config: EngineConfig,
@@ -706,48 +788,91 @@ def _build_signals(
                 out[i] = float(value)
         return out
 
-    raw_pop = vector(popularity)
-    raw_trend = vector(trending)
-    pop = np.log1p(raw_pop)
-    pop = pop / pop.max() if raw_pop.any() else pop
-    trend = raw_trend / raw_trend.max() if raw_trend.any() else raw_trend
-
-    rows: list[int] = []
-    cols: list[int] = []
-    vals: list[float] = []
-    basket_count = 0
-    for basket in baskets:
-        members = sorted({index[x] for x in basket if x in index})
-        if len(members) < 2:
-            continue
-        # A 20-item order says less about any one pair than a 2-item order.
-        weight = 1.0 / math.log2(1 + len(members))
-        rows.extend([basket_count] * len(members))
-        cols.extend(members)
-        vals.extend([weight] * len(members))
-        basket_count += 1
-    if basket_count:
-        incidence = sp.csr_matrix((vals, (rows, cols)), shape=(basket_count, n), dtype=np.float64)
-        binary = incidence.copy()
-        binary.data[:] = 1.0
-        counts = np.asarray(binary.sum(axis=0)).ravel()
-        co = (binary.T @ incidence).tocsr()  # sum over baskets of the basket weight
-        co.setdiag(0)
-        co.eliminate_zeros()
-        co = co.tocoo()
-        denom = np.sqrt(np.maximum(counts[co.row], 1) * np.maximum(counts[co.col], 1))
-        co_matrix = sp.csr_matrix((co.data / denom, (co.row, co.col)), shape=(n, n))
-        copurchase = _prune_rows(co_matrix, config.copurchase_neighbours)
-    else:
-        copurchase = sp.csr_matrix((n, n))
+    # Counts given directly win; else the orders' own.
+    raw_pop = behaviour.popularity if popularity is None and behaviour is not None else vector(popularity)
+    raw_trend = behaviour.trending if trending is None and behaviour is not None else vector(trending)
+    pop, trend = scaled_popularity(raw_pop), scaled_trending(raw_trend)
+    empty = sp.csr_matrix((n, n))
+    k = int(config.copurchase_neighbours)
     return _Signals(
         popularity=pop,
         raw_popularity=raw_pop,
         trending=trend,
-        copurchase=copurchase,
+        copurchase=_prune_rows(behaviour.basket, k) if behaviour is not None else empty,
+        customer=_prune_rows(behaviour.customer, k) if behaviour is not None else empty,
+        sequence=_prune_rows(behaviour.sequence, k) if behaviour is not None else empty,
         has_popularity=bool(raw_pop.any()),
         has_trending=bool(raw_trend.any()),
-        has_copurchase=copurchase.nnz > 0,
+        has_copurchase=behaviour is not None and behaviour.basket.nnz > 0,
+    )
+
+
+def _self_tune(
+    *,
+    catalog: Sequence[CatalogItem],
+    orders: Sequence,
+    now: float | None,
+    matrix: sp.csr_matrix,
+    neighbour_ids: np.ndarray,
+    neighbour_sims: np.ndarray,
+    hub: np.ndarray,
+    config: EngineConfig,
+) -> tuple[EngineConfig, TuningReport | None]:
+    """Choose the blend on the store's own history: each recent customer's last new item held out (tuning.py)."""
+    sequences = customer_sequences(orders)
+    last_seen: dict[str, float] = {}
+    for order in orders:
+        if order.customer:
+            last_seen[order.customer] = order.when
+    eligible = [c for c, seq in sequences.items() if len(seq) >= 2]
+    if len(eligible) < config.tune_min_cases:
+        return config, None
+    # The most recent customers (latest order first; ties by first appearance), as a shop's next visitors; each
+    # gives up to tune_holdouts cases, its last new items in turn, each with the items before it as the history.
+    position = {c: p for p, c in enumerate(eligible)}
+    recent: list[str] = []
+    total = 0
+    for c in sorted(eligible, key=lambda c: (-last_seen[c], position[c])):
+        if total >= config.tune_max_cases:
+            break
+        recent.append(c)
+        total += min(config.tune_holdouts, len(sequences[c]) - 1)
+    recent.sort(key=position.__getitem__)
+    # Two folds of customers (alternating): each fold's cases are scored on signals without that fold's held-out
+    # items but with the other fold's full histories, so a shop whose customers buy two items each still shows the
+    # validation what its customers buy together.
+    folds: list[tuple[list[Case], Behaviour]] = []
+    cases: list[Case] = []
+    for fold in (recent[0::2], recent[1::2]):
+        held_out: dict[str, set[int]] = {}
+        fold_cases: list[Case] = []
+        for c in fold:
+            sequence = sequences[c]
+            first = len(sequence) - min(config.tune_holdouts, len(sequence) - 1)
+            held_out[c] = set(sequence[first:])
+            for t in range(first, len(sequence)):
+                history = tuple(sequence[t - 1 :: -1][: config.max_history + 1])
+                fold_cases.append(Case(history=history, target=sequence[t]))
+        before = build_behaviour(hold_out_last_items(orders, held_out), n=len(catalog), now=now)
+        folds.append((fold_cases, before))
+        cases.extend(fold_cases)
+    groups: dict[str, list[int]] = {}
+    for i, item in enumerate(catalog):
+        groups.setdefault(item.group_id or f"\0{item.id}", []).append(i)
+    blocked: dict[int, set[int]] = {}
+    for case in cases:
+        for h in case.history:
+            if h not in blocked:
+                item = catalog[h]
+                near = neighbour_ids[h][(neighbour_sims[h] >= config.history_near_duplicate) & (neighbour_ids[h] >= 0)]
+                blocked[h] = set(groups[item.group_id or f"\0{item.id}"]) | set(near.tolist())
+    return tune(
+        config=config,
+        folds=folds,
+        matrix=matrix,
+        neighbour_ids=neighbour_ids,
+        blocked=blocked,
+        hub=hub,
     )
 
 

@@ -4,6 +4,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from recommendations.engine import EngineConfig
 from recommendations.evaluation import Model, result_json, run_evaluation, run_heldout_evaluation
 
 
@@ -23,6 +24,11 @@ class Command(BaseCommand):
             help="Evaluate a reference model instead of the engine.",
         )
         parser.add_argument("--no-progress", action="store_true", help="No progress bar on stderr.")
+        parser.add_argument(
+            "--no-tune",
+            action="store_true",
+            help="Switch the engine's per-store self-tuning off (EngineConfig's a-priori blend).",
+        )
         parser.add_argument(
             "--heldout",
             action="store_true",
@@ -47,6 +53,7 @@ class Command(BaseCommand):
                 k=options["k"],
                 model=options["baseline"] or Model.ENGINE,
                 progress=None if options["no_progress"] else sys.stderr,
+                config=EngineConfig(self_tune=False) if options["no_tune"] else None,
             )
         except FileNotFoundError as exc:
             raise CommandError(f"No such file: {options['interactions']}") from exc

@@ -1,0 +1,196 @@
+"""What a store's orders say about its items: bought together, bought by one customer, bought next, popular, trending.
+
+Pure numpy/scipy (no Django). The input is the store's orders (an anonymous customer key, a time, item ids in
+line order); the output is three item-item matrices and two item vectors, all over the engine's item index:
+
+- basket(a, b): a and b in one order (co-purchase);
+- customer(a, b): a and b bought by one customer, in any of their orders;
+- sequence(a, b): b bought after a by one customer, within SEQUENCE_WINDOW of their later items (directed);
+- popularity: distinct orders per item; trending: the same, each order weighted 0.5 ** (age / half-life).
+
+Every matrix is cosine-normalised, c(a, b) / sqrt(n_a * n_b), with each order (customer) weighted
+1 / log2(1 + its size) so a 40-item order says less about any one pair than a 2-item order (the IUF
+weighting of Breese et al. 1998, per basket). The diagonal is zero.
+"""
+
+import math
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+
+__all__ = [
+    "Behaviour",
+    "Order",
+    "build_behaviour",
+    "customer_sequences",
+    "hold_out_last_items",
+    "scaled_popularity",
+    "scaled_trending",
+]
+
+# A later item counts as "bought next" after an earlier one when at most this many new items lie between them
+# (gap g weighs 0.5 ** g): an a-priori window, the same for every store.
+SEQUENCE_WINDOW = 5
+TRENDING_HALF_LIFE_DAYS = 14.0
+
+
+@dataclass(frozen=True)
+class Order:
+    """One order as the engine sees it: the anonymous customer key ("" for a guest), epoch seconds, item ids."""
+
+    customer: str
+    when: float
+    items: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Behaviour:
+    """Order signals over an item index of size n (see the module docstring)."""
+
+    popularity: np.ndarray
+    trending: np.ndarray
+    basket: sp.csr_matrix
+    customer: sp.csr_matrix
+    sequence: sp.csr_matrix
+
+    @property
+    def has_orders(self) -> bool:
+        return bool(self.popularity.any())
+
+
+@dataclass(frozen=True)
+class _IndexedOrder:
+    customer: str
+    when: float
+    items: tuple[int, ...]
+
+
+def index_orders(orders: Iterable[Order], index: Mapping[str, int]) -> list[_IndexedOrder]:
+    """Orders with known items only (first occurrence in an order kept), in time order (stable)."""
+    out: list[_IndexedOrder] = []
+    for order in orders:
+        items = tuple(dict.fromkeys(index[x] for x in order.items if x in index))
+        if items:
+            out.append(_IndexedOrder(customer=order.customer, when=float(order.when), items=items))
+    out.sort(key=lambda o: o.when)
+    return out
+
+
+def customer_sequences(orders: Sequence[_IndexedOrder]) -> dict[str, list[int]]:
+    """Each keyed customer's distinct items in the order they were first bought (orders in time, lines in order).
+
+    Guests (no key) have no sequence beyond their one order.
+    """
+    sequences: dict[str, list[int]] = {}
+    seen: dict[str, set[int]] = defaultdict(set)
+    for order in orders:
+        if not order.customer:
+            continue
+        sequence = sequences.setdefault(order.customer, [])
+        known = seen[order.customer]
+        for item in order.items:
+            if item not in known:
+                known.add(item)
+                sequence.append(item)
+    return sequences
+
+
+def hold_out_last_items(orders: Sequence[_IndexedOrder], held_out: Mapping[str, set[int]]) -> list[_IndexedOrder]:
+    """The orders without each customer's held-out items (customer -> items): what the store knew before them."""
+    out: list[_IndexedOrder] = []
+    for order in orders:
+        items_out = held_out.get(order.customer) if order.customer else None
+        items = order.items if not items_out else tuple(x for x in order.items if x not in items_out)
+        if items:
+            out.append(_IndexedOrder(customer=order.customer, when=order.when, items=items))
+    return out
+
+
+def _cosine(groups: Sequence[Sequence[int]], n: int) -> sp.csr_matrix:
+    """Cosine co-occurrence over groups of item ids (each group weighted 1 / log2(1 + size))."""
+    rows: list[int] = []
+    cols: list[int] = []
+    vals: list[float] = []
+    count = 0
+    for group in groups:
+        if len(group) < 2:
+            continue
+        weight = 1.0 / math.log2(1 + len(group))
+        rows.extend([count] * len(group))
+        cols.extend(group)
+        vals.extend([weight] * len(group))
+        count += 1
+    if not count:
+        return sp.csr_matrix((n, n))
+    weighted = sp.csr_matrix((vals, (rows, cols)), shape=(count, n), dtype=np.float64)
+    binary = weighted.copy()
+    binary.data[:] = 1.0
+    counts = np.asarray(binary.sum(axis=0)).ravel()
+    co = sp.csr_matrix(binary.T @ weighted)
+    co.setdiag(0)
+    co.eliminate_zeros()
+    return _scale(co, counts)
+
+
+def _scale(co: sp.csr_matrix, counts: np.ndarray) -> sp.csr_matrix:
+    coo = co.tocoo()
+    denom = np.sqrt(np.maximum(counts[coo.row], 1) * np.maximum(counts[coo.col], 1))
+    return sp.csr_matrix((coo.data / denom, (coo.row, coo.col)), shape=co.shape)
+
+
+def _sequence(sequences: Iterable[Sequence[int]], n: int) -> sp.csr_matrix:
+    """Directed "bought next": a -> b when b comes within SEQUENCE_WINDOW places after a in a sequence."""
+    rows: list[np.ndarray] = []
+    cols: list[np.ndarray] = []
+    vals: list[np.ndarray] = []
+    counts = np.zeros(n)
+    for sequence in sequences:
+        s = np.asarray(sequence, dtype=np.int64)
+        if s.size < 2:
+            continue
+        counts[s] += 1.0
+        weight = 1.0 / math.log2(1 + s.size)
+        for gap in range(1, min(SEQUENCE_WINDOW, s.size - 1) + 1):
+            rows.append(s[:-gap])
+            cols.append(s[gap:])
+            vals.append(np.full(s.size - gap, weight * 0.5 ** (gap - 1)))
+    if not rows:
+        return sp.csr_matrix((n, n))
+    co = sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(n, n))
+    co.sum_duplicates()
+    return _scale(co, counts)
+
+
+def build_behaviour(orders: Sequence[_IndexedOrder], *, n: int, now: float | None = None) -> Behaviour:
+    """Every order signal over n items; trending ages are taken from now (default: the latest order)."""
+    popularity = np.zeros(n)
+    trending = np.zeros(n)
+    if orders:
+        latest = max(o.when for o in orders) if now is None else now
+        for order in orders:
+            age_days = max(latest - order.when, 0.0) / 86400.0
+            items = np.asarray(order.items, dtype=np.int64)
+            popularity[items] += 1.0
+            trending[items] += math.pow(0.5, age_days / TRENDING_HALF_LIFE_DAYS)
+    sequences = customer_sequences(orders)
+    return Behaviour(
+        popularity=popularity,
+        trending=trending,
+        basket=_cosine([o.items for o in orders], n),
+        customer=_cosine(list(sequences.values()), n),
+        sequence=_sequence(sequences.values(), n),
+    )
+
+
+def scaled_popularity(raw: np.ndarray) -> np.ndarray:
+    """log1p of order counts scaled to [0, 1]."""
+    pop = np.log1p(raw)
+    return pop / pop.max() if raw.any() else pop
+
+
+def scaled_trending(raw: np.ndarray) -> np.ndarray:
+    """Recency-weighted order counts scaled to [0, 1]."""
+    return raw / raw.max() if raw.any() else raw

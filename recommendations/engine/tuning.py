@@ -1,0 +1,256 @@
+"""Per-store self-tuning: the engine picks its blend, session recency decay and neighbourhood size on the store's own
+most recent history, at every build.
+
+Validation (leave-last-out inside the training data, as SASRec-style evaluations hold out): every keyed customer
+with at least two distinct items gives one case, their last new item as the target and the earlier ones as the
+history (the most recent is the query product, the others the session), exactly the shape the shop's shoppers
+and evaluate_recs ask. The order signals are rebuilt without the held-out items, so no case sees its own answer.
+
+Search (Gorse's model search keeps a fixed, small space per model and picks by a validation score on each data
+set; we do the same, with coordinate ascent instead of random search so a few hundred cases suffice): starting
+from EngineConfig's defaults, each setting in turn takes the level of TUNING_GRID with the best NDCG@10 on the
+cases (strict improvement only, so ties keep the simpler default), for up to TUNING_ROUNDS rounds. Every level in
+the grid is a priori (decades of weight, common decays), never fitted to a data set.
+
+Speed: each case's candidate pool (text neighbours and behaviour neighbours of its history, the bestsellers and
+trending items, the target) is scored once per history item; a setting then costs a few small matrix products per
+case, so a search over ~100 settings takes seconds for a thousand cases at any catalog size. Ranks inside the
+pool are exact; an item outside it never scores in the behaviour signals and sits outside every history item's
+text neighbourhood, so it rarely reaches a top 10.
+"""
+
+import dataclasses
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import scipy.sparse as sp
+
+from recommendations.engine.behaviour import Behaviour, scaled_popularity, scaled_trending
+
+if TYPE_CHECKING:
+    from recommendations.engine.core import EngineConfig
+
+__all__ = ["TUNING_GRID", "Case", "TuningReport", "tune"]
+
+K = 10
+TUNING_ROUNDS = 3
+# The levels each setting may take (EngineConfig field -> levels).
+TUNING_GRID: dict[str, tuple[float, ...]] = {
+    "copurchase_weight": (0.0, 0.1, 0.3, 1.0, 3.0),
+    "customer_weight": (0.0, 0.1, 0.3, 1.0, 3.0),
+    "sequence_weight": (0.0, 0.1, 0.3, 1.0, 3.0),
+    "popularity_weight": (0.0, 0.01, 0.03, 0.1, 0.3, 1.0),
+    "product_trending_weight": (0.0, 0.03, 0.1, 0.3, 1.0),
+    "recency_decay": (0.3, 0.5, 0.7, 0.9, 1.0),
+    "copurchase_neighbours": (10, 30, 100),
+}
+_BEHAVIOUR = ("basket", "customer", "sequence")
+_POOL_PER_SOURCE = 20
+
+
+@dataclass(frozen=True)
+class Case:
+    history: tuple[int, ...]  # most recent first: history[0] is the query product
+    target: int
+
+
+@dataclass(frozen=True)
+class TuningReport:
+    """What the search chose and how the chosen settings compare with the defaults on the validation cases."""
+
+    cases: int
+    chosen: dict[str, float]
+    default_ndcg: float
+    tuned_ndcg: float
+    evaluated: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "cases": self.cases,
+            "chosen": self.chosen,
+            "default_ndcg@10": round(self.default_ndcg, 4),
+            "tuned_ndcg@10": round(self.tuned_ndcg, 4),
+            "settings_evaluated": self.evaluated,
+        }
+
+
+@dataclass
+class _Pool:
+    items: np.ndarray  # candidate item ids
+    target: int  # position of the target in items
+    text: np.ndarray  # pool x history cosines
+    behaviour: dict[str, tuple[np.ndarray, np.ndarray]]  # name -> (values, row ranks; 0 = absent), pool x history
+    prior: np.ndarray  # pool x 3: hub, popularity, trending
+
+
+def _row_ranks(matrix: sp.csr_matrix) -> sp.csr_matrix:
+    """Same pattern as matrix, data = 1 + the entry's rank in its row (largest first, ties by lower column)."""
+    matrix = sp.csr_matrix(matrix)
+    matrix.sort_indices()
+    rows = np.repeat(np.arange(matrix.shape[0]), np.diff(matrix.indptr))
+    order = np.lexsort((matrix.indices, -matrix.data, rows))
+    ranks = np.empty(matrix.nnz, dtype=np.float64)
+    starts = matrix.indptr[rows[order]]
+    ranks[order] = np.arange(matrix.nnz) - starts + 1
+    return sp.csr_matrix((ranks, matrix.indices.copy(), matrix.indptr.copy()), shape=matrix.shape)
+
+
+def _top_entries(row: sp.csr_matrix, k: int) -> np.ndarray:
+    if row.nnz <= k:
+        return row.indices
+    return row.indices[np.argpartition(-row.data, k - 1)[:k]]
+
+
+def _build_pools(
+    *,
+    cases: Sequence[Case],
+    matrix: sp.csr_matrix,
+    neighbour_ids: np.ndarray,
+    blocked: "Mapping[int, set[int]]",
+    behaviour: Behaviour,
+    hub: np.ndarray,
+    popularity: np.ndarray,
+    trending: np.ndarray,
+) -> list[_Pool]:
+    mats = {name: sp.csr_matrix(getattr(behaviour, name)) for name in _BEHAVIOUR}
+    ranks = {name: _row_ranks(m) for name, m in mats.items()}
+    top = _POOL_PER_SOURCE
+    fixed = np.union1d(np.argsort(-popularity, kind="stable")[:top], np.argsort(-trending, kind="stable")[:top])
+    pools: list[_Pool] = []
+    for case in cases:
+        history = np.asarray(case.history, dtype=np.int64)
+        parts = [fixed, np.asarray([case.target])]
+        text_ids = neighbour_ids[history, :_POOL_PER_SOURCE].ravel()
+        parts.append(text_ids[text_ids >= 0])
+        for m in mats.values():
+            for h in history.tolist():
+                parts.append(_top_entries(m[h], 3 * _POOL_PER_SOURCE))
+        pool = np.unique(np.concatenate(parts).astype(np.int64))
+        excluded: set[int] = set(history.tolist())
+        for h in history.tolist():
+            excluded |= blocked.get(h, set())
+        if case.target in excluded:
+            continue  # serving can never show it: no setting changes this case
+        pool = pool[~np.isin(pool, np.fromiter(excluded, dtype=np.int64, count=len(excluded)))]
+        target = int(np.searchsorted(pool, case.target))
+        text = np.asarray((matrix[pool] @ matrix[history].T).todense(), dtype=np.float32)
+        values = {
+            name: (
+                np.asarray(m[history][:, pool].T.todense(), dtype=np.float32),
+                np.asarray(ranks[name][history][:, pool].T.todense(), dtype=np.float32),
+            )
+            for name, m in mats.items()
+        }
+        prior = np.stack([hub[pool], popularity[pool], trending[pool]], axis=1).astype(np.float32)
+        pools.append(_Pool(items=pool, target=target, text=text, behaviour=values, prior=prior))
+    return pools
+
+
+def _ndcg(pools: Sequence[_Pool], settings: Mapping[str, float], *, hub_penalty: float, scale: str) -> np.ndarray:
+    """NDCG@10 of each pool's target under the blend with these settings."""
+    out = np.zeros(len(pools))
+    decay = float(settings["recency_decay"])
+    k = float(settings["copurchase_neighbours"])
+    weights = {name: float(settings[field]) for name, field in zip(_BEHAVIOUR, _FIELDS, strict=True)}
+    for n, pool in enumerate(pools):
+        length = pool.text.shape[1]
+        w = decay ** np.arange(length, dtype=np.float32)
+        w /= w.sum()
+        score = pool.text @ w - hub_penalty * pool.prior[:, 0]
+        for name, weight in weights.items():
+            if weight == 0.0:
+                continue
+            values, ranks = pool.behaviour[name]
+            part = np.where((ranks > 0) & (ranks <= k), values, 0.0) @ w
+            top = part.max() if scale == "max" else 1.0
+            if top > 0:
+                score = score + weight * part / top
+        score = (
+            score
+            + float(settings["popularity_weight"]) * pool.prior[:, 1]
+            + float(settings["product_trending_weight"]) * pool.prior[:, 2]
+        )
+        target_score = score[pool.target]
+        rank = int((score > target_score).sum() + (score[: pool.target] == target_score).sum())
+        if rank < K:
+            out[n] = 1.0 / math.log2(rank + 2)
+    return out
+
+
+# A setting replaces the current one only when its mean gain over the cases exceeds this many standard errors of
+# the paired per-case difference: with a few hundred cases, smaller gains are mostly the noise of the sample.
+SIGNIFICANCE = 1.0
+
+
+def _significantly_better(candidate: np.ndarray, current: np.ndarray) -> bool:
+    diff = candidate - current
+    gain = float(diff.mean())
+    if gain <= 1e-12:
+        return False
+    return gain > SIGNIFICANCE * float(diff.std(ddof=1)) / math.sqrt(diff.size)
+
+
+_FIELDS = ("copurchase_weight", "customer_weight", "sequence_weight")
+
+
+def tune(
+    *,
+    config: "EngineConfig",
+    folds: Sequence[tuple[Sequence[Case], Behaviour]],
+    matrix: sp.csr_matrix,
+    neighbour_ids: np.ndarray,
+    blocked: "Mapping[int, set[int]]",
+    hub: np.ndarray,
+    grid: Mapping[str, Sequence[float]] = TUNING_GRID,
+) -> tuple["EngineConfig", TuningReport]:
+    """Return config with the settings of grid chosen by coordinate ascent on the cases, and a report.
+
+    folds: each fold's cases with the order signals built without that fold's held-out items.
+    """
+    pools = [
+        pool
+        for cases, behaviour in folds
+        for pool in _build_pools(
+            cases=cases,
+            matrix=matrix,
+            neighbour_ids=neighbour_ids,
+            blocked=blocked,
+            behaviour=behaviour,
+            hub=hub,
+            popularity=scaled_popularity(behaviour.popularity),
+            trending=scaled_trending(behaviour.trending),
+        )
+    ]
+    current = {field: getattr(config, field) for field in grid}
+    cache: dict[tuple[tuple[str, float], ...], np.ndarray] = {}
+
+    def score(settings: Mapping[str, float]) -> np.ndarray:
+        key = tuple(sorted((f, float(v)) for f, v in settings.items()))
+        if key not in cache:
+            cache[key] = _ndcg(pools, settings, hub_penalty=config.hub_penalty, scale=config.behaviour_scale)
+        return cache[key]
+
+    default = best = score(current)
+    for _ in range(TUNING_ROUNDS if len(pools) > 1 else 0):
+        changed = False
+        for field, levels in grid.items():
+            for level in levels:
+                candidate = {**current, field: level}
+                value = score(candidate)
+                if _significantly_better(value, best):
+                    best, current, changed = value, candidate, True
+        if not changed:
+            break
+    chosen = {f: (int(v) if f == "copurchase_neighbours" else float(v)) for f, v in current.items()}
+    tuned = dataclasses.replace(config, **chosen)
+    report = TuningReport(
+        cases=len(pools),
+        chosen=chosen,
+        default_ndcg=float(default.mean()) if pools else 0.0,
+        tuned_ndcg=float(best.mean()) if pools else 0.0,
+        evaluated=len(cache),
+    )
+    return tuned, report

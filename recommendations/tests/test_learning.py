@@ -1,0 +1,216 @@
+"""The engine learns each store: order signals and per-store self-tuning on small constructed stores whose right
+answer is known by construction."""
+
+import random
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from catalog_sync.models import OrderLine, customer_key
+from catalog_sync.tests.factories import ProductFactory
+from merchants.tests.factories import StoreFactory
+from recommendations.engine import CatalogItem, EngineConfig, Recommender
+from recommendations.engine.behaviour import Order, build_behaviour, hold_out_last_items, index_orders
+from recommendations.engine.loader import build_recommender_for_store, load_orders
+from recommendations.evaluation import build_cases, read_interactions, training_orders
+
+TINY = Path(__file__).parent / "data" / "tiny_interactions.json"
+DAY = 86400.0
+WORDS = ("alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel", "india", "juliet")
+
+
+def opaque_catalog(n: int) -> list[CatalogItem]:
+    """Items whose titles say nothing about what is bought with what: unique nonsense words per item."""
+    rng = random.Random(7)
+    return [
+        CatalogItem(id=f"i{k}", title=" ".join(rng.sample(WORDS, 3)) + f" model {k}x{rng.randrange(10**6)}")
+        for k in range(n)
+    ]
+
+
+def pair_orders(customers: int, pairs: int, *, seed: int = 1) -> list[Order]:
+    """Each customer buys a_j in one order and its fixed companion b_j (j + pairs) in the next order."""
+    rng = random.Random(seed)
+    orders = []
+    for c in range(customers):
+        j = rng.randrange(pairs)
+        start = c * DAY
+        orders.append(Order(customer=f"c{c}", when=start, items=(f"i{j}",)))
+        orders.append(Order(customer=f"c{c}", when=start + 3600, items=(f"i{j + pairs}",)))
+    return orders
+
+
+def test_bought_next_wins_where_text_is_useless_and_tuning_turns_it_on():
+    # given: 40 products, 20 fixed (a, b) pairs, titles unrelated to the pairs, 300 customers who buy a then b
+    items = opaque_catalog(40)
+    orders = pair_orders(300, 20)
+
+    # when
+    engine = Recommender.build(items, orders=orders)
+    untuned = Recommender.build(items, orders=orders, config=EngineConfig(self_tune=False))
+
+    # then: the companion comes first for every a; the tuner weighs the customer/sequence signals up
+    assert engine.tuning is not None
+    assert engine.tuning.cases == 300  # two folds of customers, each scored on the other fold's full orders
+    assert engine.tuning.tuned_ndcg == pytest.approx(1.0)
+    assert [engine.recommend(query_id=f"i{j}", placement="product", limit=1)[0].id for j in range(20)] == [
+        f"i{j + 20}" for j in range(20)
+    ]
+    assert engine.tuning.tuned_ndcg > engine.tuning.default_ndcg
+    assert max(engine.config.customer_weight, engine.config.sequence_weight) > untuned.config.customer_weight
+    assert engine.recommend(query_id="i3", placement="product", limit=1)[0].reason == "bought_together"
+
+
+def test_text_wins_with_no_history_and_nothing_is_tuned():
+    # given: a catalog where one item's title matches the query's and no orders at all
+    items = [
+        CatalogItem(id="pen-blue", title="Blue gel pen fine point"),
+        CatalogItem(id="pen-black", title="Black gel pen fine point"),
+        CatalogItem(id="stapler", title="Heavy duty stapler"),
+        CatalogItem(id="tray", title="Stackable paper tray"),
+    ]
+
+    # when
+    engine = Recommender.build(items)
+
+    # then
+    assert engine.tuning is None
+    assert engine.config == EngineConfig()
+    assert engine.recommend(query_id="pen-blue", placement="product", limit=1)[0].id == "pen-black"
+
+
+def test_tuning_keeps_text_when_orders_are_noise_and_text_predicts():
+    # given: 30 product families of two near-synonymous titles; each customer buys one of a family, then its sibling,
+    # while every order also holds one random item (noise that co-occurs with anything)
+    families = [("mug", "cup"), ("pen", "biro"), ("lamp", "light"), ("sofa", "couch"), ("rug", "carpet")]
+    colours = ("red", "blue", "green", "black", "white", "grey")
+    items: list[CatalogItem] = []
+    for f, (a, b) in enumerate(families):
+        for c, colour in enumerate(colours):
+            items.append(CatalogItem(id=f"{f}-{c}-a", title=f"{colour} {a} ref{f}{c}"))
+            items.append(CatalogItem(id=f"{f}-{c}-b", title=f"{b} holder ref{f}{c}"))
+    rng = random.Random(3)
+    ids = [item.id for item in items]
+    orders = []
+    for n in range(200):
+        f, c = rng.randrange(len(families)), rng.randrange(len(colours))
+        orders.append(Order(customer=f"c{n}", when=n * DAY, items=(f"{f}-{c}-a", rng.choice(ids))))
+        orders.append(Order(customer=f"c{n}", when=n * DAY + 60, items=(f"{f}-{c}-b", rng.choice(ids))))
+
+    # when
+    engine = Recommender.build(items, orders=orders)
+
+    # then: text finds the sibling; the tuner does not turn popularity or trending up on noise
+    assert engine.tuning is not None
+    assert engine.recommend(query_id="2-3-a", placement="product", limit=1)[0].id == "2-3-b"
+    assert engine.config.popularity_weight <= EngineConfig().popularity_weight
+    assert engine.config.product_trending_weight == 0.0
+
+
+def test_tuning_picks_popularity_where_everyone_buys_the_bestsellers():
+    # given: opaque titles; every customer's next item is one of three bestsellers, whatever they bought before
+    items = opaque_catalog(60)
+    rng = random.Random(5)
+    orders = []
+    for n in range(300):
+        first = f"i{rng.randrange(3, 60)}"
+        best = f"i{rng.choices(range(3), weights=(6, 3, 1))[0]}"
+        orders.append(Order(customer=f"c{n}", when=n * DAY, items=(first,)))
+        orders.append(Order(customer=f"c{n}", when=n * DAY + 60, items=(best,)))
+
+    # when
+    engine = Recommender.build(items, orders=orders, config=EngineConfig(copurchase_weight=0.0, customer_weight=0.0))
+
+    # then
+    assert engine.tuning is not None
+    assert engine.config.popularity_weight + engine.config.product_trending_weight >= 0.3
+    assert [r.id for r in engine.recommend(query_id="i40", placement="product", limit=3)] == ["i0", "i1", "i2"]
+
+
+def test_sequence_signal_is_directed_and_baskets_are_symmetric():
+    # given
+    index = {x: i for i, x in enumerate("abcd")}
+    orders = index_orders(
+        [
+            Order(customer="k1", when=1.0, items=("a",)),
+            Order(customer="k1", when=2.0, items=("b", "c")),
+            Order(customer="", when=3.0, items=("c", "d")),
+        ],
+        index,
+    )
+
+    # when
+    behaviour = build_behaviour(orders, n=4)
+
+    # then
+    seq, basket, customer = (m.toarray() for m in (behaviour.sequence, behaviour.basket, behaviour.customer))
+    assert seq[0, 1] > seq[0, 2] > 0 and seq[1, 0] == 0 and seq[1, 2] > 0  # a -> b next, c one further
+    assert basket[1, 2] == basket[2, 1] > 0 and basket[0, 1] == 0  # only items of one order
+    assert customer[0, 2] > 0 and customer[2, 3] == 0  # across k1's orders; the guest links no orders
+    assert behaviour.popularity.tolist() == [1.0, 1.0, 2.0, 1.0]
+
+
+def test_hold_out_removes_each_customers_held_out_items_from_every_signal():
+    # given
+    index = {x: i for i, x in enumerate("abc")}
+    orders = index_orders(
+        [Order(customer="k1", when=1.0, items=("a", "b")), Order(customer="k1", when=2.0, items=("c",))], index
+    )
+
+    # when
+    before = build_behaviour(hold_out_last_items(orders, {"k1": {2}}), n=3)
+
+    # then: nothing of c remains
+    assert before.popularity.tolist() == [1.0, 1.0, 0.0]
+    for matrix in (before.basket, before.customer, before.sequence):
+        assert matrix.toarray()[:, 2].tolist() == [0.0, 0.0, 0.0]
+        assert matrix.toarray()[2].tolist() == [0.0, 0.0, 0.0]
+
+
+@pytest.mark.django_db
+def test_loader_links_one_customers_orders_by_key_and_not_guests():
+    # given: a customer buys the lamp, then the bulb a week later; a guest buys the rug alone
+    store = StoreFactory.create()
+    for external_id, title in (("lamp", "Brass desk lamp"), ("bulb", "LED bulb E27"), ("rug", "Wool rug")):
+        ProductFactory.create(store=store, external_id=external_id, title=title)
+    key = customer_key(store_id=store.id, customer_id="4242")
+    start = datetime(2024, 5, 1, tzinfo=UTC)
+    for n, (product, when, who) in enumerate(
+        (("lamp", start, key), ("bulb", start + timedelta(days=7), key), ("rug", start, ""))
+    ):
+        OrderLine.objects.create(
+            store=store, order_id=f"o{n}", line_id="1", product_external_id=product, created_at=when, customer_key=who
+        )
+
+    # when
+    orders = load_orders(store=store)
+    engine = build_recommender_for_store(store=store, now=start + timedelta(days=8))
+
+    # then
+    assert sorted((o.customer == key, o.items) for o in orders) == [
+        (False, ("rug",)),
+        (True, ("bulb",)),
+        (True, ("lamp",)),
+    ]
+    assert engine.recommend(query_id="lamp", placement="product", limit=1)[0].id == "bulb"
+
+
+def test_evaluation_orders_hold_no_target_and_group_by_user_and_time():
+    # given
+    interactions = read_interactions(TINY)
+    cases = build_cases(interactions)
+
+    # when
+    orders = training_orders(interactions, cases)
+
+    # then: no (user, target) pair is in the store's history; one order per (user, timestamp)
+    bought = {(o.user_id, item) for o in orders for item in o.items}
+    assert not bought & {(c.user_id, c.target) for c in cases}
+    assert len({(o.user_id, o.timestamp) for o in orders}) == len(orders)
+    for case in cases:
+        history = [item for o in orders if o.user_id == case.user_id for item in o.items]
+        assert history == list(case.history)
+    assert [o.timestamp for o in orders] == sorted(o.timestamp for o in orders)
+    assert np.isfinite([o.timestamp for o in orders]).all()

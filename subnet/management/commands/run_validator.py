@@ -177,19 +177,26 @@ class Command(BaseCommand):
             )
             serve_on_subtensor(subtensor_chain, axon=axon, stderr=self.stderr, stop=server.stop)
         actions.start()
+        mixer: ProbeMixer | None = None
         if wallet is not None and options["probe_interval"] > 0:
             probes = GatewayProbes(proxy_url, keypair=wallet.hotkey, public_key=public_key)
-            ProbeMixer(
+            mixer = ProbeMixer(
                 source=probes.fetch,
                 pool=miner_pool,
                 keeper=keeper,
                 network=config.network,
                 interval=options["probe_interval"],
-            ).start()
+            )
+            mixer.start()
         self.stdout.write(
             f"Validator API on {server.url} (network {config.network}, gateway key from {key_url}, {miners_text})"
         )
-        server.serve_forever()
+        try:
+            server.serve_forever()
+        finally:
+            actions.stop()
+            if mixer is not None:
+                mixer.stop()
 
     def _local_chain_pool(self, options: dict[str, Any]) -> tuple[MinerPool, ValidatorMetadata, Any]:
         """Register the validator's hotkey on the local chain; return the dendrite pool, /version metadata, wallet."""

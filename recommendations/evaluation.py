@@ -271,7 +271,7 @@ def training_orders(interactions: Iterable[Interaction], cases: Iterable[EvalCas
             continue
         seen.add(pair)
         orders.setdefault((row.user_id, row.timestamp), []).append(row.item_id)
-    first = {}
+    first: dict[tuple[str, float], int] = {}
     for row in interactions:
         first.setdefault((row.user_id, row.timestamp), row.position)
     ordered = sorted(orders.items(), key=lambda kv: (kv[0][1], first[kv[0]]))

@@ -244,7 +244,7 @@ def tune(
                     best, current, changed = value, candidate, True
         if not changed:
             break
-    chosen = {f: (int(v) if f == "copurchase_neighbours" else float(v)) for f, v in current.items()}
+    chosen: dict[str, Any] = {f: (int(v) if f == "copurchase_neighbours" else float(v)) for f, v in current.items()}
     tuned = dataclasses.replace(config, **chosen)
     report = TuningReport(
         cases=len(pools),

@@ -145,6 +145,7 @@ class ProbeCasesView(APIView):
     authentication_classes = []
     permission_classes = []
 
+    @extend_schema(exclude=True)  # between our gateway and our validators only: not part of the public API
     def get(self, request: Request) -> HttpResponse:
         hotkey = request.headers.get("x-hotkey", "")
         timestamp = request.headers.get("x-timestamp", "")

@@ -343,6 +343,7 @@ def test_orders_map_to_lines_with_rec_id_and_no_customer_data(fake_shopify_admin
         "price",
         "currency",
         "rec_id",
+        "customer_key",  # a per-store keyed hash of the customer id, never the id (issue 13)
     }
     assert "buyer" not in repr(page) and "Ann" not in repr(page)
 

@@ -53,6 +53,7 @@ run: demo
 	@echo "  API docs:    http://127.0.0.1:$(PORT)/api/docs/"
 	@echo "  admin:       http://127.0.0.1:$(PORT)/admin/"
 	@echo "  storefront:  http://127.0.0.1:$(PORT)/demo/  (the demo store with the widget; checkout sends a signed order webhook)"
+	@echo "  portal:      http://127.0.0.1:$(PORT)/portal/  (demo merchant: merchant@demo.local / demo; miners and validators sign in with their hotkey)"
 	@echo "  widget API:  http://127.0.0.1:$(PORT)/api/v1/recommendations?site_key=demo&placement=home"
 	@echo "  validator:   http://127.0.0.1:7779 (API key: $${BITRECS_API_KEY:-local}), 3 offline miners on 8091-8093"
 	@echo ""
@@ -76,10 +77,11 @@ clean:
 bench-sync: setup-dev
 	$(BIN)/python -m bench.sync_bench $(BENCH_ARGS)
 
-# The storefront packages ship widget.js from its one source (CI checks the copies match).
+# The storefront packages ship widget.js from its one source, and the portal Chart.js from npm (CI checks the copies).
 WIDGET_JS := recommendations/static/bitrecs/widget.js
-storefront-assets:
+storefront-assets: node_modules/.installed
 	cp $(WIDGET_JS) extensions/bitrecs-widget/assets/bitrecs-widget.js
+	cp node_modules/chart.js/dist/chart.umd.min.js portal/static/portal/vendor/chart.umd.min.js
 	cp $(WIDGET_JS) plugins/woocommerce/bitrecs/assets/bitrecs-widget.js
 
 # The WooCommerce plugin as an installable zip (dist/bitrecs-woocommerce.zip), without its tests.

@@ -30,8 +30,9 @@ from rest_framework.views import exception_handler as drf_exception_handler
 from bitrecs_site.json_intake import JsonIntakeError
 from merchants.exceptions import MerchantError
 
-# Pages for people, which keep Django's HTML error pages (the WooCommerce return page is one: a merchant's browser).
-HTML_PATHS = re.compile(r"^/(admin|demo|api/docs|woocommerce/return)(/|$)")
+# Pages for people, which keep Django's HTML error pages (the WooCommerce return page is one: a merchant's browser;
+# the portal's pages are, its /portal/api/ endpoints are not).
+HTML_PATHS = re.compile(r"^/(admin|demo|api/docs|woocommerce/return|portal(?!/api/))(/|$)")
 
 # Codes and details for errors that carry no message of their own.
 _GENERIC: dict[int, tuple[str, str]] = {

@@ -75,6 +75,7 @@ INSTALLED_APPS = [
     "catalog_sync",
     "recommendations",
     "subnet",
+    "portal",
 ]
 
 MIDDLEWARE = [
@@ -109,10 +110,16 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "portal.navigation.portal_navigation",
             ],
         },
     },
 ]
+
+# The portal's email sign-in (Shopify merchants arrive from their admin, WooCommerce ones by a signed link).
+LOGIN_URL = "portal-login"
+LOGIN_REDIRECT_URL = "portal-home"
+LOGOUT_REDIRECT_URL = "portal-login"
 
 # Database: SQLite file in local mode, PostgreSQL (or any URL django-environ knows) from DATABASE_URL.
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{LOCAL_DIR / 'db.sqlite3'}")}

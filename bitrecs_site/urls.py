@@ -21,6 +21,7 @@ urlpatterns = [
     # The split view serves its start-up script as a file (?script): no inline script under the CSP.
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="api-docs"),
     path("subnet/", include("subnet.urls")),
+    path("", include("portal.urls")),
     path("", include("merchants.urls")),
     path("", include("recommendations.urls")),
 ]

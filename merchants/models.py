@@ -1,6 +1,7 @@
 import secrets
 from typing import Any
 
+from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -55,6 +56,20 @@ class Store(TimeStampedModel):
     @property
     def is_active(self) -> bool:
         return self.status == self.Status.ACTIVE
+
+
+class StoreMembership(models.Model):
+    """A portal user's access to one store: every portal read of merchant data is scoped through these rows."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="store_memberships")
+    store = models.ForeignKey(Store, on_delete=models.CASCADE, related_name="memberships")
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "store"], name="uniq_store_membership")]
+
+    def __str__(self) -> str:
+        return f"{self.user} on {self.store}"
 
 
 class PlatformCredential(TimeStampedModel):

@@ -20,6 +20,7 @@ from typing import Any
 
 import requests
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.contrib.sessions.backends.base import SessionBase
 from django.db.models import F, Value
 from django.db.models.functions import Concat
@@ -30,13 +31,16 @@ from catalog_sync.models import Product, Variant
 from catalog_sync.services.sync import LOCAL_DEMO_FLAG
 from merchants.exceptions import InvalidRequest
 from merchants.models import Store
-from merchants.services.stores import create_store
+from merchants.services.stores import create_store, grant_store_access
 
 logger = logging.getLogger(__name__)
 
 DEMO_SHOP = "bitrecs-demo.myshopify.com"
 DEMO_NAME = "Bitrecs demo store"
 DEMO_CURRENCY = "USD"
+# The demo store's merchant, who signs in to the portal by email (local mode only; seed_demo prints both).
+DEMO_MERCHANT_EMAIL = "merchant@demo.local"
+DEMO_MERCHANT_PASSWORD = "demo"  # noqa: S105 - local mode only, printed by seed_demo
 WEBHOOK_API_VERSION = "2026-10"
 WEBHOOK_TIMEOUT_SECONDS = 10.0
 CART_SESSION_KEY = "demo_cart"
@@ -59,6 +63,20 @@ def ensure_demo_store() -> Store:
     store.settings = {**store.settings, LOCAL_DEMO_FLAG: True}
     store.save(update_fields=["platform", "domain", "status", "settings", "updated_at"])
     return store
+
+
+def ensure_demo_merchant(*, store: Store) -> Any:
+    """The demo store's merchant account (email sign-in to the portal), in local mode only; None otherwise."""
+    if not settings.LOCAL_MODE:
+        return None
+    user, created = get_user_model().objects.get_or_create(
+        username=DEMO_MERCHANT_EMAIL, defaults={"email": DEMO_MERCHANT_EMAIL}
+    )
+    if created or not user.has_usable_password():
+        user.set_password(DEMO_MERCHANT_PASSWORD)
+        user.save(update_fields=["password"])
+    grant_store_access(user=user, store=store)
+    return user
 
 
 def localise_demo_catalog(*, store: Store) -> int:

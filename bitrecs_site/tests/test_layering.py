@@ -1,4 +1,4 @@
-"""The apps depend on each other one way: merchants <- catalog_sync <- recommendations <- subnet.
+"""The apps depend on each other one way: merchants <- catalog_sync <- recommendations <- subnet <- portal.
 
 Every import counts, at the top of a file or inside a function. Models, services, selectors and the rest hold
 to the order. Entry points (tasks, views, management commands, tests) may compose the apps above merchants: a
@@ -16,9 +16,14 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-ORDER = ["merchants", "catalog_sync", "recommendations", "subnet"]
+ORDER = ["merchants", "catalog_sync", "recommendations", "subnet", "portal"]
 # Apps whose every file (entry points and tests included) must not import these apps.
-NEVER_IMPORTED = {"merchants": {"catalog_sync", "recommendations", "subnet"}, "catalog_sync": {"subnet"}}
+NEVER_IMPORTED = {
+    "merchants": {"catalog_sync", "recommendations", "subnet", "portal"},
+    "catalog_sync": {"subnet", "portal"},
+    "recommendations": {"portal"},
+    "subnet": {"portal"},
+}
 
 
 def is_entry_point(relative: Path) -> bool:

@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from merchants.exceptions import InvalidRequest
 from merchants.fields import rotate
-from merchants.models import PlatformCredential, Store, StoreEvent
+from merchants.models import PlatformCredential, Store, StoreEvent, StoreMembership
 
 logger = logging.getLogger(__name__)
 
@@ -16,6 +16,12 @@ logger = logging.getLogger(__name__)
 def record_store_event(*, store: Store, kind: str, detail: dict[str, Any] | None = None) -> StoreEvent:
     """Append an installation event (install, uninstall, redaction …) to the store's history."""
     return StoreEvent.objects.create(store=store, kind=kind, detail=detail or {})
+
+
+def grant_store_access(*, user: Any, store: Store) -> StoreMembership:
+    """Let `user` see and manage `store` in the portal; idempotent."""
+    membership, _ = StoreMembership.objects.get_or_create(user=user, store=store)
+    return membership
 
 
 def mark_store_needs_reauth(*, store: Store, reason: str) -> None:

@@ -5,7 +5,15 @@ from django.conf import settings
 from django.core.management.base import BaseCommand
 
 from bitrecs_site.demo.selectors import DEMO_SITE_KEY
-from bitrecs_site.demo.services import DEMO_CURRENCY, DEMO_SHOP, ensure_demo_store, localise_demo_catalog
+from bitrecs_site.demo.services import (
+    DEMO_CURRENCY,
+    DEMO_MERCHANT_EMAIL,
+    DEMO_MERCHANT_PASSWORD,
+    DEMO_SHOP,
+    ensure_demo_merchant,
+    ensure_demo_store,
+    localise_demo_catalog,
+)
 from catalog_sync.services import import_catalog_file
 from recommendations.services import rebuild_store_lists
 
@@ -39,3 +47,7 @@ class Command(BaseCommand):
         if skus:
             self.stdout.write(f"try: /api/v1/recommendations?site_key={store.site_key}&sku={skus[0]}")
         self.stdout.write(f"storefront: {settings.APP_URL}/demo/")
+        if ensure_demo_merchant(store=store) is not None:
+            self.stdout.write(
+                f"portal: {settings.APP_URL}/portal/ (demo merchant: {DEMO_MERCHANT_EMAIL} / {DEMO_MERCHANT_PASSWORD})"
+            )

@@ -33,7 +33,9 @@ def portal_navigation(request: HttpRequest) -> dict[str, Any]:
     if match is None or not (request.path_info or "").startswith("/portal"):
         return {}
     store_id = match.kwargs.get("store_id")
-    store_pages = [] if store_id is None else [link for label, name in STORE_PAGES if (link := _link(label, name, store_id))]
+    store_pages = []
+    if store_id is not None:
+        store_pages = [link for label, name in STORE_PAGES if (link := _link(label, name, store_id))]
     network_pages = [link for label, name in NETWORK_PAGES if (link := _link(label, name))]
     return {
         "portal_store_pages": store_pages,

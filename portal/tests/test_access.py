@@ -32,7 +32,7 @@ def test_the_portal_sends_a_visitor_who_is_not_signed_in_to_the_sign_in_page():
 
 
 def test_a_merchant_signs_in_by_email_and_lands_on_their_only_store(merchant):
-    user, store = merchant
+    _user, store = merchant
     client = Client()
 
     signed_in = client.post("/portal/login", {"username": "ann@shop.example", "password": "pw-ann-1"})

@@ -51,12 +51,19 @@ SLOW_SECONDS = 2.5
 NUM_RESULTS = 5
 NETUID = 15
 OFFLINE_DRAWS = 2
+ROUNDS = 240
+QUICK_ROUNDS = 90
 
 
-def _free_port() -> int:
+def _check_port(port: int) -> int:
+    """The port, if nothing listens on it on loopback (the sim's ports are given, never random: --port-base)."""
     with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError as exc:
+            raise SystemExit(f"port {port} is taken; pass another --port-base") from exc
+    return port
 
 
 def spearman(xs: Sequence[float], ys: Sequence[float]) -> float:
@@ -141,13 +148,46 @@ def strategy(name: str, world: World) -> Callable[[str, str, int, str], list[dic
     }[name]
 
 
+def expected_random_ndcg(*, candidates: Sequence[str], relevant: Sequence[str], k: int) -> float:
+    """Exact expected NDCG@k of k distinct candidates drawn uniformly at random, in random order: every relevant
+    candidate lands on each of the first k ranks with probability 1 / len(candidates)."""
+    wanted = {sku.casefold() for sku in relevant}
+    present = sum(1 for sku in candidates if sku.casefold() in wanted)
+    if not candidates or not present:
+        return 0.0
+    gains = math.fsum(1 / math.log2(rank + 2) for rank in range(min(k, len(candidates))))
+    ideal = math.fsum(1 / math.log2(rank + 2) for rank in range(min(len(wanted), k)))
+    return present * gains / len(candidates) / ideal
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=300, help="validator rounds: 1 in 3 live, 2 in 3 probes")
+    parser.add_argument(
+        "--rounds", type=int, default=None, help=f"validator rounds (default {ROUNDS}, quick {QUICK_ROUNDS})"
+    )
     parser.add_argument("--seed", type=int, default=15)
+    parser.add_argument("--quick", action="store_true", help="a short CI-like run: fewer rounds, one draw per case")
+    parser.add_argument("--port-base", type=int, default=9250, help="validator on it, the six miners on the next six")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
+    rounds = args.rounds if args.rounds is not None else (QUICK_ROUNDS if args.quick else ROUNDS)
+    result = simulate(
+        rounds=rounds,
+        seed=args.seed,
+        draws=1 if args.quick else OFFLINE_DRAWS,
+        port_base=args.port_base,
+        progress=not args.json,
+    )
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return
+    print_table(result)
+
+
+def simulate(*, rounds: int, seed: int, draws: int, port_base: int, progress: bool = False) -> dict[str, Any]:
+    """Run the simulation of the module docstring once; returns the table and the checks as data."""
     started = time.monotonic()
+    ports = [_check_port(port_base + offset) for offset in range(len(STRATEGIES) + 1)]
 
     local_dir = tempfile.mkdtemp(prefix="bitrecs-incentive-sim-")
     os.environ.update(
@@ -192,13 +232,13 @@ def main() -> None:
     from subnet.validator.dendrite_pool import DendriteMinerPool
     from subnet.validator.keeper import LocalChainWeights, ScoreKeeper
     from subnet.validator.miners import MinerAnswer
-    from subnet.validator.probes import ProbeMixer, parse_probes
+    from subnet.validator.probes import Probe, ProbeMixer, parse_probes
     from subnet.validator.public_key import StaticPublicKey
     from subnet.validator.scoring import LegacyScoreBoard, Reward, ndcg_at_k
 
     bittensor.utils.networking.get_external_ip = lambda: LOOPBACK
     sign_request_bodies(True)
-    rng = random.Random(args.seed)
+    rng = random.Random(seed)
 
     # ------------------------------------------------------------------ the store, its history, the held-out cases
     sequences = load_probe_sequences()
@@ -234,7 +274,7 @@ def main() -> None:
             for b in items:
                 if a != b:
                     cooc[a][b] += 1
-    world = World(cooc=dict(cooc), served={}, rng=random.Random(args.seed + 1))
+    world = World(cooc=dict(cooc), served={}, rng=random.Random(seed + 1))
     cases = sequence_cases(sequences=held_out)
 
     # ------------------------------------------------------------------ the local chain: validator and six miners
@@ -266,7 +306,7 @@ def main() -> None:
             provider=None,
             allowed_hotkeys=lambda: {validator_key.ss58_address},
             uid=neuron.uid,
-            port=_free_port(),
+            port=ports[index + 1],
         ).start()
         chain.serve_axon(netuid=NETUID, hotkey=miner.hotkey, ip=LOOPBACK, port=miner.port)
         miners.append(miner)
@@ -309,35 +349,50 @@ def main() -> None:
         public_key=StaticPublicKey(private_key.public_key()),
         keeper=keeper,
     )
-    server = ValidatorServer(app)
+    server = ValidatorServer(app, port=ports[0])
     server.start()
     client = ValidatorClient(
         server.url, "sim", network="testnet", signing_key=signing_hex, requests_per_minute=10**9, max_attempts=1
     )
 
-    # The gateway's probe source, through the wire format the endpoint serves (its signatures are tested apart).
-    case_rng = random.Random(args.seed + 2)
+    # The held-out cases, each built `draws` times as the gateway builds probes (fresh pools and shuffles), once:
+    # the validator's probes rotate through them, and every strategy's true NDCG is measured on all of them.
+    case_rng = random.Random(seed + 2)
     from recommendations.engine.loader import build_recommender_for_store
 
     engine = build_recommender_for_store(store=store)
+    built = [build_case(store=store, case=c, rng=case_rng, recommender=engine) for c in cases for _ in range(draws)]
+    # Through the wire format the endpoint serves (its signatures are tested apart).
+    bank = parse_probes({"cases": [c.as_wire() for c in built if c is not None]})
+    rotation: list[Probe] = []
 
-    def probe_batch() -> list[Any]:
-        picked = case_rng.sample(cases, min(20, len(cases)))
-        built = [build_case(store=store, case=c, rng=case_rng, recommender=engine) for c in picked]
-        return parse_probes({"cases": [c.as_wire() for c in built if c is not None]})
+    def probe_batch() -> list[Probe]:
+        """The next 20 cases of the bank, reshuffled whenever it has been used up (the gateway's rotation)."""
+        if len(rotation) < 20:
+            fresh = list(bank)
+            case_rng.shuffle(fresh)
+            rotation.extend(fresh)
+        batch = rotation[:20]
+        del rotation[:20]
+        return batch
 
-    mixer = ProbeMixer(source=probe_batch, pool=pool, keeper=keeper, network="testnet", rng=random.Random(args.seed))
+    mixer = ProbeMixer(source=probe_batch, pool=pool, keeper=keeper, network="testnet", rng=random.Random(seed))
     probe_queries = [products[c.query] for c in cases if c.query in products and len(c.query) >= 3]
     others = [p for p in products.values() if len(p.external_id) >= 3 and p.price]
-    live_rng = random.Random(args.seed + 3)
+    live_rng = random.Random(seed + 3)
     live = probes = 0
     try:
-        for round_index in range(args.rounds):
+        for round_index in range(rounds):
             if round_index % 3 == 0:
                 product = live_rng.choice(probe_queries if live_rng.random() < 0.5 else others)
                 try:
                     checked = request_recommendations(
-                        client=client, store=store, product=product, num_results=NUM_RESULTS, rng=live_rng
+                        client=client,
+                        store=store,
+                        product=product,
+                        num_results=NUM_RESULTS,
+                        rng=live_rng,
+                        recommender=engine,
                     )
                 except (ValidatorError, AnswerRejected, CandidatePoolTooSmall, ValueError):
                     continue
@@ -345,8 +400,8 @@ def main() -> None:
                 live += 1
             elif mixer.run_once() is not None:
                 probes += 1
-            if not args.json and round_index % 50 == 49:
-                print(f"round {round_index + 1}/{args.rounds}", file=sys.stderr)
+            if progress and round_index % 50 == 49:
+                print(f"round {round_index + 1}/{rounds}", file=sys.stderr)
         keeper.sync()
     finally:
         server.stop()
@@ -354,21 +409,18 @@ def main() -> None:
             miner.stop()
 
     # ------------------------------------------------------------------ true offline quality of each strategy
-    offline_rng = random.Random(args.seed + 4)
-    offline_world = World(cooc=world.cooc, served=dict(world.served), rng=random.Random(args.seed + 5))
+    offline_world = World(cooc=world.cooc, served=dict(world.served), rng=random.Random(seed + 5))
     true_ndcg = {}
-    # Each case drawn OFFLINE_DRAWS times (fresh pools and shuffles), so chance-level strategies are measured well.
-    built_cases = [
-        build_case(store=store, case=c, rng=offline_rng, recommender=engine)
-        for c in cases
-        for _ in range(OFFLINE_DRAWS)
-    ]
-    usable = [c for c in built_cases if c is not None]
     for name in STRATEGIES:
         answer = strategy(name, offline_world)
         scores = []
-        for case in usable:
+        for case in bank:
             _, context = catalog_for_network(network="testnet", context=case.context)
+            if name == "random":
+                # its exact expectation over its own draws (chance), not one sample of it
+                candidates = [e.sku for e in _entries(context) if e.sku != case.query]
+                scores.append(expected_random_ndcg(candidates=candidates, relevant=case.bought, k=case.num_results))
+                continue
             picked = answer(case.site_key, case.query, case.num_results, context)
             valid = len(picked) == case.num_results and all({"name", "price", "reason"} <= p.keys() for p in picked)
             ranked = [item["sku"] for item in picked] if valid else []
@@ -405,28 +457,30 @@ def main() -> None:
             "spearman": round(spearman([weights[name] for name in STRATEGIES], truth), 3),
         }
 
-    result = {
-        "rounds": args.rounds,
+    return {
+        "rounds": rounds,
         "live_requests": live,
         "probes": probes,
-        "held_out_cases": len(usable) // OFFLINE_DRAWS,
-        "seed": args.seed,
+        "held_out_cases": len(cases),
+        "probe_bank": len(bank),
+        "seed": seed,
         "seconds": round(time.monotonic() - started, 1),
         "miners": rows,
         "checks_new": checks(w),
         "checks_today": checks(wo),
     }
-    if args.json:
-        print(json.dumps(result, indent=2))
-        return
+
+
+def print_table(result: dict[str, Any]) -> None:
+    """The result as the markdown table of the note."""
     print(
-        f"\n{live} live requests, {probes} probes, {len(usable) // OFFLINE_DRAWS} held-out cases, seed {args.seed}, "
-        f"{result['seconds']} s\n"
+        f"\n{result['live_requests']} live requests, {result['probes']} probes, {result['held_out_cases']} held-out "
+        f"cases ({result['probe_bank']} probes built), seed {result['seed']}, {result['seconds']} s\n"
     )
     header = ("miner", "weight today", "weight new", "NDCG@5 probes sent", "true NDCG@5")
     print(f"| {header[0]:<10} | {header[1]:>12} | {header[2]:>10} | {header[3]:>18} | {header[4]:>11} |")
     print(f"|{'-' * 12}|{'-' * 14}|{'-' * 12}|{'-' * 20}|{'-' * 13}|")
-    for row in rows:
+    for row in result["miners"]:
         print(
             f"| {row['miner']:<10} | {row['weight_today']:>12.4f} | {row['weight_new']:>10.4f} | "
             f"{row['probe_ndcg_seen']:>18.4f} | {row['true_ndcg@5']:>11.4f} |"

@@ -148,18 +148,6 @@ def strategy(name: str, world: World) -> Callable[[str, str, int, str], list[dic
     }[name]
 
 
-def expected_random_ndcg(*, candidates: Sequence[str], relevant: Sequence[str], k: int) -> float:
-    """Exact expected NDCG@k of k distinct candidates drawn uniformly at random, in random order: every relevant
-    candidate lands on each of the first k ranks with probability 1 / len(candidates)."""
-    wanted = {sku.casefold() for sku in relevant}
-    present = sum(1 for sku in candidates if sku.casefold() in wanted)
-    if not candidates or not present:
-        return 0.0
-    gains = math.fsum(1 / math.log2(rank + 2) for rank in range(min(k, len(candidates))))
-    ideal = math.fsum(1 / math.log2(rank + 2) for rank in range(min(len(wanted), k)))
-    return present * gains / len(candidates) / ideal
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -234,7 +222,7 @@ def simulate(*, rounds: int, seed: int, draws: int, port_base: int, progress: bo
     from subnet.validator.miners import MinerAnswer
     from subnet.validator.probes import Probe, ProbeMixer, parse_probes
     from subnet.validator.public_key import StaticPublicKey
-    from subnet.validator.scoring import LegacyScoreBoard, Reward, ndcg_at_k
+    from subnet.validator.scoring import LegacyScoreBoard, Reward, chance_ndcg, ndcg_at_k
 
     bittensor.utils.networking.get_external_ip = lambda: LOOPBACK
     sign_request_bodies(True)
@@ -419,7 +407,7 @@ def simulate(*, rounds: int, seed: int, draws: int, port_base: int, progress: bo
             if name == "random":
                 # its exact expectation over its own draws (chance), not one sample of it
                 candidates = [e.sku for e in _entries(context) if e.sku != case.query]
-                scores.append(expected_random_ndcg(candidates=candidates, relevant=case.bought, k=case.num_results))
+                scores.append(chance_ndcg(candidates=candidates, relevant=case.bought, k=case.num_results))
                 continue
             picked = answer(case.site_key, case.query, case.num_results, context)
             valid = len(picked) == case.num_results and all({"name", "price", "reason"} <= p.keys() for p in picked)

@@ -189,6 +189,19 @@ def ndcg_at_k(*, ranked: Sequence[str], relevant: Iterable[str], k: int) -> floa
     return dcg / ideal
 
 
+def chance_ndcg(*, candidates: Sequence[str], relevant: Iterable[str], k: int) -> float:
+    """Exact expected NDCG@k of k distinct candidates drawn uniformly at random, in random order (a pick that knows
+    nothing but the candidates): each relevant candidate lands on each of the first k ranks with chance 1/len."""
+    wanted = {sku.casefold() for sku in relevant}
+    present = sum(1 for sku in {sku.casefold() for sku in candidates} if sku in wanted)
+    if not present or k <= 0:
+        return 0.0
+    distinct = len({sku.casefold() for sku in candidates})
+    gains = math.fsum(1 / math.log2(rank + 2) for rank in range(min(k, distinct)))
+    ideal = math.fsum(1 / math.log2(rank + 2) for rank in range(min(len(wanted), k)))
+    return present * gains / distinct / ideal
+
+
 def speed_of(latency_seconds: float) -> float:
     """`1 - t / LATENCY_LIMIT_SECONDS`, clipped to [0, 1]."""
     return min(1.0, max(0.0, 1.0 - latency_seconds / LATENCY_LIMIT_SECONDS))

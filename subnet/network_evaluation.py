@@ -59,7 +59,7 @@ from subnet.services import build_request_pool, request_pool_recommendations
 from subnet.types import MAX_NUM_RESULTS
 from subnet.validator.scoring import chance_ndcg
 
-DEFAULT_MINERS: Final = 3
+DEFAULT_MINERS: Final = 3  # evaluate_network's defaults too
 SEED: Final = 13
 NETWORK: Final = "testnet"  # the public validators' rules: strict catalog parse, context rewritten by name
 _MINER_TIMEOUT_SECONDS: Final = 5.0

@@ -1,33 +1,43 @@
 """The incentive, simulated: the validator on the local chain with miners of known strategies (issue 15).
 
-    .venv/bin/python -m bench.incentive_sim [--rounds 300] [--seed 15] [--json]
+    .venv/bin/python -m bench.incentive_sim [--rounds 240] [--seed 15] [--quick] [--port-base 9250] [--json]
 
 On a fresh SQLite database under a temporary BITRECS_LOCAL_DIR: a store made from the shipped held-out shopper
 sequences (`subnet/data/probe_sequences.json`, the UCI online retail slice): its catalog imported through the
 product's own importer, half of the shoppers loaded as its order history (the engine learns from it), the other
-half kept out as ground truth. Six miners serve real bittensor axons on loopback, registered on the local chain:
+half kept out as ground truth. Six miners serve real bittensor axons on loopback (ports `--port-base` + 1..6, the
+validator's API on `--port-base`), registered on the local chain:
 
 * good: ranks the context by co-purchases with the query over the whole shopper file, held-out purchases included
   (the issue's "probe history": knowledge no pool carries, standing for a better model than our engine), then by
   name similarity to the query (the reference miner's offline strategy);
 * slow-good: the same answers, 2.5 s slow;
 * lazy: the context in order (skipping the query);
-* random: random valid SKUs of the context;
+* random: random valid SKUs, that is SKUs of the request's catalog, the context (BITRECS_PROTOCOL.md §3: the
+  validator's check is "every SKU is in the catalog", and the catalog a validator has is the context);
 * copycat: replays the list the gateway got for the same query earlier (the winner's, public on the storefront),
   kept to the SKUs of this context and topped up in context order; the context in order when it saw none;
 * invalid: malformed answers (objects without name, price and reason).
 
 The validator (`subnet.validator.app`, the real `/rec` API) is asked live requests by the gateway's own client
 (`subnet.services.request_recommendations`: shuffled pools with weaker candidates), and mixes in ground-truth
-probes (`subnet.validator.probes.ProbeMixer`, cases from `subnet.probes.draw_probe_cases` over the held-out
-shoppers): one live request in three rounds, two probes. The slow miner's 2.5 s are added to the latency the
-validator measures for its answers (`DelayedPool`) instead of being slept, so a run takes a minute or two; the
-validator sees exactly what it would see from a miner that slept.
+probes (`subnet.validator.probes.ProbeMixer`): one live request in three rounds, two probes. The probes come from
+a bank built once, every held-out case `OFFLINE_DRAWS` times as the gateway builds probes (`subnet.probes.build_case`:
+fresh pools and shuffles), through the endpoint's wire format, rotated as the gateway rotates them. The slow
+miner's 2.5 s are added to the latency the validator measures for its answers (`DelayedPool`) instead of being
+slept; the validator sees exactly what it would see from a miner that slept. A default run takes about half a
+minute; `--quick` (90 rounds, one draw per case) about 20 s.
 
 Reported per miner: the weight the validator sets on the local chain with the new reward, the weight today's
-formula gives on the same answers (`subnet.validator.scoring.LegacyScoreBoard` fed the same rewards), and the
-true offline NDCG@5 of the strategy on every held-out case (computed directly, no network), then the checks of
-the issue: good >= slow-good > lazy > random > invalid, copycat <= good, Spearman(weight, true NDCG) >= 0.9.
+formula gives on the same answers (`subnet.validator.scoring.LegacyScoreBoard` fed the same rewards), the NDCG of
+the probes it was sent, and its true offline NDCG@5 on the whole bank (computed directly, no network; for random,
+the exact expectation of a uniform pick, `chance_ndcg`), with its standard error; then the checks of the issue:
+good >= slow-good > lazy > random > invalid, copycat <= good, Spearman(weight, true NDCG) >= 0.9.
+
+On lazy > random: with the context shuffled, and the validator's "valid" meaning "in the context", the context in
+order is itself a uniform pick of the valid SKUs: lazy and random have the same expected NDCG (chance over the
+pool), and which of the two a run weighs higher is noise. That is what "position tells a miner nothing" means; a
+reward that ordered them robustly would have to pay for something other than quality.
 """
 
 import argparse
@@ -398,7 +408,8 @@ def simulate(*, rounds: int, seed: int, draws: int, port_base: int, progress: bo
 
     # ------------------------------------------------------------------ true offline quality of each strategy
     offline_world = World(cooc=world.cooc, served=dict(world.served), rng=random.Random(seed + 5))
-    true_ndcg = {}
+    true_ndcg: dict[str, float] = {}
+    true_se: dict[str, float] = {}
     for name in STRATEGIES:
         answer = strategy(name, offline_world)
         scores = []
@@ -413,7 +424,9 @@ def simulate(*, rounds: int, seed: int, draws: int, port_base: int, progress: bo
             valid = len(picked) == case.num_results and all({"name", "price", "reason"} <= p.keys() for p in picked)
             ranked = [item["sku"] for item in picked] if valid else []
             scores.append(ndcg_at_k(ranked=ranked, relevant=case.bought, k=case.num_results))
-        true_ndcg[name] = sum(scores) / len(scores)
+        true_ndcg[name] = mean = sum(scores) / len(scores)
+        spread = math.fsum((x - mean) ** 2 for x in scores) / max(1, len(scores) - 1)
+        true_se[name] = 0.0 if name == "random" else math.sqrt(spread / len(scores))  # random's is exact
 
     weights_new = chain.get_weights(netuid=NETUID, validator_hotkey=validator_key.ss58_address)
     weights_old = legacy.weights()
@@ -429,6 +442,7 @@ def simulate(*, rounds: int, seed: int, draws: int, port_base: int, progress: bo
                 "weight_new": round(weights_new.get(uid, 0.0), 4),
                 "probe_ndcg_seen": round(sum(seen) / len(seen), 4) if seen else 0.0,
                 "true_ndcg@5": round(true_ndcg[name], 4),
+                "true_ndcg_se": round(true_se[name], 4),
             }
         )
     w = {row["miner"]: row["weight_new"] for row in rows}
@@ -465,13 +479,14 @@ def print_table(result: dict[str, Any]) -> None:
         f"\n{result['live_requests']} live requests, {result['probes']} probes, {result['held_out_cases']} held-out "
         f"cases ({result['probe_bank']} probes built), seed {result['seed']}, {result['seconds']} s\n"
     )
-    header = ("miner", "weight today", "weight new", "NDCG@5 probes sent", "true NDCG@5")
-    print(f"| {header[0]:<10} | {header[1]:>12} | {header[2]:>10} | {header[3]:>18} | {header[4]:>11} |")
-    print(f"|{'-' * 12}|{'-' * 14}|{'-' * 12}|{'-' * 20}|{'-' * 13}|")
+    header = ("miner", "weight today", "weight new", "NDCG@5 probes sent", "true NDCG@5 (SE)")
+    print(f"| {header[0]:<10} | {header[1]:>12} | {header[2]:>10} | {header[3]:>18} | {header[4]:>16} |")
+    print(f"|{'-' * 12}|{'-' * 14}|{'-' * 12}|{'-' * 20}|{'-' * 18}|")
     for row in result["miners"]:
+        truth = f"{row['true_ndcg@5']:.4f} ({row['true_ndcg_se']:.4f})"
         print(
             f"| {row['miner']:<10} | {row['weight_today']:>12.4f} | {row['weight_new']:>10.4f} | "
-            f"{row['probe_ndcg_seen']:>18.4f} | {row['true_ndcg@5']:>11.4f} |"
+            f"{row['probe_ndcg_seen']:>18.4f} | {truth:>16} |"
         )
     print(f"\nnew formula:   {result['checks_new']}\ntoday's formula: {result['checks_today']}")
 

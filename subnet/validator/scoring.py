@@ -25,9 +25,9 @@ Per miner (its standing; moving averages as before, one step per answer):
               Q = (1 - CONVERSION_WEIGHT) * P + CONVERSION_WEIGHT * C     otherwise
     score       = V * Q * (1 + LATENCY_BONUS * S)
 
-and weights are the scores normalised to sum 1, once the validator has quality evidence (some miner has answered
-a probe or served IMPRESSIONS_FOR_CONVERSIONS impressions). Before that (a validator whose gateway has no probes
-for it yet, and no conversions), the **bootstrap** weights are `V` normalised: an even split among the miners that
+and weights are the scores normalised to sum 1, once the validator has quality evidence (some miner's score is
+above 0: a probe answered with a hit, or conversions). Before that (a validator whose gateway has no probes for
+it yet, and no conversions), the **bootstrap** weights are `V` normalised: an even split among the miners that
 answer validly within the latency budget, nothing to invalid or late ones. Why not no weights (the public
 validator's behaviour without traffic) or today's latency reward: setting none pays nobody and leaves the
 validator looking inactive on chain; paying speed would pay the fast copy of our pool over an honest slow model,
@@ -440,21 +440,13 @@ class ScoreBoard:
         with self._lock:
             return {uid: replace(standing) for uid, standing in sorted(self.standings.items())}
 
-    def has_quality_evidence(self) -> bool:
-        """Whether any miner has answered a probe or served enough impressions for its conversions to count."""
-        with self._lock:
-            return any(
-                standing.probes > 0 or standing.served >= IMPRESSIONS_FOR_CONVERSIONS
-                for standing in self.standings.values()
-            )
-
     def weights(self) -> dict[int, float]:
-        """Scores normalised to sum 1 (zeros left out); before any quality evidence, validity normalised (the
-        bootstrap weights of the module docstring); empty when no miner has either."""
-        if self.has_quality_evidence():
-            return normalised(self.scores())
+        """Scores normalised to sum 1 (zeros left out); while every score is 0 (no quality evidence yet), validity
+        normalised (the bootstrap weights of the module docstring); empty when no miner has either."""
         with self._lock:
-            return normalised({uid: standing.validity for uid, standing in self.standings.items()})
+            scores = {uid: standing.score for uid, standing in self.standings.items()}
+            validity = {uid: standing.validity for uid, standing in self.standings.items()}
+        return normalised(scores) or normalised(validity)
 
 
 def normalised(scores: Mapping[int, float]) -> dict[int, float]:

@@ -41,10 +41,12 @@ reward that ordered them robustly would have to pay for something other than qua
 """
 
 import argparse
+import atexit
 import json
 import math
 import os
 import random
+import shutil
 import socket
 import sys
 import tempfile
@@ -188,6 +190,7 @@ def simulate(*, rounds: int, seed: int, draws: int, port_base: int, progress: bo
     ports = [_check_port(port_base + offset) for offset in range(len(STRATEGIES) + 1)]
 
     local_dir = tempfile.mkdtemp(prefix="bitrecs-incentive-sim-")
+    atexit.register(shutil.rmtree, local_dir, ignore_errors=True)  # the database and wallets of this run
     os.environ.update(
         {
             "BITRECS_LOCAL_DIR": local_dir,

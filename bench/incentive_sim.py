@@ -1,40 +1,52 @@
 """The incentive, simulated: the validator on the local chain with miners of known strategies (issue 15).
 
-    .venv/bin/python -m bench.incentive_sim [--rounds 300] [--seed 15] [--json]
+    .venv/bin/python -m bench.incentive_sim [--rounds 240] [--seed 15] [--quick] [--port-base 9250] [--json]
 
 On a fresh SQLite database under a temporary BITRECS_LOCAL_DIR: a store made from the shipped held-out shopper
 sequences (`subnet/data/probe_sequences.json`, the UCI online retail slice): its catalog imported through the
 product's own importer, half of the shoppers loaded as its order history (the engine learns from it), the other
-half kept out as ground truth. Six miners serve real bittensor axons on loopback, registered on the local chain:
+half kept out as ground truth. Six miners serve real bittensor axons on loopback (ports `--port-base` + 1..6, the
+validator's API on `--port-base`), registered on the local chain:
 
 * good: ranks the context by co-purchases with the query over the whole shopper file, held-out purchases included
   (the issue's "probe history": knowledge no pool carries, standing for a better model than our engine), then by
   name similarity to the query (the reference miner's offline strategy);
 * slow-good: the same answers, 2.5 s slow;
 * lazy: the context in order (skipping the query);
-* random: random valid SKUs of the context;
+* random: random valid SKUs, that is SKUs of the request's catalog, the context (BITRECS_PROTOCOL.md §3: the
+  validator's check is "every SKU is in the catalog", and the catalog a validator has is the context);
 * copycat: replays the list the gateway got for the same query earlier (the winner's, public on the storefront),
   kept to the SKUs of this context and topped up in context order; the context in order when it saw none;
 * invalid: malformed answers (objects without name, price and reason).
 
 The validator (`subnet.validator.app`, the real `/rec` API) is asked live requests by the gateway's own client
 (`subnet.services.request_recommendations`: shuffled pools with weaker candidates), and mixes in ground-truth
-probes (`subnet.validator.probes.ProbeMixer`, cases from `subnet.probes.draw_probe_cases` over the held-out
-shoppers): one live request in three rounds, two probes. The slow miner's 2.5 s are added to the latency the
-validator measures for its answers (`DelayedPool`) instead of being slept, so a run takes a minute or two; the
-validator sees exactly what it would see from a miner that slept.
+probes (`subnet.validator.probes.ProbeMixer`): one live request in three rounds, two probes. The probes come from
+a bank built once, every held-out case `OFFLINE_DRAWS` times as the gateway builds probes (`subnet.probes.build_case`:
+fresh pools and shuffles), through the endpoint's wire format, rotated as the gateway rotates them. The slow
+miner's 2.5 s are added to the latency the validator measures for its answers (`DelayedPool`) instead of being
+slept; the validator sees exactly what it would see from a miner that slept. A default run takes about half a
+minute; `--quick` (90 rounds, one draw per case) about 20 s.
 
 Reported per miner: the weight the validator sets on the local chain with the new reward, the weight today's
-formula gives on the same answers (`subnet.validator.scoring.LegacyScoreBoard` fed the same rewards), and the
-true offline NDCG@5 of the strategy on every held-out case (computed directly, no network), then the checks of
-the issue: good >= slow-good > lazy > random > invalid, copycat <= good, Spearman(weight, true NDCG) >= 0.9.
+formula gives on the same answers (`subnet.validator.scoring.LegacyScoreBoard` fed the same rewards), the NDCG of
+the probes it was sent, and its true offline NDCG@5 on the whole bank (computed directly, no network; for random,
+the exact expectation of a uniform pick, `chance_ndcg`), with its standard error; then the checks of the issue:
+good >= slow-good > lazy > random > invalid, copycat <= good, Spearman(weight, true NDCG) >= 0.9.
+
+On lazy > random: with the context shuffled, and the validator's "valid" meaning "in the context", the context in
+order is itself a uniform pick of the valid SKUs: lazy and random have the same expected NDCG (chance over the
+pool), and which of the two a run weighs higher is noise. That is what "position tells a miner nothing" means; a
+reward that ordered them robustly would have to pay for something other than quality.
 """
 
 import argparse
+import atexit
 import json
 import math
 import os
 import random
+import shutil
 import socket
 import sys
 import tempfile
@@ -51,12 +63,19 @@ SLOW_SECONDS = 2.5
 NUM_RESULTS = 5
 NETUID = 15
 OFFLINE_DRAWS = 2
+ROUNDS = 240
+QUICK_ROUNDS = 90
 
 
-def _free_port() -> int:
+def _check_port(port: int) -> int:
+    """The port, if nothing listens on it on loopback (the sim's ports are given, never random: --port-base)."""
     with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError as exc:
+            raise SystemExit(f"port {port} is taken; pass another --port-base") from exc
+    return port
 
 
 def spearman(xs: Sequence[float], ys: Sequence[float]) -> float:
@@ -143,13 +162,35 @@ def strategy(name: str, world: World) -> Callable[[str, str, int, str], list[dic
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=300, help="validator rounds: 1 in 3 live, 2 in 3 probes")
+    parser.add_argument(
+        "--rounds", type=int, default=None, help=f"validator rounds (default {ROUNDS}, quick {QUICK_ROUNDS})"
+    )
     parser.add_argument("--seed", type=int, default=15)
+    parser.add_argument("--quick", action="store_true", help="a short CI-like run: fewer rounds, one draw per case")
+    parser.add_argument("--port-base", type=int, default=9250, help="validator on it, the six miners on the next six")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
+    rounds = args.rounds if args.rounds is not None else (QUICK_ROUNDS if args.quick else ROUNDS)
+    result = simulate(
+        rounds=rounds,
+        seed=args.seed,
+        draws=1 if args.quick else OFFLINE_DRAWS,
+        port_base=args.port_base,
+        progress=not args.json,
+    )
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return
+    print_table(result)
+
+
+def simulate(*, rounds: int, seed: int, draws: int, port_base: int, progress: bool = False) -> dict[str, Any]:
+    """Run the simulation of the module docstring once; returns the table and the checks as data."""
     started = time.monotonic()
+    ports = [_check_port(port_base + offset) for offset in range(len(STRATEGIES) + 1)]
 
     local_dir = tempfile.mkdtemp(prefix="bitrecs-incentive-sim-")
+    atexit.register(shutil.rmtree, local_dir, ignore_errors=True)  # the database and wallets of this run
     os.environ.update(
         {
             "BITRECS_LOCAL_DIR": local_dir,
@@ -192,13 +233,13 @@ def main() -> None:
     from subnet.validator.dendrite_pool import DendriteMinerPool
     from subnet.validator.keeper import LocalChainWeights, ScoreKeeper
     from subnet.validator.miners import MinerAnswer
-    from subnet.validator.probes import ProbeMixer, parse_probes
+    from subnet.validator.probes import Probe, ProbeMixer, parse_probes
     from subnet.validator.public_key import StaticPublicKey
-    from subnet.validator.scoring import LegacyScoreBoard, Reward, ndcg_at_k
+    from subnet.validator.scoring import LegacyScoreBoard, Reward, chance_ndcg, ndcg_at_k
 
     bittensor.utils.networking.get_external_ip = lambda: LOOPBACK
     sign_request_bodies(True)
-    rng = random.Random(args.seed)
+    rng = random.Random(seed)
 
     # ------------------------------------------------------------------ the store, its history, the held-out cases
     sequences = load_probe_sequences()
@@ -234,7 +275,7 @@ def main() -> None:
             for b in items:
                 if a != b:
                     cooc[a][b] += 1
-    world = World(cooc=dict(cooc), served={}, rng=random.Random(args.seed + 1))
+    world = World(cooc=dict(cooc), served={}, rng=random.Random(seed + 1))
     cases = sequence_cases(sequences=held_out)
 
     # ------------------------------------------------------------------ the local chain: validator and six miners
@@ -266,7 +307,7 @@ def main() -> None:
             provider=None,
             allowed_hotkeys=lambda: {validator_key.ss58_address},
             uid=neuron.uid,
-            port=_free_port(),
+            port=ports[index + 1],
         ).start()
         chain.serve_axon(netuid=NETUID, hotkey=miner.hotkey, ip=LOOPBACK, port=miner.port)
         miners.append(miner)
@@ -309,35 +350,50 @@ def main() -> None:
         public_key=StaticPublicKey(private_key.public_key()),
         keeper=keeper,
     )
-    server = ValidatorServer(app)
+    server = ValidatorServer(app, port=ports[0])
     server.start()
     client = ValidatorClient(
         server.url, "sim", network="testnet", signing_key=signing_hex, requests_per_minute=10**9, max_attempts=1
     )
 
-    # The gateway's probe source, through the wire format the endpoint serves (its signatures are tested apart).
-    case_rng = random.Random(args.seed + 2)
+    # The held-out cases, each built `draws` times as the gateway builds probes (fresh pools and shuffles), once:
+    # the validator's probes rotate through them, and every strategy's true NDCG is measured on all of them.
+    case_rng = random.Random(seed + 2)
     from recommendations.engine.loader import build_recommender_for_store
 
     engine = build_recommender_for_store(store=store)
+    built = [build_case(store=store, case=c, rng=case_rng, recommender=engine) for c in cases for _ in range(draws)]
+    # Through the wire format the endpoint serves (its signatures are tested apart).
+    bank = parse_probes({"cases": [c.as_wire() for c in built if c is not None]})
+    rotation: list[Probe] = []
 
-    def probe_batch() -> list[Any]:
-        picked = case_rng.sample(cases, min(20, len(cases)))
-        built = [build_case(store=store, case=c, rng=case_rng, recommender=engine) for c in picked]
-        return parse_probes({"cases": [c.as_wire() for c in built if c is not None]})
+    def probe_batch() -> list[Probe]:
+        """The next 20 cases of the bank, reshuffled whenever it has been used up (the gateway's rotation)."""
+        if len(rotation) < 20:
+            fresh = list(bank)
+            case_rng.shuffle(fresh)
+            rotation.extend(fresh)
+        batch = rotation[:20]
+        del rotation[:20]
+        return batch
 
-    mixer = ProbeMixer(source=probe_batch, pool=pool, keeper=keeper, network="testnet", rng=random.Random(args.seed))
+    mixer = ProbeMixer(source=probe_batch, pool=pool, keeper=keeper, network="testnet", rng=random.Random(seed))
     probe_queries = [products[c.query] for c in cases if c.query in products and len(c.query) >= 3]
     others = [p for p in products.values() if len(p.external_id) >= 3 and p.price]
-    live_rng = random.Random(args.seed + 3)
+    live_rng = random.Random(seed + 3)
     live = probes = 0
     try:
-        for round_index in range(args.rounds):
+        for round_index in range(rounds):
             if round_index % 3 == 0:
                 product = live_rng.choice(probe_queries if live_rng.random() < 0.5 else others)
                 try:
                     checked = request_recommendations(
-                        client=client, store=store, product=product, num_results=NUM_RESULTS, rng=live_rng
+                        client=client,
+                        store=store,
+                        product=product,
+                        num_results=NUM_RESULTS,
+                        rng=live_rng,
+                        recommender=engine,
                     )
                 except (ValidatorError, AnswerRejected, CandidatePoolTooSmall, ValueError):
                     continue
@@ -345,8 +401,8 @@ def main() -> None:
                 live += 1
             elif mixer.run_once() is not None:
                 probes += 1
-            if not args.json and round_index % 50 == 49:
-                print(f"round {round_index + 1}/{args.rounds}", file=sys.stderr)
+            if progress and round_index % 50 == 49:
+                print(f"round {round_index + 1}/{rounds}", file=sys.stderr)
         keeper.sync()
     finally:
         server.stop()
@@ -354,26 +410,26 @@ def main() -> None:
             miner.stop()
 
     # ------------------------------------------------------------------ true offline quality of each strategy
-    offline_rng = random.Random(args.seed + 4)
-    offline_world = World(cooc=world.cooc, served=dict(world.served), rng=random.Random(args.seed + 5))
-    true_ndcg = {}
-    # Each case drawn OFFLINE_DRAWS times (fresh pools and shuffles), so chance-level strategies are measured well.
-    built_cases = [
-        build_case(store=store, case=c, rng=offline_rng, recommender=engine)
-        for c in cases
-        for _ in range(OFFLINE_DRAWS)
-    ]
-    usable = [c for c in built_cases if c is not None]
+    offline_world = World(cooc=world.cooc, served=dict(world.served), rng=random.Random(seed + 5))
+    true_ndcg: dict[str, float] = {}
+    true_se: dict[str, float] = {}
     for name in STRATEGIES:
         answer = strategy(name, offline_world)
         scores = []
-        for case in usable:
+        for case in bank:
             _, context = catalog_for_network(network="testnet", context=case.context)
+            if name == "random":
+                # its exact expectation over its own draws (chance), not one sample of it
+                candidates = [e.sku for e in _entries(context) if e.sku != case.query]
+                scores.append(chance_ndcg(candidates=candidates, relevant=case.bought, k=case.num_results))
+                continue
             picked = answer(case.site_key, case.query, case.num_results, context)
             valid = len(picked) == case.num_results and all({"name", "price", "reason"} <= p.keys() for p in picked)
             ranked = [item["sku"] for item in picked] if valid else []
             scores.append(ndcg_at_k(ranked=ranked, relevant=case.bought, k=case.num_results))
-        true_ndcg[name] = sum(scores) / len(scores)
+        true_ndcg[name] = mean = sum(scores) / len(scores)
+        spread = math.fsum((x - mean) ** 2 for x in scores) / max(1, len(scores) - 1)
+        true_se[name] = 0.0 if name == "random" else math.sqrt(spread / len(scores))  # random's is exact
 
     weights_new = chain.get_weights(netuid=NETUID, validator_hotkey=validator_key.ss58_address)
     weights_old = legacy.weights()
@@ -389,6 +445,7 @@ def main() -> None:
                 "weight_new": round(weights_new.get(uid, 0.0), 4),
                 "probe_ndcg_seen": round(sum(seen) / len(seen), 4) if seen else 0.0,
                 "true_ndcg@5": round(true_ndcg[name], 4),
+                "true_ndcg_se": round(true_se[name], 4),
             }
         )
     w = {row["miner"]: row["weight_new"] for row in rows}
@@ -405,31 +462,34 @@ def main() -> None:
             "spearman": round(spearman([weights[name] for name in STRATEGIES], truth), 3),
         }
 
-    result = {
-        "rounds": args.rounds,
+    return {
+        "rounds": rounds,
         "live_requests": live,
         "probes": probes,
-        "held_out_cases": len(usable) // OFFLINE_DRAWS,
-        "seed": args.seed,
+        "held_out_cases": len(cases),
+        "probe_bank": len(bank),
+        "seed": seed,
         "seconds": round(time.monotonic() - started, 1),
         "miners": rows,
         "checks_new": checks(w),
         "checks_today": checks(wo),
     }
-    if args.json:
-        print(json.dumps(result, indent=2))
-        return
+
+
+def print_table(result: dict[str, Any]) -> None:
+    """The result as the markdown table of the note."""
     print(
-        f"\n{live} live requests, {probes} probes, {len(usable) // OFFLINE_DRAWS} held-out cases, seed {args.seed}, "
-        f"{result['seconds']} s\n"
+        f"\n{result['live_requests']} live requests, {result['probes']} probes, {result['held_out_cases']} held-out "
+        f"cases ({result['probe_bank']} probes built), seed {result['seed']}, {result['seconds']} s\n"
     )
-    header = ("miner", "weight today", "weight new", "NDCG@5 probes sent", "true NDCG@5")
-    print(f"| {header[0]:<10} | {header[1]:>12} | {header[2]:>10} | {header[3]:>18} | {header[4]:>11} |")
-    print(f"|{'-' * 12}|{'-' * 14}|{'-' * 12}|{'-' * 20}|{'-' * 13}|")
-    for row in rows:
+    header = ("miner", "weight today", "weight new", "NDCG@5 probes sent", "true NDCG@5 (SE)")
+    print(f"| {header[0]:<10} | {header[1]:>12} | {header[2]:>10} | {header[3]:>18} | {header[4]:>16} |")
+    print(f"|{'-' * 12}|{'-' * 14}|{'-' * 12}|{'-' * 20}|{'-' * 18}|")
+    for row in result["miners"]:
+        truth = f"{row['true_ndcg@5']:.4f} ({row['true_ndcg_se']:.4f})"
         print(
             f"| {row['miner']:<10} | {row['weight_today']:>12.4f} | {row['weight_new']:>10.4f} | "
-            f"{row['probe_ndcg_seen']:>18.4f} | {row['true_ndcg@5']:>11.4f} |"
+            f"{row['probe_ndcg_seen']:>18.4f} | {truth:>16} |"
         )
     print(f"\nnew formula:   {result['checks_new']}\ntoday's formula: {result['checks_today']}")
 

@@ -424,3 +424,9 @@ def run_heldout_evaluation(
 
 def result_json(result: EvalResult) -> str:
     return json.dumps(result.as_dict())
+
+
+def write_training_orders(*, store: Store, orders: Sequence[TrainingOrder]) -> datetime | None:
+    """The training part as `store`'s order history, as `load_catalog_through_import` writes it (for the network
+    path's evaluation, `subnet.network_evaluation`, which keeps the store while it asks the validator)."""
+    return _write_orders(store=store, orders=orders)

@@ -183,15 +183,35 @@ def request_recommendations(
     pool_size: int = DEFAULT_POOL_SIZE,
     user: str = "",
     rng: random.Random | None = None,
+    recommender: Recommender | None = None,
 ) -> CheckedAnswer:
     """Send one signed request about `product` (catalog: its shuffled request pool) to a validator; check the answer.
 
     rng: shuffles and draws the pool (`build_request_pool`); a fresh unpredictable one by default.
+    recommender: the store's engine when the caller already built it (many requests about one store).
 
     Raises `CandidatePoolTooSmall`, `ValueError` for a query a validator would refuse (e.g. a SKU shorter
     than 3 characters), a `subnet.client.ValidatorError`, or `AnswerRejected`.
     """
-    pool = build_request_pool(store=store, product=product, size=pool_size, rng=rng or new_request_rng())
+    pool = build_request_pool(
+        store=store, product=product, size=pool_size, rng=rng or new_request_rng(), recommender=recommender
+    )
+    return request_pool_recommendations(
+        client=client, store=store, product=product, pool=pool, num_results=num_results, user=user
+    )
+
+
+def request_pool_recommendations(
+    *,
+    client: ValidatorClient,
+    store: Store,
+    product: Product,
+    pool: Sequence[Product],
+    num_results: int,
+    user: str = "",
+) -> CheckedAnswer:
+    """Send one signed request about `product` with `pool` (a `build_request_pool` list) as its catalog to a
+    validator; check the answer. Raises as `request_recommendations`."""
     valid = sum(1 for candidate in pool if is_valid_for_validator(candidate))
     if valid < MIN_POOL_SIZE:
         raise CandidatePoolTooSmall(

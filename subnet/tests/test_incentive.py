@@ -30,6 +30,7 @@ from subnet.validator.public_key import StaticPublicKey
 from subnet.validator.scoring import (
     ScoreBoard,
     Standing,
+    chance_ndcg,
     conversion_quality,
     miner_score,
     ndcg_at_k,
@@ -71,6 +72,14 @@ def test_ndcg_with_two_bought_products_and_none():
     assert ndcg_at_k(ranked=["A", "X", "b"], relevant=["a", "B"], k=3) == pytest.approx((1 + 0.5) / (1 + 0.6309298))
     assert ndcg_at_k(ranked=["A"], relevant=[], k=3) == 0.0
     assert ndcg_at_k(ranked=["X", "Y", "A"], relevant=["A"], k=2) == 0.0
+
+
+def test_chance_ndcg_is_the_exact_expectation_of_a_uniform_random_pick():
+    # one bought product among 4 candidates, k = 2: at rank 1 with chance 1/4 (gain 1), at rank 2 with 1/4 (1/log2 3)
+    assert chance_ndcg(candidates=["a", "b", "c", "d"], relevant=["C"], k=2) == pytest.approx((1 + 0.6309298) / 4)
+    # the bought product is not among the candidates; duplicates count once
+    assert chance_ndcg(candidates=["a", "b"], relevant=["z"], k=2) == 0.0
+    assert chance_ndcg(candidates=["a", "A", "b"], relevant=["a"], k=5) == pytest.approx((1 + 0.6309298) / 2)
 
 
 def test_miner_score_multiplies_validity_quality_and_the_speed_bonus():

@@ -319,9 +319,11 @@ def test_run_validator_local_chain_registers_and_queries_the_chain_miners(
     assert isinstance(answer, RecAnswer)
     assert answer.miner_hotkey in {neuron.hotkey for neuron in local_network}
     # the three miners gave the same valid list, saved in their standings; live requests carry no ground truth, so
-    # without probes nobody earns weight yet (probes: test_incentive, the whole loop: bench/incentive_sim.py)
+    # without probes the bootstrap weights split evenly among the valid miners (probes: test_incentive, the whole
+    # loop: bench/incentive_sim.py)
     miner_uids = sorted(neuron.uid for neuron in local_network)
-    assert chain.get_weights(netuid=NETUID, validator_hotkey=validator_hotkey) == {}
+    weights = chain.get_weights(netuid=NETUID, validator_hotkey=validator_hotkey)
+    assert weights == {uid: pytest.approx(1 / 3) for uid in miner_uids}
     scores = MinerScore.objects.filter(netuid=NETUID, validator_hotkey=validator_hotkey).order_by("miner_uid")
     assert [(row.miner_uid, row.answers, row.valid_answers) for row in scores] == [(uid, 2, 2) for uid in miner_uids]
     # the validator advertised its API on the local chain, the gateway drew it and stored the miners' list

@@ -252,6 +252,42 @@ def test_weights_are_scores_normalised_to_one():
     assert ScoreBoard().weights() == {}
 
 
+def test_before_any_quality_evidence_weights_split_evenly_among_valid_in_time_miners():
+    board = ScoreBoard()
+    live = score(
+        [
+            answer(1, ["CAP", "JEANS", "MUG"], latency=0.01),  # fast
+            answer(2, ["LAMP", "TEE-RED", "MUG"], latency=2.9),  # slow but within the 3 s budget
+            answer(3, ["CAP"]),  # wrong count
+            answer(4, ["CAP", "JEANS", "MUG"], latency=3.5),  # over the budget
+        ]
+    )
+
+    board.update(live)
+    bootstrap = board.weights()
+    for _ in range(100):  # a hundred impressions without a view, cart or purchase: still no evidence of quality
+        board.served(live[0])
+    board.rescore(actions={})
+    unconverted = board.weights()
+    board.update(
+        probe([answer(1, ["CAP", "JEANS", "MUG"], latency=0.0), answer(2, ["MUG", "CAP", "LAMP"])], bought=("MUG",)),
+        probe=True,
+    )
+    after_probe = board.weights()
+
+    # no probe and no conversions yet: validity alone (0.1 each after one valid answer); speed does not count
+    assert bootstrap == unconverted == {1: 0.5, 2: 0.5}
+    # the first probe switches to V * Q * (1 + 0.1 S): miner 1 hit at rank 3 (NDCG 0.5), miner 2 at rank 1 (NDCG 1)
+    speed_1 = 0.1 * 1.0 + 0.9 * (0.1 * (1 - 0.01 / 3))
+    speed_2 = 0.1 * (1 - 1.0 / 3) + 0.9 * (0.1 * (1 - 2.9 / 3))
+    # miner 1's 100 impressions without conversions are known now: Q = 0.7 P + 0.3 * 0
+    score_1 = 0.19 * 0.7 * 0.03 * 0.5 * (1 + 0.1 * speed_1)
+    score_2 = 0.19 * 0.03 * 1.0 * (1 + 0.1 * speed_2)
+    total = score_1 + score_2
+    assert after_probe == {1: pytest.approx(score_1 / total), 2: pytest.approx(score_2 / total)}
+    assert board.snapshot()[4].validity == 0.0 and 4 not in after_probe
+
+
 # ---------------------------------------------------------------------------------- keeper and local chain
 
 

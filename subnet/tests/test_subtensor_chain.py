@@ -634,15 +634,17 @@ def test_run_validator_on_subtensor_queries_the_chains_miners_and_sets_weights(
         for neuron in neurons:
             neuron.stop()
 
-    # then: the gateway got a miner's list; the three miners' standings were saved, but without ground truth (no
-    # probe reached them here) nobody has earned a weight, so none is set (weights themselves: tests above)
+    # then: the gateway got a miner's list; the three miners' standings were saved; without ground truth (no probe
+    # reached them here) nobody has a quality score, so the weights set are the bootstrap ones: validity alone,
+    # the three valid miners alike (weights themselves: tests above)
     assert f"miners of netuid {NETUID} on test" in out.getvalue()
     assert all(isinstance(answer, RecAnswer) for answer in answers)
     assert {answer.miner_hotkey for answer in answers} <= {neuron.hotkey for neuron in neurons}
-    assert mock_chain.calls("set_mechanism_weights") == []
     scores = MinerScore.objects.filter(netuid=NETUID, validator_hotkey=validator.hotkey.ss58_address)
     assert sorted(row.miner_uid for row in scores) == sorted(neuron.uid for neuron in neurons)
     assert all(row.validity > 0 and row.score == 0.0 for row in scores)
+    assert len({row.validity for row in scores}) == 1
+    assert mock_chain.weights_of(NETUID, validator_uid) == [(uid, U16) for uid in sorted(n.uid for n in neurons)]
     # with --advertise-ip the validator served its API address as its axon, where gateways find it
     validator_axon = mock_chain.metagraph(NETUID).axons[validator_uid]
     assert (validator_axon.ip, validator_axon.is_serving) == (LOOPBACK, True)

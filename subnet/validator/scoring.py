@@ -25,7 +25,16 @@ Per miner (its standing; moving averages as before, one step per answer):
               Q = (1 - CONVERSION_WEIGHT) * P + CONVERSION_WEIGHT * C     otherwise
     score       = V * Q * (1 + LATENCY_BONUS * S)
 
-and weights are the scores normalised to sum 1. Why this shape:
+and weights are the scores normalised to sum 1, once the validator has quality evidence (some miner's score is
+above 0: a probe answered with a hit, or conversions). Before that (a validator whose gateway has no probes for
+it yet, and no conversions), the **bootstrap** weights are `V` normalised: an even split among the miners that
+answer validly within the latency budget, nothing to invalid or late ones. Why not no weights (the public
+validator's behaviour without traffic) or today's latency reward: setting none pays nobody and leaves the
+validator looking inactive on chain; paying speed would pay the fast copy of our pool over an honest slow model,
+which is the very thing this reward exists to stop. Without evidence of quality nobody is preferred; the first
+probe switches to `V * Q * (1 + LATENCY_BONUS * S)`, and saved standings carry the evidence across restarts.
+
+Why this shape:
 
 * Quality is the only thing that earns: a miner with NDCG 0 scores 0 however fast and valid it is. The
   gateway shuffles the context and mixes in weaker candidates (`subnet.services.build_request_pool`),
@@ -178,6 +187,19 @@ def ndcg_at_k(*, ranked: Sequence[str], relevant: Iterable[str], k: int) -> floa
     dcg = math.fsum(1 / math.log2(rank + 2) for rank, sku in enumerate(ranked[:k]) if sku.casefold() in wanted)
     ideal = math.fsum(1 / math.log2(rank + 2) for rank in range(min(len(wanted), k)))
     return dcg / ideal
+
+
+def chance_ndcg(*, candidates: Sequence[str], relevant: Iterable[str], k: int) -> float:
+    """Exact expected NDCG@k of k distinct candidates drawn uniformly at random, in random order (a pick that knows
+    nothing but the candidates): each relevant candidate lands on each of the first k ranks with chance 1/len."""
+    wanted = {sku.casefold() for sku in relevant}
+    present = sum(1 for sku in {sku.casefold() for sku in candidates} if sku in wanted)
+    if not present or k <= 0:
+        return 0.0
+    distinct = len({sku.casefold() for sku in candidates})
+    gains = math.fsum(1 / math.log2(rank + 2) for rank in range(min(k, distinct)))
+    ideal = math.fsum(1 / math.log2(rank + 2) for rank in range(min(len(wanted), k)))
+    return present * gains / distinct / ideal
 
 
 def speed_of(latency_seconds: float) -> float:
@@ -419,8 +441,12 @@ class ScoreBoard:
             return {uid: replace(standing) for uid, standing in sorted(self.standings.items())}
 
     def weights(self) -> dict[int, float]:
-        """Scores normalised to sum 1 (zeros left out); empty when every score is 0."""
-        return normalised(self.scores())
+        """Scores normalised to sum 1 (zeros left out); while every score is 0 (no quality evidence yet), validity
+        normalised (the bootstrap weights of the module docstring); empty when no miner has either."""
+        with self._lock:
+            scores = {uid: standing.score for uid, standing in self.standings.items()}
+            validity = {uid: standing.validity for uid, standing in self.standings.items()}
+        return normalised(scores) or normalised(validity)
 
 
 def normalised(scores: Mapping[int, float]) -> dict[int, float]:

@@ -91,7 +91,7 @@ class Command(BaseCommand):
             type=float,
             default=30.0,
             help="Mean seconds between ground-truth probes from {BITRECS_PROXY_URL}/validator/probes "
-            "(--local-chain and --subtensor; 0: none, and then no miner earns weight).",
+            "(--local-chain and --subtensor; 0: none, and the weights stay the bootstrap ones: validity alone).",
         )
         parser.add_argument(
             "--weights-interval",

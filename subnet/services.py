@@ -22,6 +22,7 @@ from subnet.answers import NAME_MAX_LENGTH, PRICE_MAX_LENGTH, REASON_MAX_LENGTH,
 from subnet.client import RecAnswer, ValidatorClient, ValidatorError, ValidatorRateLimited
 from subnet.exceptions import AnswerRejected, CandidatePoolTooSmall
 from subnet.models import NetworkRequest
+from subnet.registry import ValidatorEndpoint
 from subnet.selectors import (
     DEFAULT_POOL_SIZE,
     MAX_POOL_SIZE,
@@ -343,13 +344,13 @@ class ValidatorHealth:
 HEALTH_TIMEOUT_SECONDS = 3.0
 
 
-def check_validator_health(*, url: str) -> ValidatorHealth:
-    """Call the validator's `/ping` once (3 s timeout, no retry) and say whether it answered `pong`."""
+def check_validator_health(*, url: str, hotkey: str) -> ValidatorHealth:
+    """Call the validator's `/ping` once with its API key (3 s, no retry) and say whether it answered `pong`."""
     if not url:
         return ValidatorHealth(url="", up=False, detail="The validator serves no API address on the chain.")
     client = ValidatorClient(
         url,
-        settings.BITRECS_API_KEY,
+        ValidatorEndpoint(url=url, hotkey=hotkey).api_key,
         network=settings.BITRECS_NETWORK,
         timeout=HEALTH_TIMEOUT_SECONDS,
         connect_timeout=HEALTH_TIMEOUT_SECONDS,

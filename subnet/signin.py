@@ -16,8 +16,7 @@ from typing import Final
 
 from bittensor_wallet import Keypair
 from bittensor_wallet.utils import is_valid_ss58_address
-from django.contrib.auth import get_user_model
-from django.contrib.auth.base_user import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
 
@@ -252,9 +251,9 @@ def redeem_challenge(*, nonce: str | None, hotkey: object, signature: object) ->
     return challenge
 
 
-def get_hotkey_user(*, hotkey: str) -> AbstractBaseUser:
+def get_hotkey_user(*, hotkey: str) -> User:
     """The portal account of a signed-in hotkey (created on its first sign-in; no password, no stores)."""
-    user, created = get_user_model().objects.get_or_create(username=f"{HOTKEY_USERNAME_PREFIX}{_address(hotkey)}")
+    user, created = User.objects.get_or_create(username=f"{HOTKEY_USERNAME_PREFIX}{_address(hotkey)}")
     if created:
         user.set_unusable_password()
         user.save(update_fields=["password"])

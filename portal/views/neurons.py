@@ -62,11 +62,10 @@ def my_neuron(request: HttpRequest) -> HttpResponse:
     if neuron is None:
         return render(request, "portal/neuron_unregistered.html", {**context, "register": register_hint()})
     if neuron.validator_permit:
-        report = get_validator_report(neuron=neuron)
-        health = check_validator_health(url=report.api_url)
-        return render(request, "portal/neuron_validator.html", {**context, "report": report, "health": health})
-    report = get_miner_report(hotkey=hotkey)
-    return render(request, "portal/neuron_miner.html", {**context, "report": report})
+        validator = get_validator_report(neuron=neuron)
+        health = check_validator_health(url=validator.api_url, hotkey=hotkey)
+        return render(request, "portal/neuron_validator.html", {**context, "report": validator, "health": health})
+    return render(request, "portal/neuron_miner.html", {**context, "report": get_miner_report(hotkey=hotkey)})
 
 
 @require_GET

@@ -20,9 +20,9 @@ CHALLENGE = "/portal/api/hotkey/challenge"
 VERIFY = "/portal/api/hotkey/verify"
 
 
-def post(client: Client, url: str, body: object, **headers: str):
+def post(client: Client, url: str, body: object, headers: dict[str, str] | None = None):
     data = body if isinstance(body, str | bytes) else json.dumps(body)
-    return client.post(url, data=data, content_type="application/json", **headers)
+    return client.post(url, data=data, content_type="application/json", headers=headers)
 
 
 def ask(client: Client, keypair: Keypair) -> str:
@@ -226,12 +226,12 @@ def test_csrf_is_enforced_and_the_pages_token_passes(registered):
     refused = post(browser, CHALLENGE, {"hotkey": MINER.ss58_address})
     page = browser.get("/portal/hotkey")
     token = page.context["csrf_token"]
-    accepted = post(browser, CHALLENGE, {"hotkey": MINER.ss58_address}, HTTP_X_CSRFTOKEN=str(token))
+    accepted = post(browser, CHALLENGE, {"hotkey": MINER.ss58_address}, headers={"X-CSRFToken": str(token)})
     signed = post(
         browser,
         VERIFY,
         {"hotkey": MINER.ss58_address, "signature": signature(MINER, accepted.json()["message"])},
-        HTTP_X_CSRFTOKEN=str(token),
+        headers={"X-CSRFToken": str(token)},
     )
 
     assert refused.status_code == 403

@@ -56,7 +56,7 @@ def issue(keypair: Keypair = ALICE) -> HotkeyChallenge:
 
 # ------------------------------------------------------------------------------------------------ the message
 
-line = st.text(st.characters(exclude_characters="\r\n", exclude_categories=("Cs",)), min_size=1, max_size=30).filter(
+line = st.text(st.characters(codec="utf-8", exclude_characters="\r\n"), min_size=1, max_size=30).filter(
     lambda value: value == value.strip()
 )
 moments = st.datetimes(

@@ -205,7 +205,7 @@ def test_the_miner_report_gathers_validators_gateway_and_storefront(local_chain)
         answers=8,
         valid_answers=6,
     )
-    store = StoreFactory()
+    store = StoreFactory.create()
     for status, code, latency in (("answered", "", 100), ("answered", "", 300), ("rejected", "unknown_sku", None)):
         NetworkRequest.objects.create(
             store=store,
@@ -266,7 +266,7 @@ def test_a_miner_without_any_figures_gets_an_empty_report(local_chain):
 def test_the_validator_report_counts_requests_to_its_api_and_its_weights_over_time(local_chain):
     validator, (miner1, miner2, _) = local_chain
     chain.serve_axon(netuid=NETUID, hotkey=validator.hotkey, ip="127.0.0.1", port=9461)
-    store = StoreFactory()
+    store = StoreFactory.create()
     for status, latency in (("answered", 200), ("answered", 400), ("failed", None)):
         NetworkRequest.objects.create(store=store, validator="http://127.0.0.1:9461", status=status, latency_ms=latency)
     NetworkRequest.objects.create(store=store, validator="http://elsewhere:1", status="answered", latency_ms=5)
@@ -276,6 +276,7 @@ def test_the_validator_report_counts_requests_to_its_api_and_its_weights_over_ti
     chain.set_weights(netuid=NETUID, validator_hotkey=validator.hotkey, weights={miner1.uid: 0.7, miner2.uid: 0.3})
 
     neuron = get_neuron(hotkey=validator.hotkey)
+    assert neuron is not None
     report = get_validator_report(neuron=neuron)
 
     assert neuron.role == "validator"
@@ -387,6 +388,7 @@ def test_on_a_real_chain_the_role_is_the_validator_permit_and_the_metagraph_is_c
     validator = get_neuron(hotkey="5Val")
     miner = get_neuron(hotkey="5Min")
 
+    assert validator is not None and miner is not None
     assert (validator.role, miner.role, get_neuron(hotkey="5Gone")) == ("validator", "miner", None)
     assert subtensor.calls == 1
 

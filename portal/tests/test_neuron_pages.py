@@ -6,6 +6,7 @@ import pytest
 from bittensor_wallet import Keypair
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.core.cache import cache
 from django.test import Client
 
 from subnet import chain
@@ -180,6 +181,7 @@ def test_an_unreachable_chain_is_a_503_page_and_json(client, settings, monkeypat
 
     settings.BITRECS_NETWORK = "finney"
     monkeypatch.setattr(bt, "Subtensor", unreachable)
+    cache.clear()  # no metagraph remembered from another test
 
     page = client.get("/portal/leaderboard")
     data = client.get("/portal/leaderboard.json")

@@ -46,6 +46,8 @@ MAX_LATENCIES: Final = 5_000
 # "updated" above this many blocks is an alert on the explorers (under 500 is healthy).
 UPDATED_ALERT_BLOCKS: Final = 1_500
 _CACHE_KEY: Final = "subnet:portal-neurons:{network}:{netuid}"
+# Chart.js options of a chart whose values are never negative.
+_FROM_ZERO: Final[dict[str, Any]] = {"scales": {"y": {"min": 0}}}
 
 
 class ChainUnavailable(Exception):
@@ -154,12 +156,9 @@ def register_hint() -> str:
     if network == "local":
         return (
             f"python manage.py run_miner --local-chain --netuid {netuid} --create-wallet "
-            "--wallet-name WALLET --hotkey HOTKEY (the local chain registers the hotkey when the miner starts)"
+            "--wallet-name WALLET --hotkey HOTKEY"
         )
-    return (
-        f"btcli subnet register --netuid {netuid} --network {network} --wallet.name WALLET --wallet.hotkey HOTKEY "
-        "(registration costs TAO)"
-    )
+    return f"btcli subnet register --netuid {netuid} --network {network} --wallet.name WALLET --wallet.hotkey HOTKEY"
 
 
 # ----------------------------------------------------------------------------------------------- leaderboard
@@ -433,6 +432,8 @@ def get_miner_report(*, hotkey: str, days: int = DEFAULT_DAYS) -> MinerReport:
         "attributed": _attributed_chart(miner_days),
     }
     charts["rank"]["options"] = {"scales": {"y": {"reverse": True, "ticks": {"precision": 0}}}}
+    for name in ("score", "weight", "latency", "attributed"):
+        charts[name]["options"] = _FROM_ZERO
     return MinerReport(
         hotkey=hotkey,
         days=days,
@@ -539,7 +540,7 @@ def get_validator_report(*, neuron: Neuron, days: int = DEFAULT_DAYS) -> Validat
     last_set = ChainWeight.objects.filter(netuid=netuid, validator_hotkey=neuron.hotkey).order_by("-set_at").first()
     day_labels = sorted(daily)
     charts = {
-        "weights": _series_chart(rounds, value="weight", series="miner_uid"),
+        "weights": {**_series_chart(rounds, value="weight", series="miner_uid"), "options": _FROM_ZERO},
         "requests": {
             "type": "bar",
             "labels": day_labels,
@@ -547,7 +548,7 @@ def get_validator_report(*, neuron: Neuron, days: int = DEFAULT_DAYS) -> Validat
                 {"label": status.capitalize(), "data": [daily[day][status] for day in day_labels]}
                 for status in NetworkRequest.Status.values
             ],
-            "options": {"scales": {"x": {"stacked": True}, "y": {"stacked": True}}},
+            "options": {"scales": {"x": {"stacked": True}, "y": {"stacked": True, "min": 0}}},
         },
     }
     return ValidatorReport(

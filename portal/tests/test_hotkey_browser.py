@@ -125,3 +125,38 @@ def test_the_leaderboard_fits_a_phone(open_page):
         assert page.locator("#leaderboard tbody tr").count() == 3
         assert page.evaluate("document.documentElement.scrollWidth") <= viewport["width"]
         assert page.errors == []
+
+
+@pytest.mark.parametrize(("viewport", "name"), [(DESKTOP, "desktop"), (PHONE, "phone")])
+def test_a_validator_signs_in_and_sees_its_weights_over_time(open_page, viewport, name):
+    miner = register_with_history()  # rounds of VALIDATOR_HOTKEY's weight settings
+    validator = Keypair.create_from_uri("//Ferdie")
+    netuid = settings.BITRECS_NETUID
+    chain.register_neuron(netuid=netuid, hotkey=validator.ss58_address, role=ChainNeuron.Role.VALIDATOR, stake=2.0)
+    chain.serve_axon(netuid=netuid, hotkey=validator.ss58_address, ip="127.0.0.1", port=9499)  # nothing listens
+    ScoreRound.objects.filter(validator_hotkey=VALIDATOR_HOTKEY).update(validator_hotkey=validator.ss58_address)
+    page = open_page("/portal/hotkey", viewport=viewport)
+
+    sign_in_on(page, validator)
+    page.wait_for_url("**/portal/neuron")
+    page.wait_for_selector("canvas[data-chart='chart-weights'][data-chart-drawn]")
+    page.screenshot(path=SHOTS / f"h-hotkey-validator-test-{name}.png", full_page=True)
+
+    assert page.locator("h1").inner_text() == f"Validator uid {miner.uid + 3}"
+    assert page.locator("#validator-health").inner_text() == "down"
+    assert page.evaluate("document.documentElement.scrollWidth") <= viewport["width"]
+    assert page.errors == []
+
+
+def test_an_unregistered_hotkey_is_told_how_to_register(open_page):
+    register_with_history()
+    stranger = Keypair.create_from_uri("//Ferdie//stranger")
+    page = open_page("/portal/hotkey", viewport=PHONE)
+
+    sign_in_on(page, stranger)
+    page.wait_for_url("**/portal/neuron")
+    page.screenshot(path=SHOTS / "h-hotkey-unregistered-phone.png", full_page=True)
+
+    assert "python manage.py run_miner --local-chain" in page.locator("pre").inner_text()
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    assert page.errors == []

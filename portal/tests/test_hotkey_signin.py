@@ -1,6 +1,9 @@
 """The hotkey sign-in API through Django's test client: real sr25519 signatures, the role from the local chain."""
 
 import json
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from bittensor_wallet import Keypair
@@ -249,3 +252,30 @@ def test_the_sign_in_page_shows_the_commands_and_the_login_page_links_to_it(clie
     assert "wallet.hotkey.sign(message).hex()" in page
     assert 'id="hotkey-signature"' in page
     assert 'href="/portal/hotkey"' in login
+
+
+def test_the_python_one_liner_shown_signs_the_message_in_a_shell(client, registered, tmp_path):
+    from bittensor_wallet import Wallet
+
+    wallet = Wallet(name="mywallet", hotkey="myhotkey", path=str(tmp_path / ".bittensor" / "wallets"))
+    wallet.create_if_non_existent(coldkey_use_password=False, hotkey_use_password=False, suppress=True)
+    chain.register_neuron(
+        netuid=settings.BITRECS_NETUID, hotkey=wallet.hotkey.ss58_address, role=ChainNeuron.Role.MINER
+    )
+    answer = post(client, CHALLENGE, {"hotkey": wallet.hotkey.ss58_address}).json()
+    command = answer["commands"]["python"].replace("WALLET", "mywallet").replace("HOTKEY", "myhotkey")
+    python_dir = str(Path(sys.executable).parent)
+
+    shell = subprocess.run(  # the command the page shows, run as a person would paste it
+        ["/bin/bash", "-c", command],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"HOME": str(tmp_path), "PATH": f"{python_dir}:/usr/bin:/bin"},
+        check=False,
+    )
+    signed = post(client, VERIFY, {"hotkey": wallet.hotkey.ss58_address, "signature": shell.stdout.strip()})
+
+    assert shell.returncode == 0, shell.stderr
+    assert signed.status_code == 200, signed.content
+    assert signed.json()["role"] == "miner"

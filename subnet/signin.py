@@ -188,11 +188,16 @@ def _address(hotkey: object) -> str:
     )
 
 
-def issue_challenge(*, hotkey: str, domain: str, uri: str, chain_id: str) -> HotkeyChallenge:
-    """Store a new sign-in message for `hotkey`, valid for 5 minutes; expired challenges are deleted on the way."""
+def issue_challenge(
+    *, hotkey: str, domain: str, uri: str, chain_id: str, replaces: str | None = None
+) -> HotkeyChallenge:
+    """Store a new sign-in message for `hotkey`, valid for 5 minutes; deletes expired challenges and the unused
+    challenge `replaces` (the nonce this browser held before), so one browser holds at most one."""
     hotkey = _address(hotkey)
     now = timezone.now().replace(microsecond=0)
     HotkeyChallenge.objects.filter(expires_at__lt=now).delete()
+    if replaces:
+        HotkeyChallenge.objects.filter(nonce=replaces, used_at__isnull=True).delete()
     nonce = secrets.token_hex(16)
     text = format_message(
         SignInMessage(

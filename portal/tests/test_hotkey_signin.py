@@ -279,3 +279,24 @@ def test_the_python_one_liner_shown_signs_the_message_in_a_shell(client, registe
     assert shell.returncode == 0, shell.stderr
     assert signed.status_code == 200, signed.content
     assert signed.json()["role"] == "miner"
+
+
+def test_the_btcli_command_passes_the_exact_message_through_the_shell(client):
+    answer = post(client, CHALLENGE, {"hotkey": MINER.ss58_address}).json()
+    prefix = "btcli wallet sign --wallet.name WALLET --wallet.hotkey HOTKEY --use-hotkey --message "
+    quoted = answer["commands"]["btcli"].removeprefix(prefix)
+
+    echoed = subprocess.run(  # what btcli would receive as --message's value
+        ["/bin/bash", "-c", f"printf %s {quoted}"], capture_output=True, text=True, timeout=30, check=True
+    )
+
+    assert answer["commands"]["btcli"].startswith(prefix)
+    assert echoed.stdout == answer["message"]
+
+
+def test_a_new_message_replaces_the_browsers_unused_one(client):
+    first = post(client, CHALLENGE, {"hotkey": MINER.ss58_address}).json()["message"]
+    second = post(client, CHALLENGE, {"hotkey": MINER.ss58_address}).json()["message"]
+
+    assert list(HotkeyChallenge.objects.values_list("message", flat=True)) == [second]
+    assert first != second

@@ -87,6 +87,7 @@ def challenge(request: HttpRequest) -> JsonResponse:
             domain=request.get_host(),
             uri=request.build_absolute_uri(reverse("portal-hotkey")),
             chain_id=chain_id(),
+            replaces=request.session.get(SESSION_NONCE),
         )
     except SignInRefused as exc:
         return _refused(exc)

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from bittensor_wallet import Keypair
 from django.conf import settings
+from django.core.cache import cache
 from django.test import Client
 from django.utils import timezone
 
@@ -300,3 +301,17 @@ def test_a_new_message_replaces_the_browsers_unused_one(client):
 
     assert list(HotkeyChallenge.objects.values_list("message", flat=True)) == [second]
     assert first != second
+
+
+def test_sign_in_attempts_are_limited_per_client(client, settings):
+    settings.PORTAL_HOTKEY_RATE_LIMIT = "3/min"
+    cache.clear()
+
+    answers = [post(client, CHALLENGE, {"hotkey": MINER.ss58_address}) for _ in range(3)]
+    verify = post(client, VERIFY, {"hotkey": MINER.ss58_address, "signature": "0x" + "00" * 64})
+
+    assert [answer.status_code for answer in answers] == [200, 200, 200]
+    assert verify.status_code == 429
+    assert verify.json()["error"] == "throttled"
+    assert int(verify["Retry-After"]) >= 1
+    cache.clear()

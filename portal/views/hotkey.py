@@ -20,6 +20,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from bitrecs_site.exception_handler import error_response
 from bitrecs_site.json_intake import parse_json_object
+from recommendations.views.widget import WidgetClientRateThrottle
 from subnet.signin import SignInRefused, get_hotkey_user, issue_challenge, redeem_challenge
 from subnet.standings import ChainUnavailable, get_neuron, register_hint
 
@@ -55,6 +56,29 @@ def sign_commands(message: str) -> dict[str, str]:
     }
 
 
+class HotkeySignInRateThrottle(WidgetClientRateThrottle):
+    """PORTAL_HOTKEY_RATE_LIMIT per client IP over both endpoints: every challenge is a stored row ("off": none)."""
+
+    scope = "portal_hotkey"
+
+    def get_rate(self) -> str | None:
+        value = str(settings.PORTAL_HOTKEY_RATE_LIMIT).strip()
+        return None if value.lower() in {"", "off"} else value
+
+
+def _throttled(request: HttpRequest) -> JsonResponse | None:
+    throttle = HotkeySignInRateThrottle()
+    if throttle.rate is None or throttle.allow_request(request, None):  # type: ignore[arg-type]
+        return None
+    wait = throttle.wait()
+    retry = str(max(1, int(wait + 0.999))) if wait is not None else "60"
+    response = error_response(
+        status=429, code="throttled", detail=f"Too many sign-in attempts from here; try again in {retry} s."
+    )
+    response["Retry-After"] = retry
+    return response
+
+
 def _invalid(detail: str) -> JsonResponse:
     return error_response(status=400, code="invalid_request", detail=detail)
 
@@ -77,6 +101,8 @@ def signin_page(request: HttpRequest) -> HttpResponse:
 @require_POST
 def challenge(request: HttpRequest) -> JsonResponse:
     """`{"hotkey": "<ss58>"}` -> `{"message": ...}`: a new single-use sign-in message for this browser."""
+    if limited := _throttled(request):
+        return limited
     body = parse_json_object(request.body, max_bytes=MAX_BODY_BYTES)
     hotkey = body.get("hotkey")
     if set(body) != {"hotkey"} or not isinstance(hotkey, str):
@@ -117,6 +143,8 @@ def _role_body(hotkey: str) -> dict[str, Any]:
 @require_POST
 def verify(request: HttpRequest) -> JsonResponse:
     """`{"hotkey", "signature"}`: check the signature of this browser's message and sign the hotkey in."""
+    if limited := _throttled(request):
+        return limited
     body = parse_json_object(request.body, max_bytes=MAX_BODY_BYTES)
     hotkey, signature = body.get("hotkey"), body.get("signature")
     if set(body) != {"hotkey", "signature"} or not isinstance(hotkey, str) or not isinstance(signature, str):

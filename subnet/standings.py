@@ -233,9 +233,8 @@ def list_leaderboard(*, days: int = 7) -> list[LeaderRow]:
         valid[row.miner_hotkey] += row.valid_answers
     penalties: dict[str, Counter[str]] = defaultdict(Counter)
     since = timezone.now() - timedelta(days=days)
-    for hotkey, problems in ScoreRound.objects.filter(netuid=netuid, recorded_at__gte=since).values_list(
-        "miner_hotkey", "problems"
-    )[:MAX_ROUNDS]:
+    newest = ScoreRound.objects.filter(netuid=netuid, recorded_at__gte=since).order_by("-recorded_at")
+    for hotkey, problems in newest.values_list("miner_hotkey", "problems")[:MAX_ROUNDS]:
         penalties[hotkey].update({str(reason): int(count) for reason, count in (problems or {}).items()})
     weights = _consensus_weights(netuid=netuid, neurons=neurons)
     weights_set = {

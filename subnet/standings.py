@@ -430,6 +430,7 @@ def get_miner_report(*, hotkey: str, days: int = DEFAULT_DAYS) -> MinerReport:
         "latency": _latency_chart(rounds),
         "attributed": _attributed_chart(miner_days),
     }
+    charts["distribution"] = _distribution_chart(rounds[-1] if rounds else None)
     charts["rank"]["options"] = {"scales": {"y": {"reverse": True, "ticks": {"precision": 0}}}}
     for name in ("score", "weight", "latency", "attributed"):
         charts[name]["options"] = _FROM_ZERO
@@ -464,6 +465,30 @@ def _latency_chart(rows: Sequence[ScoreRound]) -> dict[str, Any]:
         dataset["label"] = f"p99 {dataset['label']}"
     spec["datasets"] += p99["datasets"]
     return spec
+
+
+def _distribution_chart(latest: ScoreRound | None) -> dict[str, Any]:
+    """The weights of every miner in the validator's latest round that scored this miner: yours apart."""
+    rows = (
+        list(
+            ScoreRound.objects.filter(
+                netuid=latest.netuid, validator_hotkey=latest.validator_hotkey, recorded_at=latest.recorded_at
+            ).order_by("miner_uid")
+        )
+        if latest is not None
+        else []
+    )
+    return {
+        "type": "bar",
+        "labels": [f"uid {row.miner_uid}" for row in rows],
+        "datasets": [
+            {"label": "You", "data": [row.weight if row.pk == latest.pk else None for row in rows]},
+            {"label": "Other miners", "data": [None if row.pk == latest.pk else row.weight for row in rows]},
+        ]
+        if latest is not None
+        else [],
+        "options": {"scales": {"x": {"stacked": True}, "y": {"stacked": True, "min": 0}}},
+    }
 
 
 def _attributed_chart(days: Sequence[MinerDay]) -> dict[str, Any]:

@@ -253,6 +253,9 @@ def test_the_miner_report_gathers_validators_gateway_and_storefront(local_chain)
     assert report.charts["attributed"]["labels"] == [today.isoformat()]
     assert report.charts["attributed"]["datasets"][2] == {"label": "Purchases", "data": [1]}
     assert report.has_rounds is True
+    # the latest round that scored miner 1 is the one 10 minutes ago, where miner 2 has no row
+    assert report.charts["distribution"]["labels"] == [f"uid {miner1.uid}"]
+    assert report.charts["distribution"]["datasets"][0] == {"label": "You", "data": [0.3]}
 
 
 def test_a_miner_without_any_figures_gets_an_empty_report(local_chain):
@@ -406,4 +409,19 @@ def test_leaderboard_on_a_real_chain_orders_by_incentive_without_scores(db, subt
     assert [(row.neuron.hotkey, row.neuron.updated, row.updated_alert) for row in rows] == [
         ("5Min", 2000, True),
         ("5Val", 100, False),
+    ]
+
+
+def test_the_weight_distribution_shows_every_miner_of_the_latest_round_with_yours_apart(local_chain):
+    _, (miner1, miner2, miner3) = local_chain
+    make_round(miner=miner1, validator="5Validator", rank=1, score=0.5, minutes_ago=20, weight=0.5)
+    for miner, weight in ((miner1, 0.25), (miner2, 0.75), (miner3, 0.0)):
+        make_round(miner=miner, validator="5Validator", rank=1, score=weight, minutes_ago=5, weight=weight)
+
+    chart = get_miner_report(hotkey=miner2.hotkey).charts["distribution"]
+
+    assert chart["labels"] == [f"uid {miner1.uid}", f"uid {miner2.uid}", f"uid {miner3.uid}"]
+    assert chart["datasets"] == [
+        {"label": "You", "data": [None, 0.75, None]},
+        {"label": "Other miners", "data": [0.25, None, 0.0]},
     ]

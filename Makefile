@@ -54,6 +54,7 @@ run: demo
 	@echo "  admin:       http://127.0.0.1:$(PORT)/admin/"
 	@echo "  storefront:  http://127.0.0.1:$(PORT)/demo/  (the demo store with the widget; checkout sends a signed order webhook)"
 	@echo "  portal:      http://127.0.0.1:$(PORT)/portal/  (demo merchant: merchant@demo.local / demo; miners and validators sign in with their hotkey)"
+	@echo "  hotkeys:     http://127.0.0.1:$(PORT)/portal/hotkey  (local neurons sign with: .venv/bin/python manage.py portal_hotkey_signature --wallet-name miner1|validator --message -)"
 	@echo "  widget API:  http://127.0.0.1:$(PORT)/api/v1/recommendations?site_key=demo&placement=home"
 	@echo "  validator:   http://127.0.0.1:7779 (API key: $${BITRECS_API_KEY:-local}), 3 offline miners on 8091-8093"
 	@echo ""

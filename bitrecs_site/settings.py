@@ -251,6 +251,8 @@ BITRECS_API_KEY = env.str("BITRECS_API_KEY", default="local" if LOCAL_MODE else 
 
 # Widget.
 WIDGET_RATE_LIMIT = env.str("WIDGET_RATE_LIMIT", default="600/min")
+# The portal's hotkey sign-in (challenge + verify) per client IP; "off" for none.
+PORTAL_HOTKEY_RATE_LIMIT = env.str("PORTAL_HOTKEY_RATE_LIMIT", default="30/min")
 # /api/v1/events answers its own CORS preflight (any origin may send events; they are checked by site key).
 CORS_URLS_REGEX = r"^/(api/v1/(?!events)|widget\.js).*$"
 

@@ -14,6 +14,7 @@ SHOPIFY_API_SECRET = "test-client-secret"  # noqa: S105
 SHOPIFY_API_SECRET_PREVIOUS = ""
 FIELD_ENCRYPTION_KEYS = ["7enPUKYxONBe791CTEBqqsf2L88D7bkRAdLvnQUf8Os="]
 WIDGET_RATE_LIMIT = "off"
+PORTAL_HOTKEY_RATE_LIMIT = "off"
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},

@@ -131,3 +131,60 @@ class MinerScore(models.Model):
 
     def __str__(self) -> str:
         return f"{self.validator_hotkey} scores uid {self.miner_uid} at {self.score:.4f}"
+
+
+class HotkeyChallenge(models.Model):
+    """A sign-in message issued to a hotkey: single use, valid until `expires_at` (the portal's hotkey sign-in).
+
+    The browser session that asked for it keeps its nonce (`subnet.signin`): only that session may redeem it.
+    """
+
+    hotkey = models.CharField(max_length=64)
+    nonce = models.CharField(max_length=64, unique=True)
+    message = models.TextField()
+    issued_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["hotkey", "issued_at"], name="hotkeychallenge_hotkey_idx")]
+
+    def __str__(self) -> str:
+        return f"challenge {self.nonce[:8]} for {self.hotkey}"
+
+
+class ScoreRound(models.Model):
+    """One miner's standing when a validator set weights: the history behind score, weight and rank over time.
+
+    `problems` counts the validator's reasons for rejecting the miner's answers since the previous round, and
+    `agreement`, `latency_p50_ms` and `latency_p99_ms` summarise its valid answers of the same period.
+    """
+
+    netuid = models.PositiveIntegerField()
+    validator_hotkey = models.CharField(max_length=64)
+    miner_uid = models.PositiveIntegerField()
+    miner_hotkey = models.CharField(max_length=64)
+    score = models.FloatField(default=0.0)
+    weight = models.FloatField(default=0.0)
+    rank = models.PositiveIntegerField()
+    answers = models.PositiveIntegerField(default=0)
+    valid_answers = models.PositiveIntegerField(default=0)
+    validity = models.FloatField(default=0.0)
+    quality = models.FloatField(default=0.0)
+    round_answers = models.PositiveIntegerField(default=0)
+    round_valid = models.PositiveIntegerField(default=0)
+    problems: Any = models.JSONField(default=dict, blank=True)
+    agreement = models.FloatField(null=True, blank=True)
+    latency_p50_ms = models.PositiveIntegerField(null=True, blank=True)
+    latency_p99_ms = models.PositiveIntegerField(null=True, blank=True)
+    recorded_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["netuid", "miner_hotkey", "recorded_at"], name="scoreround_miner_idx"),
+            models.Index(fields=["netuid", "validator_hotkey", "recorded_at"], name="scoreround_validator_idx"),
+        ]
+        ordering = ["recorded_at", "miner_uid"]
+
+    def __str__(self) -> str:
+        return f"{self.validator_hotkey} round: uid {self.miner_uid} rank {self.rank} score {self.score:.4f}"

@@ -22,6 +22,7 @@ from subnet.answers import NAME_MAX_LENGTH, PRICE_MAX_LENGTH, REASON_MAX_LENGTH,
 from subnet.client import RecAnswer, ValidatorClient, ValidatorError, ValidatorRateLimited
 from subnet.exceptions import AnswerRejected, CandidatePoolTooSmall
 from subnet.models import NetworkRequest
+from subnet.registry import ValidatorEndpoint
 from subnet.selectors import (
     DEFAULT_POOL_SIZE,
     MAX_POOL_SIZE,
@@ -347,3 +348,37 @@ def _fill_error(record: NetworkRequest, *, status: str, code: str, message: str)
 def prune_network_requests(*, before: datetime) -> int:
     """Forget the record of attempts made before `before`; returns how many went."""
     return delete_in_batches(NetworkRequest.objects.filter(created_at__lt=before))
+
+
+@dataclass(frozen=True)
+class ValidatorHealth:
+    """What a validator's `/ping` answered just now: up with its round trip, or down with the reason."""
+
+    url: str
+    up: bool
+    latency_ms: int | None = None
+    detail: str = ""
+
+
+# A page waits at most this long for a validator's /ping.
+HEALTH_TIMEOUT_SECONDS = 3.0
+
+
+def check_validator_health(*, url: str, hotkey: str) -> ValidatorHealth:
+    """Call the validator's `/ping` once with its API key (3 s, no retry) and say whether it answered `pong`."""
+    if not url:
+        return ValidatorHealth(url="", up=False, detail="The validator serves no API address on the chain.")
+    client = ValidatorClient(
+        url,
+        ValidatorEndpoint(url=url, hotkey=hotkey).api_key,
+        network=settings.BITRECS_NETWORK,
+        timeout=HEALTH_TIMEOUT_SECONDS,
+        connect_timeout=HEALTH_TIMEOUT_SECONDS,
+        call_budget=HEALTH_TIMEOUT_SECONDS,
+        max_attempts=1,
+    )
+    try:
+        answer = client.ping()
+    except ValidatorError as exc:
+        return ValidatorHealth(url=url, up=False, detail=f"{type(exc).__name__}: {exc}")
+    return ValidatorHealth(url=url, up=True, latency_ms=round(answer.latency_seconds * 1000), detail="pong")

@@ -9,16 +9,20 @@ time; the others go on answering. `LocalChainWeights` is the local chain in the 
 """
 
 import logging
+import math
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Final, Protocol
 
 from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
 from subnet import chain
-from subnet.models import ChainNeuron, MinerScore
+from subnet.models import ChainNeuron, MinerScore, ScoreRound
+from subnet.standings import percentile
 from subnet.validator.scoring import Reward, ScoreBoard, Standing
 
 logger = logging.getLogger(__name__)
@@ -27,6 +31,76 @@ logger = logging.getLogger(__name__)
 # has no blocks, and a demo wants to see weights move.
 DEFAULT_WEIGHTS_INTERVAL: Final = 60.0
 _MOVING_FIELDS: Final = ("validity", "speed", "quality", "probes", "served")
+# Latencies kept per miner between two rounds (for p50/p99): the most recent ones when a round is busier.
+MAX_ROUND_LATENCIES: Final = 2_000
+
+
+@dataclass
+class RoundTally:
+    """What one miner's answers did between two weight settings: rejections by reason, agreement, latencies."""
+
+    hotkey: str = ""
+    answers: int = 0
+    valid: int = 0
+    problems: Counter[str] = field(default_factory=Counter)
+    agreements: list[float] = field(default_factory=list)
+    latencies_ms: list[int] = field(default_factory=list)
+
+    def add(self, reward: Reward) -> None:
+        """Count one answer (its rejection reason, or its agreement with peers and its latency)."""
+        self.answers += 1
+        if reward.problem:
+            self.problems[reward.problem] += 1
+            return
+        self.valid += 1
+        self.agreements.append(reward.agreement)
+        if reward.answer is not None:
+            self.latencies_ms.append(round(reward.answer.latency_seconds * 1000))
+            del self.latencies_ms[:-MAX_ROUND_LATENCIES]
+
+
+def record_rounds(
+    *,
+    netuid: int,
+    validator_hotkey: str,
+    standings: Mapping[int, Standing],
+    weights: Mapping[int, float],
+    tallies: Mapping[int, RoundTally],
+) -> list[ScoreRound]:
+    """Append one `ScoreRound` per miner for a weight setting: score, weight, rank (1 = best) and the round's tally."""
+    now = timezone.now()
+    ranked = sorted(standings.items(), key=lambda item: (-item[1].score, item[0]))
+    rows = []
+    for rank, (uid, standing) in enumerate(ranked, start=1):
+        tally = tallies.get(uid)
+        if tally is None or tally.hotkey != standing.hotkey:
+            tally = RoundTally(hotkey=standing.hotkey)
+        rows.append(
+            ScoreRound(
+                netuid=netuid,
+                validator_hotkey=validator_hotkey,
+                miner_uid=uid,
+                miner_hotkey=standing.hotkey,
+                score=standing.score,
+                weight=weights.get(uid, 0.0),
+                rank=rank,
+                answers=standing.answers,
+                valid_answers=standing.valid_answers,
+                validity=standing.validity,
+                quality=standing.quality,
+                round_answers=tally.answers,
+                round_valid=tally.valid,
+                problems=dict(sorted(tally.problems.items())),
+                agreement=math.fsum(tally.agreements) / len(tally.agreements) if tally.agreements else None,
+                latency_p50_ms=percentile(tally.latencies_ms, 0.5),
+                latency_p99_ms=percentile(tally.latencies_ms, 0.99),
+                recorded_at=now,
+            )
+        )
+    return ScoreRound.objects.bulk_create(rows)
+
+
+RoundHistory = Callable[..., object]
 
 
 class WeightSink(Protocol):
@@ -130,9 +204,14 @@ class ScoreKeeper:
         actions: Callable[[], Mapping[str, float]] | None = None,
         weights_interval: float = DEFAULT_WEIGHTS_INTERVAL,
         clock: Callable[[], float] = time.monotonic,
+        history: RoundHistory | None = None,
     ) -> None:
         self.board = board or ScoreBoard()
         self.sink = sink
+        # Called with `standings`, `weights` and `tallies` after each weight setting (e.g. `record_rounds`).
+        self.history = history
+        self.tallies: dict[int, RoundTally] = {}
+        self._tally_lock = threading.Lock()
         self._actions = actions
         self.weights_interval = weights_interval
         self._clock = clock
@@ -150,6 +229,12 @@ class ScoreKeeper:
         """Fold one request's rewards into the scores (`probe`: a ground-truth probe); sync when due."""
         if not self.board.update(rewards, probe=probe, actions=self.action_totals()):
             return
+        with self._tally_lock:
+            for reward in rewards:
+                tally = self.tallies.get(reward.uid)
+                if tally is None or tally.hotkey != reward.hotkey:  # a uid that changed hands starts again
+                    tally = self.tallies[reward.uid] = RoundTally(hotkey=reward.hotkey)
+                tally.add(reward)
         self.steps += 1
         if self.sink is not None and self._clock() - self._last_sync >= self.weights_interval:
             self.sync()
@@ -179,6 +264,19 @@ class ScoreKeeper:
                 return False
             self.syncs += 1
             logger.info("subnet.validator_weights_set", extra={"weights": weights, "step": self.steps})
+            self._record_history(standings=self.board.snapshot(), weights=weights)
             return True
         finally:
             self._sync_lock.release()
+
+    def _record_history(self, *, standings: Mapping[int, Standing], weights: Mapping[int, float]) -> None:
+        with self._tally_lock:
+            tallies, self.tallies = self.tallies, {}
+        if self.history is None:
+            return
+        try:
+            self.history(standings=standings, weights=weights, tallies=tallies)
+        except Exception as exc:  # the history is for people; a failure must not stop the validator
+            logger.exception("subnet.validator_history_failed")
+            if isinstance(exc, DatabaseError):
+                connection.close()

@@ -17,6 +17,7 @@ seconds (default 6000, about the public 500 blocks). With `--advertise-ip` it se
 port as its axon on the chain, where gateways find validators.
 """
 
+import functools
 import ipaddress
 from typing import TYPE_CHECKING, Any
 
@@ -36,7 +37,7 @@ from subnet.models import ChainNeuron
 from subnet.validator.actions import GatewayActions
 from subnet.validator.app import NETWORKS, ValidatorConfig, ValidatorMetadata, ValidatorServer, create_app
 from subnet.validator.dendrite_pool import DendriteMinerPool
-from subnet.validator.keeper import LocalChainWeights, ScoreKeeper, WeightSink
+from subnet.validator.keeper import LocalChainWeights, ScoreKeeper, WeightSink, record_rounds
 from subnet.validator.miners import MinerPool, offline_pool
 from subnet.validator.probes import GatewayProbes, ProbeMixer
 from subnet.validator.public_key import GatewayKeyUnavailable, GatewayPublicKey
@@ -155,7 +156,12 @@ class Command(BaseCommand):
             except GatewayKeyUnavailable as exc:
                 # The web process may still be starting (`make run`); the key is fetched on the first /rec.
                 self.stderr.write(f"warning: {exc}; retrying on the first /rec")
-        keeper = ScoreKeeper(sink=sink, actions=actions.totals, weights_interval=options["weights_interval"])
+        history = None
+        if sink is not None:  # the portal's score, weight and rank over time (`ScoreRound`)
+            history = functools.partial(record_rounds, netuid=options["netuid"], validator_hotkey=metadata.hotkey)
+        keeper = ScoreKeeper(
+            sink=sink, actions=actions.totals, weights_interval=options["weights_interval"], history=history
+        )
         app = create_app(config=config, miner_pool=miner_pool, public_key=public_key, keeper=keeper)
         try:
             server = ValidatorServer(app, host=options["host"], port=options["port"], log_level=options["log_level"])

@@ -112,7 +112,7 @@ def _csv_rows(analytics: Analytics) -> Iterator[list[Any]]:
     def figures_row(section: str, group: str, f: Figures) -> list[Any]:
         return [
             section, group, f.impressions, f.clicks, _fraction(f.ctr), _fraction(f.add_to_cart_rate), f.orders,
-            _fraction(f.conversion), f.revenue, f.assisted_orders, f.assisted_revenue,
+            _fraction(f.conversion), _cents(f.revenue), f.assisted_orders, _cents(f.assisted_revenue),
             "" if f.revenue_per_mille is None else f.revenue_per_mille, "", "", "", "",
         ]  # fmt: skip
 
@@ -132,7 +132,7 @@ def _csv_rows(analytics: Analytics) -> Iterator[list[Any]]:
         ("with_recommendations", value.orders_with, value.revenue_with, value.aov_with),
         ("without_recommendations", value.orders_without, value.revenue_without, value.aov_without),
     ):
-        yield ["orders", name, "", "", "", "", orders, "", revenue, "", "", "", "" if aov is None else aov, *blank]
+        yield ["orders", name, "", "", "", "", orders, "", _cents(revenue), "", "", "", _cents(aov), *blank]
     incremental = analytics.incremental
     if incremental is not None:
         interval = incremental.revenue
@@ -141,6 +141,10 @@ def _csv_rows(analytics: Analytics) -> Iterator[list[Any]]:
             "" if interval.low is None else round(interval.low, 2),
             "" if interval.high is None else round(interval.high, 2),
         ]  # fmt: skip
+
+
+def _cents(value: Decimal | None) -> str:
+    return "" if value is None else str(Decimal(value).quantize(Decimal("0.01")))
 
 
 def _fraction(value: float | None) -> str:

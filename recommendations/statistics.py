@@ -56,6 +56,14 @@ class Interval:
     def significant(self) -> bool:
         return self.low is not None and self.high is not None and (self.low > 0 or self.high < 0)
 
+    def clipped(self, *, low: float | None = None, high: float | None = None) -> "Interval":
+        """The interval cut to the values the quantity can take (a rate lies in [0, 1], revenue is never negative)."""
+        if self.low is None or self.high is None:
+            return self
+        new_low = self.low if low is None else max(low, self.low)
+        new_high = self.high if high is None else min(high, self.high)
+        return Interval(estimate=self.estimate, low=new_low, high=new_high, p_value=self.p_value)
+
 
 def mixture_likelihood_ratio(*, estimate: float, variance: float, tau2: float, null: float = 0.0) -> float:
     """The normal-mixture likelihood ratio of `null` given an estimate with this variance (see the module doc)."""

@@ -33,9 +33,14 @@ DEFAULT_RANGE_DAYS: Final = 30
 # Intelligems' rule of thumb (STOREFRONT.md §5): no conclusion before this many visitors in every arm.
 MIN_VISITORS_PER_ARM: Final = 100
 
-PLACEMENT_LABELS: Final[dict[str, str]] = {**{str(k): str(v) for k, v in Placement.choices}, "": "Not known"}
+PLACEMENT_LABELS: Final[dict[str, str]] = {
+    "product": "Product page", "cart": "Cart", "home": "Home page", "": "Not known",
+}  # fmt: skip
 SOURCE_LABELS: Final[dict[str, str]] = {"network": "Network", "local": "Local", "": "Not known"}
-ARM_LABELS: Final[dict[str, str]] = {**{str(k): str(v) for k, v in Arm.choices}, "": "No experiment"}
+ARM_LABELS: Final[dict[str, str]] = {
+    "network": "Network", "local": "Local", "holdout": "Holdout (no widget)", "interleave": "Interleaved",
+    "": "No experiment",
+}  # fmt: skip
 _SUMS: Final = ("impressions", "clicks", "add_to_carts", "orders", "revenue", "assisted_orders", "assisted_revenue")
 
 
@@ -371,15 +376,15 @@ def get_experiment_report(*, experiment: Experiment, today: date | None = None, 
             lifts = {
                 "conversion_lift": difference_interval(
                     control=proportion_sample(successes=base.converted, trials=base.visitors), treatment=conversion
-                ),
+                ).clipped(low=-1.0, high=1.0),
                 "revenue_lift": difference_interval(control=base.revenue, treatment=figures.revenue),
             }
         reports.append(
             ArmReport(
                 figures=figures,
                 weight=weights.get(arm, 0),
-                revenue_per_visitor=mean_interval(sample=figures.revenue),
-                conversion=mean_interval(sample=conversion),
+                revenue_per_visitor=mean_interval(sample=figures.revenue).clipped(low=0.0),
+                conversion=mean_interval(sample=conversion).clipped(low=0.0, high=1.0),
                 **lifts,
             )
         )

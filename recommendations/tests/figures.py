@@ -4,16 +4,20 @@ Not a test module: the analytics, experiments and portal tests share it.
 """
 
 import json
-from datetime import datetime
+from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
 from itertools import count
 from typing import Any
 
+from django.utils import timezone
+
 from catalog_sync.models import OrderLine
 from merchants.models import Store
-from recommendations.models import NetworkAnswer, RecommendationList
+from recommendations.experiments import assign_arm, check_weights
+from recommendations.models import Experiment, NetworkAnswer, RecommendationList
 from recommendations.services.attribution import LineExtras, OrderAttribution, OrderExtras, attribute_order
 from recommendations.services.events import parse_event_batch, write_event_records
+from recommendations.services.rollups import rollup_day
 
 _ids = count(1)
 LOCAL_REC = "l_localproduct01"
@@ -70,3 +74,44 @@ def place_order(
     return attribute_order(
         store=store, order_id=order_id, extras=OrderExtras(order_id=order_id, session_id=session_id, lines=extras)
     )
+
+
+def fill_store(store: Store, *, days: int, experiment: Experiment | None = None, visitors: int = 8) -> None:
+    """`days` days of widget traffic up to today: impressions, clicks, add-to-carts and orders, then the rollups."""
+    local, network = make_lists(store, suffix=str(store.pk))
+    weights = check_weights(experiment.weights) if experiment else {}
+    today = timezone.now().date()
+    for back in range(days - 1, -1, -1):
+        day = today - timedelta(days=back)
+        at = datetime.combine(day, time(9, 0), tzinfo=UTC)
+        if back == 0:
+            at = timezone.now() if experiment is not None else min(at, timezone.now() - timedelta(minutes=1))
+        events: list[dict[str, Any]] = []
+        count = visitors + (back * 7) % 5
+        for index in range(count):
+            sid = f"visitor-{store.pk}-{day:%m%d}-{index:03d}"
+            arm = ("network", "local")[index % 2]
+            if experiment is not None and experiment.started_at and at >= experiment.started_at:
+                arm = assign_arm(store_id=store.pk, experiment_id=experiment.pk, session_id=sid, weights=weights)
+            if arm == "holdout":
+                events.append({"type": "view", "arm": arm, "session_id": sid})
+                if index % 4 == 0:
+                    place_order(store, at=at, lines=[("SKU-9", "18.00", 1, "")], session_id=sid)
+                continue
+            rec = {"network": network, "local": local}.get(arm, network if index % 3 else local)
+            placement = ("product", "product", "cart", "home")[index % 4]
+            card = {"rec_id": rec, "placement": placement, "arm": arm, "session_id": sid}
+            events += [{"type": "impression", **card} for _ in range(3)]
+            if index % 3 != 2:
+                events.append({"type": "click", **card})
+            if index % 3 == 0 and placement == "product":
+                events.append({"type": "add_to_cart", **card})
+                place_order(
+                    store, at=at, lines=[("SKU-1", "24.00", 1 + index % 2, rec), ("SKU-9", "9.50", 1, "")],
+                    session_id=sid, arm=arm,
+                )  # fmt: skip
+            elif index % 5 == 1:
+                place_order(store, at=at, lines=[("SKU-9", "31.00", 1, "")], session_id=sid)
+        for start in range(0, len(events), 50):
+            send_events(store, events[start : start + 50], at=at)
+        rollup_day(day=day, store_id=store.pk)

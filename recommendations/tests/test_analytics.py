@@ -247,10 +247,16 @@ def test_the_experiment_report_per_arm_matches_the_statistics_on_per_visitor_sum
     network = Sample(n=3, total=50.0, total_squares=2500.0)
     holdout = Sample(n=2, total=30.0, total_squares=900.0)
     assert by_arm["network"].revenue_lift == difference_interval(control=holdout, treatment=network)
-    assert by_arm["network"].conversion_lift == difference_interval(
+    conversion_lift = difference_interval(
         control=proportion_sample(successes=1, trials=2), treatment=proportion_sample(successes=2, trials=3)
     )
-    assert by_arm["network"].revenue_per_visitor == mean_interval(sample=network)
+    assert by_arm["network"].conversion_lift == conversion_lift.clipped(low=-1.0, high=1.0)
+    assert conversion_lift.low is not None and conversion_lift.low < -1.0  # three visitors: the bound is cut at -100%
+    assert by_arm["network"].conversion_lift.low == -1.0
+    rpv = mean_interval(sample=network)
+    assert rpv.low is not None and rpv.low < 0
+    assert by_arm["network"].revenue_per_visitor == rpv.clipped(low=0.0)
+    assert by_arm["network"].revenue_per_visitor.low == 0.0
     assert by_arm["holdout"].revenue_lift is None
     assert [arm.weight for arm in report.arms] == [45, 45, 10]
     assert report.sample_ratio is not None

@@ -165,3 +165,14 @@ def test_sign_test_closed_forms() -> None:
     assert sign_test(wins=3, losses=7) == pytest.approx(0.34375, rel=1e-12)  # 2 * 176 / 1024
     with pytest.raises(ValueError):
         sign_test(wins=-1, losses=3)
+
+
+def test_clipping_cuts_an_interval_to_the_possible_values() -> None:
+    interval = always_valid_interval(estimate=0.1, variance=0.04, tau2=0.01)
+    clipped = interval.clipped(low=0.0, high=1.0)
+    assert interval.low is not None and interval.low < 0
+    assert interval.high is not None and interval.high > 1
+    assert (clipped.low, clipped.high, clipped.estimate, clipped.p_value) == (0.0, 1.0, 0.1, interval.p_value)
+    assert interval.clipped(high=5.0).high == interval.high
+    empty = always_valid_interval(estimate=0.1, variance=0.0, tau2=0.01)
+    assert empty.clipped(low=0.0) == empty

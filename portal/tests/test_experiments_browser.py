@@ -65,6 +65,7 @@ def test_a_merchant_starts_an_experiment_and_the_report_shows_the_arms(
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
     assert page.errors == []
     page.screenshot(path=SHOTS / f"f-experiments-{name}.png", full_page=True)
+    page.locator("table.report").screenshot(path=SHOTS / f"f-experiments-report-{name}.png")
 
 
 def test_the_merchant_stops_the_running_experiment(signed_in: Any, merchant: tuple[Any, Store]) -> None:

@@ -162,6 +162,8 @@ def test_the_csv_holds_the_same_figures_by_day_placement_source_and_arm(merchant
         ("start=2026-11-21&end=2026-11-20", "The range ends before it starts"),
         ("start=2025-01-01&end=2026-11-20", "at most 366 days"),
         ("start=yesterday", "Enter a valid date."),
+        ("start=9999-12-01&end=9999-12-31", "Pick a start date between 2000-01-01 and 2099-12-31."),
+        ("start=0001-01-01&end=0001-01-02", "Pick a start date between 2000-01-01 and 2099-12-31."),
     ],
 )
 def test_a_bad_range_is_a_400_with_a_message(merchant: tuple[Client, Store], query: str, message: str) -> None:
@@ -174,6 +176,13 @@ def test_a_bad_range_is_a_400_with_a_message(merchant: tuple[Client, Store], que
     assert message in page.content.decode()
     assert sheet.status_code == 400
     assert message in sheet.content.decode()
+
+
+def test_the_analytics_page_takes_get_only(merchant: tuple[Client, Store]) -> None:
+    client, store = merchant
+
+    assert client.post(f"/portal/stores/{store.pk}/analytics").status_code == 405
+    assert client.post(f"/portal/stores/{store.pk}/analytics.csv").status_code == 405
 
 
 def test_another_stores_analytics_and_experiments_are_404(merchant: tuple[Client, Store], other_store: Store) -> None:

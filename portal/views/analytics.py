@@ -2,6 +2,7 @@
 
 import csv
 from collections.abc import Iterator
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
@@ -9,6 +10,7 @@ from django import forms
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import path
+from django.views.decorators.http import require_GET
 
 from merchants.models import Store
 from portal.access import store_view
@@ -28,9 +30,25 @@ CSV_COLUMNS = [
 ]  # fmt: skip
 
 
+EARLIEST = date(2000, 1, 1)
+LATEST = date(2099, 12, 31)
+
+
 class RangeForm(forms.Form):
     start = forms.DateField(required=False, input_formats=["%Y-%m-%d"])
     end = forms.DateField(required=False, input_formats=["%Y-%m-%d"])
+
+    def _clean_day(self, name: str) -> date | None:
+        value = self.cleaned_data.get(name)
+        if value is not None and not EARLIEST <= value <= LATEST:
+            raise forms.ValidationError(f"Pick a {name} date between {EARLIEST.isoformat()} and {LATEST.isoformat()}.")
+        return value
+
+    def clean_start(self) -> date | None:
+        return self._clean_day("start")
+
+    def clean_end(self) -> date | None:
+        return self._clean_day("end")
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
@@ -151,6 +169,7 @@ def _fraction(value: float | None) -> str:
     return "" if value is None else f"{value:.6f}"
 
 
+@require_GET
 @store_view
 def analytics_page(request: HttpRequest, store: Store, as_csv: bool = False) -> HttpResponse:
     """The store's figures for ?start=YYYY-MM-DD&end=YYYY-MM-DD (default: the last 30 days); CSV with ?format=csv."""

@@ -106,6 +106,43 @@ def difference_interval(
     return always_valid_interval(estimate=estimate, variance=variance, tau2=2 * pooled / planned, alpha=alpha)
 
 
+@dataclass(frozen=True)
+class RatioSample:
+    """Per-visitor pairs (x, y) summarised, for a ratio of sums such as CTR = sum(clicks) / sum(impressions)."""
+
+    n: int
+    x: float
+    y: float
+    xx: float
+    yy: float
+    xy: float
+
+    @property
+    def ratio(self) -> float | None:
+        return self.x / self.y if self.y else None
+
+    @property
+    def variance(self) -> float:
+        """Delta-method variance of the ratio, visitors as the unit (their impressions are not independent)."""
+        if self.n < 2 or not self.y:
+            return 0.0
+        r = self.x / self.y
+        mean_y = self.y / self.n
+        sxx = (self.xx - self.x * self.x / self.n) / (self.n - 1)
+        syy = (self.yy - self.y * self.y / self.n) / (self.n - 1)
+        sxy = (self.xy - self.x * self.y / self.n) / (self.n - 1)
+        return max(0.0, (sxx - 2 * r * sxy + r * r * syy) / (self.n * mean_y * mean_y))
+
+
+def ratio_interval(*, sample: RatioSample, alpha: float = DEFAULT_ALPHA, planned: int = PLANNED_VISITORS) -> Interval:
+    """Always-valid interval of a ratio of per-visitor sums (delta method; mixture variance at `planned` visitors)."""
+    ratio = sample.ratio
+    if ratio is None:
+        return Interval(estimate=0.0, low=None, high=None, p_value=None)
+    variance = sample.variance
+    return always_valid_interval(estimate=ratio, variance=variance, tau2=variance * sample.n / planned, alpha=alpha)
+
+
 def proportion_sample(*, successes: int, trials: int) -> Sample:
     """A group of 0/1 outcomes as a Sample (its sum of squares is its sum)."""
     return Sample(n=trials, total=float(successes), total_squares=float(successes))

@@ -18,11 +18,13 @@ from merchants.models import Store
 from recommendations.models import Arm, DailyRollup, Experiment, OrderSummary, Placement, Source, VisitorDay
 from recommendations.statistics import (
     Interval,
+    RatioSample,
     Sample,
     SampleRatio,
     difference_interval,
     mean_interval,
     proportion_sample,
+    ratio_interval,
     sample_ratio_test,
     sign_test,
 )
@@ -128,6 +130,10 @@ class ArmVisitors:
     converted: int = 0
     orders: int = 0
     revenue: Sample = field(default_factory=lambda: Sample(n=0, total=0.0, total_squares=0.0))
+    # Per-visitor (clicks, impressions) moments for CTR's interval.
+    clicks_by_impressions: RatioSample = field(
+        default_factory=lambda: RatioSample(n=0, x=0.0, y=0.0, xx=0.0, yy=0.0, xy=0.0)
+    )
 
     @property
     def label(self) -> str:
@@ -257,6 +263,10 @@ def get_arm_visitors(*, store: Store, start: date, end: date) -> dict[str, ArmVi
         arm["converted"] += 1 if (row["orders"] or row["purchases"]) else 0
         arm["revenue"] += revenue
         arm["revenue_squares"] += revenue * revenue
+        clicks, impressions = float(row["clicks"] or 0), float(row["impressions"] or 0)
+        arm["clicks_squares"] += clicks * clicks
+        arm["impressions_squares"] += impressions * impressions
+        arm["clicks_impressions"] += clicks * impressions
     return {
         arm: ArmVisitors(
             arm=arm,
@@ -267,6 +277,14 @@ def get_arm_visitors(*, store: Store, start: date, end: date) -> dict[str, ArmVi
             converted=int(values["converted"]),
             orders=int(values["orders"]),
             revenue=Sample(n=int(values["visitors"]), total=values["revenue"], total_squares=values["revenue_squares"]),
+            clicks_by_impressions=RatioSample(
+                n=int(values["visitors"]),
+                x=values["clicks"],
+                y=values["impressions"],
+                xx=values["clicks_squares"],
+                yy=values["impressions_squares"],
+                xy=values["clicks_impressions"],
+            ),
         )
         for arm, values in acc.items()
     }
@@ -310,6 +328,7 @@ class ArmReport:
     weight: int
     revenue_per_visitor: Interval
     conversion: Interval
+    ctr: Interval
     # Against the control arm (None for the control itself).
     conversion_lift: Interval | None = None
     revenue_lift: Interval | None = None
@@ -385,6 +404,7 @@ def get_experiment_report(*, experiment: Experiment, today: date | None = None, 
                 weight=weights.get(arm, 0),
                 revenue_per_visitor=mean_interval(sample=figures.revenue).clipped(low=0.0),
                 conversion=mean_interval(sample=conversion).clipped(low=0.0, high=1.0),
+                ctr=ratio_interval(sample=figures.clicks_by_impressions).clipped(low=0.0),
                 **lifts,
             )
         )

@@ -20,7 +20,15 @@ from recommendations.selectors.analytics import (
 from recommendations.services.attribution import LineExtras, OrderExtras, attribute_order
 from recommendations.services.experiments import start_experiment
 from recommendations.services.rollups import rollup_day
-from recommendations.statistics import Sample, difference_interval, mean_interval, proportion_sample, sign_test
+from recommendations.statistics import (
+    RatioSample,
+    Sample,
+    difference_interval,
+    mean_interval,
+    proportion_sample,
+    ratio_interval,
+    sign_test,
+)
 from recommendations.tests.figures import make_lists, place_order, send_events
 
 pytestmark = pytest.mark.django_db
@@ -258,6 +266,10 @@ def test_the_experiment_report_per_arm_matches_the_statistics_on_per_visitor_sum
     assert by_arm["network"].revenue_per_visitor == rpv.clipped(low=0.0)
     assert by_arm["network"].revenue_per_visitor.low == 0.0
     assert by_arm["holdout"].revenue_lift is None
+    # CTR per visitor pair (clicks, impressions) of the network arm: (1, 4), (0, 2), (0, 2).
+    assert by_arm["network"].figures.clicks_by_impressions == RatioSample(n=3, x=1.0, y=8.0, xx=1.0, yy=24.0, xy=4.0)
+    ctr = ratio_interval(sample=RatioSample(n=3, x=1.0, y=8.0, xx=1.0, yy=24.0, xy=4.0))
+    assert by_arm["network"].ctr == ctr.clipped(low=0.0)
     assert [arm.weight for arm in report.arms] == [45, 45, 10]
     assert report.sample_ratio is not None
     assert report.sample_ratio.df == 2

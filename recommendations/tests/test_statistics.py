@@ -8,6 +8,7 @@ import pytest
 from scipy import stats
 
 from recommendations.statistics import (
+    RatioSample,
     Sample,
     always_valid_interval,
     chi2_sf,
@@ -15,6 +16,7 @@ from recommendations.statistics import (
     mean_interval,
     mixture_likelihood_ratio,
     proportion_sample,
+    ratio_interval,
     sample_ratio_test,
     sign_test,
 )
@@ -176,3 +178,27 @@ def test_clipping_cuts_an_interval_to_the_possible_values() -> None:
     assert interval.clipped(high=5.0).high == interval.high
     empty = always_valid_interval(estimate=0.1, variance=0.0, tau2=0.01)
     assert empty.clipped(low=0.0) == empty
+
+
+def test_ratio_variance_is_the_delta_method_on_per_visitor_pairs() -> None:
+    # Visitors (clicks, impressions): (1, 4), (0, 2), (2, 2), (0, 4): CTR = 3 / 12 = 0.25.
+    pairs = [(1.0, 4.0), (0.0, 2.0), (2.0, 2.0), (0.0, 4.0)]
+    sample = RatioSample(
+        n=4,
+        x=sum(c for c, _ in pairs),
+        y=sum(m for _, m in pairs),
+        xx=sum(c * c for c, _ in pairs),
+        yy=sum(m * m for _, m in pairs),
+        xy=sum(c * m for c, m in pairs),
+    )
+    # By hand: residuals c - 0.25 m = (0, -0.5, 1.5, -1), their variance 3.5 / 3; / (n * mean(m)^2) = / 36.
+    assert sample.ratio == 0.25
+    assert sample.variance == pytest.approx((3.5 / 3) / 36, rel=1e-12)
+    interval = ratio_interval(sample=sample, planned=4)
+    expected = always_valid_interval(estimate=0.25, variance=(3.5 / 3) / 36, tau2=(3.5 / 3) / 36)
+    assert (interval.low, interval.high) == pytest.approx((expected.low, expected.high), rel=1e-12)
+
+
+def test_ratio_without_impressions_has_no_interval() -> None:
+    interval = ratio_interval(sample=RatioSample(n=3, x=0.0, y=0.0, xx=0.0, yy=0.0, xy=0.0))
+    assert (interval.low, interval.high) == (None, None)

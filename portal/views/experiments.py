@@ -81,7 +81,7 @@ def _report_rows(report: ExperimentReport) -> list[dict[str, Any]]:
                 "visitors": f.visitors,
                 "impressions": f.impressions,
                 "ctr": _number(f.ctr, percent=True),
-                "ctr_ci": _interval(arm.ctr, percent=True),
+                "ctr_ci": _interval(arm.ctr, percent=True) if f.impressions else "",
                 "conversion": _number(f.conversion, percent=True),
                 "conversion_ci": _interval(arm.conversion, percent=True),
                 "rpv": _number(f.revenue_per_visitor),

@@ -404,7 +404,7 @@ def get_experiment_report(*, experiment: Experiment, today: date | None = None, 
                 weight=weights.get(arm, 0),
                 revenue_per_visitor=mean_interval(sample=figures.revenue).clipped(low=0.0),
                 conversion=mean_interval(sample=conversion).clipped(low=0.0, high=1.0),
-                ctr=ratio_interval(sample=figures.clicks_by_impressions).clipped(low=0.0),
+                ctr=ratio_interval(sample=figures.clicks_by_impressions).clipped(low=0.0, high=1.0),
                 **lifts,
             )
         )

@@ -269,7 +269,7 @@ def test_the_experiment_report_per_arm_matches_the_statistics_on_per_visitor_sum
     # CTR per visitor pair (clicks, impressions) of the network arm: (1, 4), (0, 2), (0, 2).
     assert by_arm["network"].figures.clicks_by_impressions == RatioSample(n=3, x=1.0, y=8.0, xx=1.0, yy=24.0, xy=4.0)
     ctr = ratio_interval(sample=RatioSample(n=3, x=1.0, y=8.0, xx=1.0, yy=24.0, xy=4.0))
-    assert by_arm["network"].ctr == ctr.clipped(low=0.0)
+    assert by_arm["network"].ctr == ctr.clipped(low=0.0, high=1.0)
     assert [arm.weight for arm in report.arms] == [45, 45, 10]
     assert report.sample_ratio is not None
     assert report.sample_ratio.df == 2

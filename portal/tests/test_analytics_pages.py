@@ -106,6 +106,7 @@ def test_events_and_orders_tick_off_the_checklist(merchant: tuple[Client, Store]
         ("connected", "done"), ("catalog", "done"), ("widget", "done"), ("click", "done"), ("order", "done"),
     ]  # fmt: skip
     assert "Seen on product, cart." in html
+    assert "1 product." in html
     assert '<li data-placement="home"><span class="badge">not yet</span> home</li>' in html
     assert "First on 2026-11-20." in html
 

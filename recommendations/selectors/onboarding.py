@@ -98,7 +98,8 @@ def _catalog(store: Store) -> Step:
     products = Product.objects.filter(store=store).count()
     if latest is not None and latest.status in (SyncRun.Status.SUCCEEDED, SyncRun.Status.PARTIAL) and products:
         failed = f", {latest.error_count} failed" if latest.error_count else ""
-        return Step(key="catalog", title=title, state=DONE, detail=f"{products} products{failed}.")
+        plural = "" if products == 1 else "s"
+        return Step(key="catalog", title=title, state=DONE, detail=f"{products} product{plural}{failed}.")
     if latest is not None and latest.status == SyncRun.Status.FAILED:
         return Step(
             key="catalog",

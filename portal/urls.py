@@ -1,4 +1,11 @@
-from portal.views import auth, hotkey, merchant, neurons
+from portal.views import analytics, auth, experiments, hotkey, merchant, neurons
 
 # Each views module owns its routes under /portal/.
-urlpatterns = [*auth.urlpatterns, *merchant.urlpatterns, *hotkey.urlpatterns, *neurons.urlpatterns]
+urlpatterns = [
+    *auth.urlpatterns,
+    *merchant.urlpatterns,
+    *analytics.urlpatterns,
+    *experiments.urlpatterns,
+    *hotkey.urlpatterns,
+    *neurons.urlpatterns,
+]

@@ -269,6 +269,65 @@ class DailyRollup(models.Model):
         return f"{self.store_id} {self.day} {self.placement or '-'}/{self.source or '-'}/{self.arm or '-'}"
 
 
+class OrderSummary(models.Model):
+    """One order of a store as the portal reads it: net revenue, the part recommendations earned, and the visitor
+    (the session id the storefront passes with the order) and experiment arm it belongs to.
+
+    Written by attribution for every order it sees, attributed or not, so the portal can compare orders with and
+    without recommendations and measure revenue per visitor of each arm (the holdout's too). Revenue follows
+    AttributedLine's definition: price x quantity less discounts and refunds, never tax or shipping.
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    store = models.ForeignKey(Store, on_delete=models.CASCADE, related_name="+")
+    order_id = models.CharField(max_length=EXTERNAL_ID_MAX_LENGTH)
+    ordered_at = models.DateTimeField()
+    revenue = models.DecimalField(max_digits=MONEY_DIGITS, decimal_places=2, default=0)
+    attributed_revenue = models.DecimalField(max_digits=MONEY_DIGITS, decimal_places=2, default=0)
+    recommended = models.BooleanField(default=False)  # at least one line carried one of our rec ids
+    session_id = models.CharField(max_length=SESSION_ID_MAX_LENGTH, blank=True)
+    arm = models.CharField(max_length=12, choices=Arm.choices, blank=True)
+    experiment = models.ForeignKey("Experiment", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["store", "order_id"], name="uniq_order_summary")]
+        indexes = [models.Index(fields=["store", "ordered_at"], name="ordersummary_store_ordered_idx")]
+
+    def __str__(self) -> str:
+        return f"order {self.order_id} ({self.store_id})"
+
+
+class VisitorDay(models.Model):
+    """What one visitor (session id) in one experiment arm did on one UTC day: the experiment report's unit.
+
+    Rebuilt with the day's rollup. `exposed` is True when the visitor saw a widget card that day (or, in the
+    holdout arm, sent any event); orders and revenue come from OrderSummary rows carrying the session id.
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    store = models.ForeignKey(Store, on_delete=models.CASCADE, related_name="+")
+    day = models.DateField()
+    arm = models.CharField(max_length=12, choices=Arm.choices)
+    session_id = models.CharField(max_length=SESSION_ID_MAX_LENGTH)
+    exposed = models.BooleanField(default=False)
+    impressions = models.PositiveIntegerField(default=0)
+    clicks = models.PositiveIntegerField(default=0)
+    add_to_carts = models.PositiveIntegerField(default=0)
+    purchases = models.PositiveIntegerField(default=0)
+    orders = models.PositiveIntegerField(default=0)
+    revenue = models.DecimalField(max_digits=MONEY_DIGITS, decimal_places=2, default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["store", "day", "arm", "session_id"], name="uniq_visitor_day"),
+        ]
+        indexes = [models.Index(fields=["store", "arm", "day"], name="visitorday_store_arm_day_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.store_id} {self.day} {self.arm} {self.session_id}"
+
+
 class Experiment(models.Model):
     """A store's A/B test of how recommendations are served: weighted arms, sticky per session.
 

@@ -7,6 +7,7 @@ from django.urls import path
 from merchants.models import Store
 from merchants.selectors import stores_for_user
 from portal.access import merchant_required, store_view
+from recommendations.selectors.onboarding import RUNNING, get_onboarding_steps
 
 
 @merchant_required
@@ -20,8 +21,18 @@ def home(request: HttpRequest) -> HttpResponse:
 
 @store_view
 def overview(request: HttpRequest, store: Store) -> HttpResponse:
-    """One store at a glance."""
-    return render(request, "portal/store_overview.html", {"store": store})
+    """One store at a glance: the onboarding checklist as it stands now (refreshing itself while a sync runs)."""
+    steps = get_onboarding_steps(store=store)
+    return render(
+        request,
+        "portal/store_overview.html",
+        {
+            "store": store,
+            "steps": steps,
+            "steps_done": sum(1 for step in steps if step.done),
+            "refresh": any(step.state == RUNNING for step in steps),
+        },
+    )
 
 
 urlpatterns = [

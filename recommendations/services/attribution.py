@@ -26,6 +26,7 @@ from catalog_sync.models import OrderLine
 from merchants.models import Store
 from recommendations.models import Arm, AttributedLine, EventType, ShopperEvent
 from recommendations.selectors import get_rec_attribution, rec_id_source
+from recommendations.services.experiments import SummaryLine, summarise_order
 
 logger = logging.getLogger(__name__)
 
@@ -85,15 +86,17 @@ def attribute_order(
     refund_shares = _spread(extras.order_refund, {line.line_id: _gross(line, per_line[line.line_id]) for line in lines})
     assisted_window = _assisted_window(store)
     rows: list[AttributedLine] = []
+    order_lines: list[SummaryLine] = []
     for line in lines:
         line_extras = per_line[line.line_id]
+        gross = _gross(line, line_extras)
+        refunded = min(gross, line_extras.refunded_amount + refund_shares.get(line.line_id, ZERO))
+        order_lines.append(SummaryLine(ordered_at=line.created_at, net=gross - refunded, arm=line_extras.arm))
         credit = _deterministic(store, line) or (
             _assisted(store, line, session_id=session_id, window=assisted_window) if assisted_window else None
         )
         if credit is None:
             continue
-        gross = _gross(line, line_extras)
-        refunded = min(gross, line_extras.refunded_amount + refund_shares.get(line.line_id, ZERO))
         rows.append(
             AttributedLine(
                 store=store,
@@ -119,6 +122,7 @@ def attribute_order(
             unique_fields=["store", "order_id", "line_id"],
             update_fields=ATTRIBUTED_LINE_UPDATE_FIELDS,
         )
+        summarise_order(store=store, order_id=order_id, lines=order_lines, attributed=rows, session_id=session_id)
     result = OrderAttribution(
         order_id=order_id,
         deterministic=sum(1 for r in rows if r.kind == AttributedLine.Kind.DETERMINISTIC),

@@ -18,7 +18,7 @@ from django.db import transaction
 from django.db.models import Count, F, Q, Sum
 from django.utils import timezone
 
-from recommendations.models import Arm, AttributedLine, DailyRollup, EventType, ShopperEvent
+from recommendations.models import Arm, AttributedLine, DailyRollup, EventType, OrderSummary, ShopperEvent, VisitorDay
 
 logger = logging.getLogger(__name__)
 
@@ -31,6 +31,8 @@ _EVENT_COLUMNS = {
 }
 _EVENT_FIELDS = (*_EVENT_COLUMNS.values(), "exposed_sessions")
 _GROUP = ("store_id", "placement", "source", "arm", "miner_hotkey")
+_VISITOR = ("store_id", "session_id", "arm")
+_VISITOR_EVENTS = ("exposed", "impressions", "clicks", "add_to_carts", "purchases")
 
 
 @dataclass
@@ -92,11 +94,69 @@ def rollup_day(*, day: date, store_id: int | None = None) -> int:
         )
         for key, figures in sorted(groups.items(), key=lambda item: tuple(str(v) for v in item[0]))
     ]
+    visitors = _visitor_days(day=day, start=start, end=end, store_id=store_id)
+    old_visitors = VisitorDay.objects.filter(day=day)
+    if store_id is not None:
+        old_visitors = old_visitors.filter(store_id=store_id)
     with transaction.atomic():
         existing.delete()
         DailyRollup.objects.bulk_create(rows, batch_size=1000)
-    logger.info("recommendations.rollup_day", extra={"day": day.isoformat(), "store_id": store_id, "rows": len(rows)})
+        old_visitors.delete()
+        VisitorDay.objects.bulk_create(visitors, batch_size=1000)
+    logger.info(
+        "recommendations.rollup_day",
+        extra={"day": day.isoformat(), "store_id": store_id, "rows": len(rows), "visitors": len(visitors)},
+    )
     return len(rows)
+
+
+def _visitor_days(*, day: date, start: datetime, end: datetime, store_id: int | None) -> list[VisitorDay]:
+    """The day's rows per (visitor, arm): event counts (kept ones for a pruned day) and the orders they placed."""
+    visitors: dict[tuple[Any, ...], dict[str, Any]] = {}
+    if events_kept_for(day=day):
+        events = ShopperEvent.objects.filter(received_at__gte=start, received_at__lt=end).exclude(session_id="")
+        events = events.exclude(arm="")
+        if store_id is not None:
+            events = events.filter(store_id=store_id)
+        for row in (
+            events.values(*_VISITOR)
+            .annotate(
+                events=Count("id"),
+                impressions=Count("id", filter=Q(type=EventType.IMPRESSION)),
+                clicks=Count("id", filter=Q(type=EventType.CLICK)),
+                add_to_carts=Count("id", filter=Q(type=EventType.ADD_TO_CART)),
+                purchases=Count("id", filter=Q(type=EventType.PURCHASE)),
+            )
+            .order_by()
+        ):
+            exposed = row["impressions"] > 0 or (row["arm"] == Arm.HOLDOUT and row["events"] > 0)
+            visitors[tuple(row[k] for k in _VISITOR)] = {
+                "exposed": exposed,
+                **{k: row[k] for k in _VISITOR_EVENTS if k != "exposed"},
+            }
+    else:
+        kept = VisitorDay.objects.filter(day=day)
+        if store_id is not None:
+            kept = kept.filter(store_id=store_id)
+        for row in kept.values(*_VISITOR, *_VISITOR_EVENTS):
+            visitors[tuple(row[k] for k in _VISITOR)] = {k: row[k] for k in _VISITOR_EVENTS}
+    orders = OrderSummary.objects.filter(ordered_at__gte=start, ordered_at__lt=end).exclude(session_id="")
+    orders = orders.exclude(arm="")
+    if store_id is not None:
+        orders = orders.filter(store_id=store_id)
+    bought: dict[tuple[Any, ...], tuple[int, Decimal]] = {}
+    for row in orders.values(*_VISITOR).annotate(orders=Count("id"), revenue=Sum("revenue")).order_by():
+        bought[tuple(row[k] for k in _VISITOR)] = (row["orders"], row["revenue"] or Decimal("0"))
+    return [
+        VisitorDay(
+            day=day,
+            **dict(zip(_VISITOR, key, strict=True)),
+            **visitors.get(key, {}),
+            orders=bought.get(key, (0, Decimal("0")))[0],
+            revenue=bought.get(key, (0, Decimal("0")))[1],
+        )
+        for key in sorted(visitors.keys() | bought.keys(), key=lambda key: tuple(str(v) for v in key))
+    ]
 
 
 def _count_events(

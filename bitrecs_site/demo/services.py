@@ -49,6 +49,8 @@ MAX_LINES = 50
 MAX_QUANTITY = 99
 MAX_PROPERTIES = 10
 _PROPERTY = re.compile(r"^properties\[([^\[\]]{1,64})\]$")
+_ATTRIBUTE = re.compile(r"^attributes\[([^\[\]]{1,64})\]$")
+CART_ATTRIBUTES_SESSION_KEY = "demo_cart_attributes"
 
 
 def ensure_demo_store() -> Store:
@@ -140,6 +142,28 @@ def parse_line_properties(form: Mapping[str, str]) -> dict[str, str]:
     return properties
 
 
+def parse_cart_attributes(form: Mapping[str, str]) -> dict[str, str]:
+    """The `attributes[name]` fields of a cart form (Shopify keeps them on the cart, then the order); 400 on junk."""
+    attributes: dict[str, str] = {}
+    for key, value in form.items():
+        if not key.startswith("attributes["):
+            continue
+        match = _ATTRIBUTE.match(key)
+        if match is None or len(value) > 255 or "\x00" in value or "\x00" in key:
+            raise InvalidRequest(f"{key[:80]!r} is not a cart attribute; use attributes[name] with a short value.")
+        attributes[match.group(1)] = value
+    if len(attributes) > MAX_PROPERTIES:
+        raise InvalidRequest(f"At most {MAX_PROPERTIES} cart attributes.")
+    return attributes
+
+
+def update_cart_attributes(*, session: SessionBase, attributes: Mapping[str, str]) -> dict[str, str]:
+    """Merge attributes into the cart's (an empty value removes one, as on Shopify); returns the cart's attributes."""
+    merged = {**session.get(CART_ATTRIBUTES_SESSION_KEY, {}), **attributes}
+    session[CART_ATTRIBUTES_SESSION_KEY] = {key: value for key, value in merged.items() if value}
+    return dict(session[CART_ATTRIBUTES_SESSION_KEY])
+
+
 def parse_quantity(value: str | None) -> int:
     """A cart quantity from a form: 1 when absent, else an integer from 1 to MAX_QUANTITY (400 otherwise)."""
     if value is None or value == "":
@@ -207,7 +231,9 @@ class DemoOrder:
         return self.delivered_status is not None and 200 <= self.delivered_status < 300
 
 
-def order_payload(*, order_id: int, name: str, lines: list[CartLine], now: str) -> dict[str, Any]:
+def order_payload(
+    *, order_id: int, name: str, lines: list[CartLine], now: str, attributes: Mapping[str, str] | None = None
+) -> dict[str, Any]:
     """An `orders/create` body shaped like Shopify's (no customer: the demo shopper is anonymous)."""
     subtotal = sum((line.total for line in lines), Decimal("0.00"))
     return {
@@ -226,6 +252,7 @@ def order_payload(*, order_id: int, name: str, lines: list[CartLine], now: str) 
         "total_tax": "0.00",
         "total_price": str(subtotal),
         "source_name": "web",
+        "note_attributes": [{"name": key, "value": value} for key, value in (attributes or {}).items()],
         "line_items": [
             {
                 "id": order_id * 100 + position,
@@ -270,7 +297,13 @@ def checkout(*, session: SessionBase) -> DemoOrder:
         raise InvalidRequest("The cart is empty; add a product first.")
     order_id = int(time.time() * 1000) * 1000 + secrets.randbelow(1000)
     name = f"#D{order_id % 1_000_000:06d}"
-    payload = order_payload(order_id=order_id, name=name, lines=lines, now=timezone.now().isoformat())
+    payload = order_payload(
+        order_id=order_id,
+        name=name,
+        lines=lines,
+        now=timezone.now().isoformat(),
+        attributes=session.get(CART_ATTRIBUTES_SESSION_KEY, {}),
+    )
     body = json.dumps(payload, separators=(",", ":")).encode()
     headers = webhook_headers(topic="orders/create", shop=DEMO_SHOP, body=body, secret=settings.SHOPIFY_API_SECRET)
     status: int | None = None
@@ -294,6 +327,7 @@ def checkout(*, session: SessionBase) -> DemoOrder:
     )
     if order.delivered:
         _save(session, [])
+        session.pop(CART_ATTRIBUTES_SESSION_KEY, None)
     session[ORDER_SESSION_KEY] = {**asdict(order), "subtotal": str(order.subtotal)}
     logger.info("demo.checkout", extra={"order_id": order_id, "status": status, "lines": len(lines)})
     return order

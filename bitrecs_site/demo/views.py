@@ -138,6 +138,7 @@ def cart_add(request: HttpRequest, store: Store) -> HttpResponse:
         quantity=services.parse_quantity(request.POST.get("quantity")),
         properties=services.parse_line_properties(request.POST),
     )
+    services.update_cart_attributes(session=request.session, attributes=services.parse_cart_attributes(request.POST))
     if "application/json" in request.headers.get("Accept", ""):
         return JsonResponse({"item_count": count})
     return HttpResponseRedirect(reverse("demo:cart"))

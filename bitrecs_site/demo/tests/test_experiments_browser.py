@@ -8,7 +8,7 @@ import pytest
 
 from bitrecs_site.demo.tests.conftest import Demo, Shop, sent_events, wait_for_events
 from catalog_sync.models import Product
-from recommendations.models import ShopperEvent
+from recommendations.models import OrderSummary, ShopperEvent
 from recommendations.process_state import clear_process_caches
 from recommendations.services import store_network_list
 from recommendations.services.experiments import start_experiment
@@ -129,3 +129,41 @@ def test_a_shopper_without_consent_gets_the_default_arm_and_no_arm_on_their_even
     assert {e["type"] for e in sent} == {"view", "impression", "click"}
     assert {(e["arm"], e["session_id"]) for e in sent} == {("", "")}
     assert shop.errors == []
+
+
+def test_a_consenting_visitors_order_counts_for_their_arm_even_in_the_holdout(open_shop: Any, demo: Demo) -> None:
+    # given: every consenting visitor in the holdout arm, so no card is ever clicked
+    product, _ = product_with_both_lists(demo)
+    experiment = start_experiment(store=demo.store, name="holdout all", weights={"holdout": 1})
+    shop: Shop = open_shop(consent=True)
+
+    # when: they buy the product they are looking at
+    shop.open(f"/demo/products/{product.handle}")
+    session_id = shop.page.evaluate("localStorage.getItem('bitrecs_sid')").split(".")[0]
+    assert shop.page.input_value('form[action*="/cart/add"] input[name="attributes[_bitrecs_sid]"]') == session_id
+    shop.page.click('button[data-bitrecs-demo="add-to-cart"]')
+    shop.page.wait_for_url(f"{demo.url}/demo/cart")
+    shop.page.click('button[data-bitrecs-demo="checkout"]')
+    shop.page.wait_for_url(f"{demo.url}/demo/thanks")
+
+    # then: the order webhook carried the session as a cart attribute, and the order is the holdout visitor's
+    summary = OrderSummary.objects.get(store=demo.store)
+    assert (summary.session_id, summary.arm, summary.experiment_id, summary.recommended) == (
+        session_id,
+        "holdout",
+        experiment.id,
+        False,
+    )
+    assert summary.revenue == product.price
+    assert shop.errors == []
+
+
+def test_without_consent_the_cart_carries_no_session(open_shop: Any, demo: Demo) -> None:
+    product, _ = product_with_both_lists(demo)
+    shop: Shop = open_shop()
+
+    shop.open(f"/demo/products/{product.handle}")
+    shop.cards("product")
+
+    assert shop.page.locator('input[name="attributes[_bitrecs_sid]"]').count() == 0
+    assert shop.storage() == {"cookies": [], "local": [], "session": []}

@@ -83,6 +83,7 @@
     } catch (e) {
       /* storage blocked: nothing was stored */
     }
+    carry();
   }
 
   function sessionId() {
@@ -418,11 +419,18 @@
     input.value = value;
   }
 
+  // The cart form carries the rec id the shopper came with (a line property) and, after consent only, the
+  // visitor's anonymous session id as a cart attribute: the order then counts for the visitor's arm, holdout included.
   function carry() {
-    if (!cameRec) return;
-    d.querySelectorAll('form[action*="/cart/add"]').forEach(function (form) {
-      field(form, "properties[_bitrecs_rec_id]", cameRec);
-      if (cameArm) field(form, "properties[_bitrecs_arm]", cameArm);
+    var sid = sessionId();
+    // Shopify's (and the demo's) /cart/add forms, and WooCommerce's form.cart (its plugin renders the rec id itself).
+    d.querySelectorAll('form[action*="/cart/add"], form.cart').forEach(function (form) {
+      var shopify = /\/cart\/add/.test(form.getAttribute("action") || "");
+      if (shopify && cameRec) field(form, "properties[_bitrecs_rec_id]", cameRec);
+      if (shopify && cameRec && cameArm) field(form, "properties[_bitrecs_arm]", cameArm);
+      var held = form.querySelector('input[name="attributes[_bitrecs_sid]"]');
+      if (sid) field(form, "attributes[_bitrecs_sid]", sid);
+      else if (held) held.remove();
     });
   }
 

@@ -20,6 +20,13 @@ final class Bitrecs_Plugin {
 	/** The experiment arm the shopper saw, carried beside the rec id. */
 	const ARM_KEY = '_bitrecs_arm';
 
+	/**
+	 * The visitor's anonymous session id (only after consent: the widget adds it to the cart form as
+	 * attributes[_bitrecs_sid]), kept on the cart item and written as order meta so the order counts for the
+	 * visitor's experiment arm, the holdout included.
+	 */
+	const SID_KEY = '_bitrecs_sid';
+
 	/** The query parameter a recommendation card adds to the product URL. */
 	const REC_ID_PARAM = 'bitrecs_rec_id';
 
@@ -224,6 +231,12 @@ final class Bitrecs_Plugin {
 				$cart_item_data[ self::ARM_KEY ] = $arm;
 			}
 		}
+		// phpcs:ignore WordPress.Security.NonceVerification.Missing -- an attribution hint, not a state change.
+		$attributes = isset( $_POST['attributes'] ) && is_array( $_POST['attributes'] ) ? wp_unslash( $_POST['attributes'] ) : array();
+		$sid        = self::clean_sid( isset( $attributes[ self::SID_KEY ] ) ? $attributes[ self::SID_KEY ] : '' );
+		if ( '' !== $sid ) {
+			$cart_item_data[ self::SID_KEY ] = $sid;
+		}
 		return $cart_item_data;
 	}
 
@@ -264,6 +277,10 @@ final class Bitrecs_Plugin {
 		if ( ! empty( $values[ self::ARM_KEY ] ) ) {
 			$item->add_meta_data( self::ARM_KEY, self::clean_arm( $values[ self::ARM_KEY ] ), true );
 		}
+		$sid = self::clean_sid( isset( $values[ self::SID_KEY ] ) ? $values[ self::SID_KEY ] : '' );
+		if ( '' !== $sid && is_object( $order ) && method_exists( $order, 'update_meta_data' ) ) {
+			$order->update_meta_data( self::SID_KEY, $sid );
+		}
 	}
 
 	/**
@@ -287,6 +304,17 @@ final class Bitrecs_Plugin {
 	public static function clean_rec_id( $value ) {
 		$value = is_string( $value ) ? trim( $value ) : '';
 		return preg_match( '/^[a-z]_[A-Za-z0-9]{1,30}$/', $value ) ? $value : '';
+	}
+
+	/**
+	 * An anonymous session id as the widget makes them (a UUID), or '' for anything else.
+	 *
+	 * @param mixed $value Untrusted input.
+	 * @return string
+	 */
+	public static function clean_sid( $value ) {
+		$value = is_string( $value ) ? trim( $value ) : '';
+		return preg_match( '/^[A-Za-z0-9-]{8,64}$/', $value ) ? $value : '';
 	}
 
 	/**

@@ -181,6 +181,26 @@ final class PluginTest extends TestCase {
 		$this->assertSame( array(), $plain->meta );
 	}
 
+	public function test_the_consented_visitors_session_id_goes_from_the_cart_form_to_the_order_meta() {
+		$_POST = array( 'attributes' => array( '_bitrecs_sid' => '0f8e2c1a-9b7d-4c3e-8a6f-5d4c3b2a1908' ) );
+		$values = Bitrecs_Plugin::add_cart_item_data( array(), 5, 0 );
+		$this->assertSame( array( '_bitrecs_sid' => '0f8e2c1a-9b7d-4c3e-8a6f-5d4c3b2a1908' ), $values );
+		$order = new Bitrecs_Test_Order();
+		$item  = new Bitrecs_Test_Order_Item();
+		Bitrecs_Plugin::add_order_item_meta( $item, 'key', $values, $order );
+		$this->assertSame( array( '_bitrecs_sid' => '0f8e2c1a-9b7d-4c3e-8a6f-5d4c3b2a1908' ), $order->meta );
+		$this->assertSame( array(), $item->meta );
+	}
+
+	public function test_a_session_id_that_is_not_one_is_dropped() {
+		foreach ( array( '<script>', 'short', str_repeat( 'a', 65 ), array( 'x' ) ) as $junk ) {
+			$_POST = array( 'attributes' => array( '_bitrecs_sid' => $junk ) );
+			$this->assertSame( array(), Bitrecs_Plugin::add_cart_item_data( array(), 5, 0 ) );
+		}
+		$_POST = array( 'attributes' => 'not-an-array' );
+		$this->assertSame( array(), Bitrecs_Plugin::add_cart_item_data( array(), 5, 0 ) );
+	}
+
 	public function test_settings_are_sanitised_and_connect_starts_the_key_request_for_this_store() {
 		Bitrecs_Settings::register_settings();
 		$this->assertSame( array( 'Bitrecs_Settings', 'clean_site_key' ), $GLOBALS['bitrecs_wp']['settings']['bitrecs_site_key'][1]['sanitize_callback'] );

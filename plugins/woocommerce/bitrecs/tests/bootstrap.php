@@ -172,6 +172,14 @@ namespace {
 		}
 	}
 
+	/** An order that records update_meta_data(). */
+	class Bitrecs_Test_Order {
+		public $meta = array();
+		public function update_meta_data( $key, $value ) {
+			$this->meta[ $key ] = $value;
+		}
+	}
+
 	/** The Store API request: get_param() only. */
 	class WP_REST_Request {
 		private $params;

@@ -5,7 +5,6 @@ its topic (WEBHOOK_ROUTES), by task name: merchants is the bottom app and import
 owner's task applies it through process_webhook_event, which records the outcome on the WebhookEvent.
 """
 
-import json
 import logging
 from collections.abc import Callable
 from datetime import datetime
@@ -16,6 +15,7 @@ from django.db import IntegrityError, transaction
 from django.http import HttpRequest
 from django.utils import timezone
 
+from bitrecs_site import json_intake
 from merchants.exceptions import InvalidRequest, PayloadTooLarge, PlatformUnavailable
 from merchants.models import Store, WebhookEvent
 from merchants.services.handoff import enqueue_task, enqueue_task_on_commit
@@ -105,14 +105,13 @@ def read_limited_body(request: HttpRequest) -> bytes:
 
 
 def parse_json_object(body: bytes) -> dict[str, Any]:
-    """Parse a body that must be a JSON object, or raise InvalidRequest saying what is wrong."""
+    """Parse a body that must be a JSON object with the one intake normaliser, or raise InvalidRequest (400/413)."""
     try:
-        data = json.loads(body)
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise InvalidRequest(f"The body is not valid JSON: {exc}.") from exc
-    if not isinstance(data, dict):
-        raise InvalidRequest("The body must be a JSON object.")
-    return data
+        return json_intake.parse_json_object(body, max_bytes=settings.MAX_WEBHOOK_BODY_BYTES)
+    except json_intake.JsonTooLarge as exc:
+        raise PayloadTooLarge(exc.message) from exc
+    except json_intake.JsonIntakeError as exc:
+        raise InvalidRequest(exc.message) from exc
 
 
 def record_webhook_event(
@@ -133,14 +132,14 @@ def record_webhook_event(
             event = WebhookEvent.objects.create(
                 platform=platform,
                 store=store,
-                shop_domain=shop_domain,
-                topic=topic,
-                dedup_key=dedup_key[:255],
+                shop_domain=json_intake.clean_text(shop_domain),
+                topic=json_intake.clean_text(topic),
+                dedup_key=json_intake.clean_text(dedup_key)[:255],
                 payload=scrub_pii(payload),
             )
             enqueue_task_on_commit(webhook_task_name(platform=platform, topic=topic), event.id)
     except IntegrityError:
-        existing = WebhookEvent.objects.get(platform=platform, dedup_key=dedup_key[:255])
+        existing = WebhookEvent.objects.get(platform=platform, dedup_key=json_intake.clean_text(dedup_key)[:255])
         logger.info("webhook.duplicate", extra={"platform": platform, "topic": topic, "dedup_key": dedup_key})
         return existing, False
     logger.info("webhook.received", extra={"platform": platform, "topic": topic, "event_id": event.id})

@@ -24,6 +24,7 @@ from django.core.exceptions import DisallowedHost, RequestDataTooBig, TooManyFie
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
 from django.views import csrf, defaults
 from rest_framework import exceptions as drf_exceptions
+from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
@@ -59,6 +60,13 @@ def _generic(status: int) -> tuple[str, str]:
     except ValueError:
         phrase = "Error"
     return phrase.lower().replace(" ", "_").replace("-", "_"), f"{phrase}."
+
+
+class ErrorSerializer(serializers.Serializer):
+    """The one shape of an error answer, as the OpenAPI schema documents it (component `Error`)."""
+
+    error = serializers.CharField()
+    detail = serializers.CharField()
 
 
 def error_body(*, code: str, detail: str) -> dict[str, str]:

@@ -4,13 +4,21 @@ The Shopify embedded admin's pages set `frame-ancestors https://<shop> https://a
 (merchants.services.shopify.shopify_frame_ancestors); here that directive goes into the full policy instead of
 being the whole policy. JSON answers and /widget.js (a script other sites load) get no policy: CSP governs
 documents, and the widget's CORS headers are left as they are.
+
+NulInRequestMiddleware refuses a NUL character in a URL or a form before any view uses it in a lookup.
 """
+
+from collections.abc import Callable
+from typing import Final
 
 from csp.constants import HEADER
 from csp.middleware import CSPMiddleware
 from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest
 from django.http.response import HttpResponseBase
+
+from bitrecs_site.exception_handler import error_response
 
 
 class HtmlContentSecurityPolicyMiddleware(CSPMiddleware):
@@ -26,3 +34,36 @@ class HtmlContentSecurityPolicyMiddleware(CSPMiddleware):
             del response[HEADER]
             response._csp_replace = {"frame-ancestors": sources.split()}  # type: ignore[attr-defined]
         return super().process_response(request, response)
+
+
+_NUL_MARKS: Final = ("%00", "\x00")
+
+
+class NulInRequestMiddleware:
+    """Refuse (400 JSON) a URL or form body that carries a NUL character, before any view looks anything up with it.
+
+    PostgreSQL refuses NUL in text, so a lookup by such a value (a site key, a shop domain, a SKU) would answer
+    500; no identifier of ours, nor any text a person types, holds one. JSON bodies are the intake normaliser's
+    (bitrecs_site.json_intake), which strips it.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponseBase]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponseBase:
+        query = request.META.get("QUERY_STRING", "")
+        if "\x00" in request.path_info or any(mark in query for mark in _NUL_MARKS) or _form_has_nul(request):
+            return error_response(
+                status=400, code="bad_request", detail="The request carries a NUL character (%00); remove it."
+            )
+        return self.get_response(request)
+
+
+def _form_has_nul(request: HttpRequest) -> bool:
+    if request.method != "POST" or request.content_type != "application/x-www-form-urlencoded":
+        return False
+    try:
+        body = request.body
+    except RequestDataTooBig:
+        return False  # Django's own limit answers it (413) when the view reads the form
+    return b"%00" in body or b"\x00" in body

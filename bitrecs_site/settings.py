@@ -81,6 +81,8 @@ MIDDLEWARE = [
     # Outermost: an error answered without a JSON body on a JSON path gets the common one.
     "bitrecs_site.exception_handler.JsonErrorMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # A NUL in the URL or a form is refused (400) before a view looks it up in PostgreSQL (which refuses it).
+    "bitrecs_site.security.NulInRequestMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # The widget's answers without a session leave here, with the headers of the two above (see its docstring).
     "recommendations.middleware.WidgetAnswerMiddleware",

@@ -125,6 +125,11 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "transaction_mode": "IMMEDIATE",
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
+elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # A database that stalls fails a request (503) after this many seconds instead of holding its worker.
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
+        "connect_timeout", env.int("DATABASE_CONNECT_TIMEOUT", default=5)
+    )
 # Persistent connections (PostgreSQL and SQLite alike): a widget request should not pay a connect.
 DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DATABASE_CONN_MAX_AGE", default=60))
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
@@ -304,6 +309,8 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "refresh-shopify-tokens": {"task": "merchants.refresh_expiring_tokens", "schedule": 300.0},
     # Forget webhook ids older than the dedup window (Shopify retries for 4 hours): hourly.
     "prune-webhook-events": {"task": "merchants.prune_webhook_events", "schedule": 3600.0},
+    # Hand off deliveries stored while the broker was down (answered 200: they are in the database): every 5 min.
+    "redispatch-pending-webhooks": {"task": "merchants.redispatch_pending_webhooks", "schedule": 300.0},
     # Forget Shopify OAuth states and WooCommerce key requests that expired unused: hourly.
     "prune-expired-installs": {"task": "merchants.prune_expired_installs", "schedule": 3600.0},
     # Heal lost webhooks (WooCommerce never retries them): a catch-up sync of every store every 15 minutes.

@@ -52,9 +52,9 @@ def catalog(db: Any) -> Iterator[None]:
     """
     request_started.disconnect(close_old_connections)
     request_finished.disconnect(close_old_connections)
-    store = StoreFactory(site_key=SITE_KEY)
+    store = StoreFactory.create(site_key=SITE_KEY)
     for index in range(6):
-        ProductFactory(store=store, external_id=f"p{index}", sku=f"SKU-{index}", price=Decimal("10.00"))
+        ProductFactory.create(store=store, external_id=f"p{index}", sku=f"SKU-{index}", price=Decimal("10.00"))
     yield
     request_started.connect(close_old_connections)
     request_finished.connect(close_old_connections)

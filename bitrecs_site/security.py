@@ -2,8 +2,8 @@
 
 The Shopify embedded admin's pages set `frame-ancestors https://<shop> https://admin.shopify.com` themselves
 (merchants.services.shopify.shopify_frame_ancestors); here that directive goes into the full policy instead of
-being the whole policy. JSON answers and /widget.js (a script other sites load) get no policy: CSP governs
-documents, and the widget's CORS headers are left as they are.
+being the whole policy, with App Bridge's sources added. JSON answers and /widget.js (a script other sites load)
+get no policy: CSP governs documents, and the widget's CORS headers are left as they are.
 
 NulInRequestMiddleware refuses a NUL character in a URL or a form before any view uses it in a lookup.
 """
@@ -20,6 +20,10 @@ from django.http.response import HttpResponseBase
 
 from bitrecs_site.exception_handler import error_response
 
+# What a Shopify embedded admin page (the one kind that sets its own frame-ancestors) needs on top of the policy:
+# App Bridge, which Shopify requires to be loaded from its CDN, and its calls to Shopify.
+SHOPIFY_EMBEDDED_SOURCES: Final = {"script-src": ["https://cdn.shopify.com"], "connect-src": ["https://*.shopify.com"]}
+
 
 class HtmlContentSecurityPolicyMiddleware(CSPMiddleware):
     """django-csp's middleware for text/html answers only; a bare `frame-ancestors` policy is merged, not kept."""
@@ -33,6 +37,7 @@ class HtmlContentSecurityPolicyMiddleware(CSPMiddleware):
         if directive == "frame-ancestors" and ";" not in sources:
             del response[HEADER]
             response._csp_replace = {"frame-ancestors": sources.split()}  # type: ignore[attr-defined]
+            response._csp_update = SHOPIFY_EMBEDDED_SOURCES  # type: ignore[attr-defined]
         return super().process_response(request, response)
 
 

@@ -14,6 +14,7 @@ The pages for people (HTML_PATHS: the admin, the demo storefront, the API docs, 
 keep their HTML error pages.
 """
 
+import logging
 import re
 import sys
 from collections.abc import Callable
@@ -227,3 +228,11 @@ class JsonErrorMiddleware:
                 replacement[header] = value
         replacement.cookies = response.cookies
         return replacement
+
+
+class DropRateLimitedFilter(logging.Filter):
+    """On the django.request logger: no WARNING line per 429 (a flood of them would be a flood of log lines)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Keep every record but those of 429 answers."""
+        return getattr(record, "status_code", None) != 429

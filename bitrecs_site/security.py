@@ -5,7 +5,8 @@ The Shopify embedded admin's pages set `frame-ancestors https://<shop> https://a
 being the whole policy, with App Bridge's sources added. JSON answers and /widget.js (a script other sites load)
 get no policy: CSP governs documents, and the widget's CORS headers are left as they are.
 
-NulInRequestMiddleware refuses a NUL character in a URL or a form before any view uses it in a lookup.
+NulInRequestMiddleware refuses a NUL character in a URL or a form before any view uses it in a lookup, and a
+query parameter given twice on the API; `client_ip` is the one reading of the client's address behind proxies.
 """
 
 from collections.abc import Callable
@@ -42,6 +43,8 @@ class HtmlContentSecurityPolicyMiddleware(CSPMiddleware):
 
 
 _NUL_MARKS: Final = ("%00", "\x00")
+# Paths whose query parameters are each taken once: a repeated one is refused rather than one copy taken silently.
+_SINGLE_VALUED_PATHS: Final = ("/api/", "/subnet/")
 
 
 class NulInRequestMiddleware:
@@ -61,6 +64,14 @@ class NulInRequestMiddleware:
             return error_response(
                 status=400, code="bad_request", detail="The request carries a NUL character (%00); remove it."
             )
+        if request.path_info.startswith(_SINGLE_VALUED_PATHS) and "&" in query:
+            repeated = sorted(name for name, values in request.GET.lists() if len(values) > 1)
+            if repeated:
+                return error_response(
+                    status=400,
+                    code="repeated_parameter",
+                    detail=f"Give each query parameter once; repeated: {', '.join(repeated)[:200]}.",
+                )
         return self.get_response(request)
 
 
@@ -72,3 +83,14 @@ def _form_has_nul(request: HttpRequest) -> bool:
     except RequestDataTooBig:
         return False  # Django's own limit answers it (413) when the view reads the form
     return b"%00" in body or b"\x00" in body
+
+
+def client_ip(request: HttpRequest) -> str:
+    """The client's address: REMOTE_ADDR, or X-Forwarded-For's hop WIDGET_TRUSTED_PROXIES from the end."""
+    trusted = int(getattr(settings, "WIDGET_TRUSTED_PROXIES", 0))
+    forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
+    if trusted > 0 and forwarded:
+        hops = [hop.strip() for hop in forwarded.split(",") if hop.strip()]
+        if hops:
+            return hops[-min(trusted, len(hops))]
+    return str(request.META.get("REMOTE_ADDR", ""))

@@ -244,6 +244,8 @@ PLATFORM_ALLOW_PRIVATE_HOSTS = env.bool("PLATFORM_ALLOW_PRIVATE_HOSTS", default=
 # WooCommerce key provisioning.
 WOOCOMMERCE_APP_NAME = env.str("WOOCOMMERCE_APP_NAME", default="Bitrecs")
 WOOCOMMERCE_INSTALL_MAX_AGE_SECONDS = env.int("WOOCOMMERCE_INSTALL_MAX_AGE_SECONDS", default=3600)
+# Key requests (GET /woocommerce/connect, anonymous: each stores a row) per client IP per hour.
+WOOCOMMERCE_CONNECT_LIMIT_PER_HOUR = env.int("WOOCOMMERCE_CONNECT_LIMIT_PER_HOUR", default=20)
 
 # Subnet.
 BITRECS_NETWORK = env.str("BITRECS_NETWORK", default="local")
@@ -252,6 +254,9 @@ BITRECS_API_KEY = env.str("BITRECS_API_KEY", default="local" if LOCAL_MODE else 
 
 # Widget.
 WIDGET_RATE_LIMIT = env.str("WIDGET_RATE_LIMIT", default="600/min")
+if not DEBUG and not REDIS_URL and WIDGET_RATE_LIMIT != "off":
+    # The limits count in the cache: local memory would count per worker process (two workers, twice the limit).
+    raise ImproperlyConfigured("REDIS_URL is not set. The rate limits need it when DJANGO_DEBUG is off.")
 # /api/v1/events answers its own CORS preflight (any origin may send events; they are checked by site key).
 CORS_URLS_REGEX = r"^/(api/v1/(?!events)|widget\.js).*$"
 
@@ -345,7 +350,12 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "filters": {"drop_rate_limited": {"()": "bitrecs_site.exception_handler.DropRateLimitedFilter"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        # Django logs every 4xx as a WARNING; 429s are counted by the limiter, not logged one by one.
+        "django.request": {"filters": ["drop_rate_limited"]},
+    },
 }
 
 # Subnet: the gateway's request signing, the validator client, and the reference validator.

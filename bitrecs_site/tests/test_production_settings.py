@@ -65,6 +65,7 @@ def production_env() -> dict[str, str]:
         SHOPIFY_API_SECRET="prod-client-secret",
         BITRECS_SIGNING_KEY="11" * 32,
         BITRECS_API_KEY="prod-api-key",
+        REDIS_URL=os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0",
     )
     return env
 
@@ -175,3 +176,23 @@ def test_the_widget_api_keeps_its_cors_and_gets_no_policy(probe: dict[str, Any])
 @pytest.mark.parametrize("template", sorted(Path(settings.BASE_DIR, "templates").rglob("*.html")), ids=str)
 def test_no_template_has_an_inline_script(template: Path) -> None:
     assert INLINE_SCRIPT.findall(template.read_text(encoding="utf-8")) == []
+
+
+def test_production_refuses_rate_limits_counted_per_process() -> None:
+    env = {key: value for key, value in production_env().items() if key != "REDIS_URL"}
+
+    done = subprocess.run(
+        [sys.executable, "-c", "import django; django.setup()"],
+        cwd=settings.BASE_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines()[-1] == (
+        "django.core.exceptions.ImproperlyConfigured: REDIS_URL is not set. "
+        "The rate limits need it when DJANGO_DEBUG is off."
+    )

@@ -14,16 +14,20 @@ The pages for people (HTML_PATHS: the admin, the demo storefront, the API docs, 
 keep their HTML error pages.
 """
 
+import logging
 import re
+import sys
 from collections.abc import Callable
 from http import HTTPStatus
-from typing import Any
+from typing import Any, TypeVar
 
 from django.conf import settings
 from django.core.exceptions import DisallowedHost, RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
+from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
 from django.views import csrf, defaults
 from rest_framework import exceptions as drf_exceptions
+from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
@@ -62,6 +66,13 @@ def _generic(status: int) -> tuple[str, str]:
     return phrase.lower().replace(" ", "_").replace("-", "_"), f"{phrase}."
 
 
+class ErrorSerializer(serializers.Serializer):
+    """The one shape of an error answer, as the OpenAPI schema documents it (component `Error`)."""
+
+    error = serializers.CharField()
+    detail = serializers.CharField()
+
+
 def error_body(*, code: str, detail: str) -> dict[str, str]:
     """The one shape of an error answer."""
     return {"error": code, "detail": detail}
@@ -86,10 +97,29 @@ def _flatten(detail: Any) -> str:
     return str(detail)
 
 
-def _domain_error(exc: Exception) -> tuple[int, str, str] | None:
+_R = TypeVar("_R", bound=HttpResponseBase)
+
+# A database that is down or stalls: 503 with Retry-After, which platforms retry (a webhook is not lost).
+DATABASE_RETRY_AFTER_SECONDS = 30
+_DATABASE_UNAVAILABLE = (
+    503,
+    "database_unavailable",
+    "The service cannot reach its database for a moment; send the request again later.",
+)
+
+
+def _domain_error(exc: BaseException | None) -> tuple[int, str, str] | None:
     if isinstance(exc, MerchantError | JsonIntakeError):
         return exc.status_code, exc.code, exc.message
+    if isinstance(exc, OperationalError | InterfaceError):
+        return _DATABASE_UNAVAILABLE
     return None
+
+
+def _with_retry_after(response: _R) -> _R:
+    if response.status_code == 503:
+        response["Retry-After"] = str(DATABASE_RETRY_AFTER_SECONDS)
+    return response
 
 
 def handle_exception(exc: Exception, context: dict[str, Any]) -> Response | None:
@@ -97,7 +127,7 @@ def handle_exception(exc: Exception, context: dict[str, Any]) -> Response | None
     domain = _domain_error(exc)
     if domain is not None:
         status, code, message = domain
-        return Response(error_body(code=code, detail=message), status=status)
+        return _with_retry_after(Response(error_body(code=code, detail=message), status=status))
     response = drf_exception_handler(exc, context)
     if response is None:
         return None
@@ -122,7 +152,7 @@ class DomainErrorMiddleware:
         if domain is None:
             return None
         status, code, message = domain
-        return error_response(status=status, code=code, detail=message)
+        return _with_retry_after(error_response(status=status, code=code, detail=message))
 
 
 # --- Django's error views (handler400/403/404/500 in bitrecs_site.urls, CSRF_FAILURE_VIEW) -----------------
@@ -156,7 +186,11 @@ def page_not_found(request: HttpRequest, exception: Exception | None = None) -> 
 
 
 def server_error(request: HttpRequest) -> HttpResponse:
-    """handler500: an uncaught exception (logged by Django with its traceback)."""
+    """handler500: an uncaught exception (logged by Django with its traceback); 503 when the database is down."""
+    unavailable = _domain_error(sys.exc_info()[1])  # Django calls this handler while handling the exception
+    if unavailable is not None:
+        status, code, message = unavailable
+        return _with_retry_after(error_response(status=status, code=code, detail=message))
     if wants_html_errors(request):
         return defaults.server_error(request)
     return error_response(status=500)
@@ -195,3 +229,11 @@ class JsonErrorMiddleware:
                 replacement[header] = value
         replacement.cookies = response.cookies
         return replacement
+
+
+class DropRateLimitedFilter(logging.Filter):
+    """On the django.request logger: no WARNING line per 429 (a flood of them would be a flood of log lines)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Keep every record but those of 429 answers."""
+        return getattr(record, "status_code", None) != 429

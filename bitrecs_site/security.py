@@ -2,15 +2,28 @@
 
 The Shopify embedded admin's pages set `frame-ancestors https://<shop> https://admin.shopify.com` themselves
 (merchants.services.shopify.shopify_frame_ancestors); here that directive goes into the full policy instead of
-being the whole policy. JSON answers and /widget.js (a script other sites load) get no policy: CSP governs
-documents, and the widget's CORS headers are left as they are.
+being the whole policy, with App Bridge's sources added. JSON answers and /widget.js (a script other sites load)
+get no policy: CSP governs documents, and the widget's CORS headers are left as they are.
+
+NulInRequestMiddleware refuses a NUL character in a URL or a form before any view uses it in a lookup, and a
+query parameter given twice on the API; `client_ip` is the one reading of the client's address behind proxies.
 """
+
+from collections.abc import Callable
+from typing import Final
 
 from csp.constants import HEADER
 from csp.middleware import CSPMiddleware
 from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest
 from django.http.response import HttpResponseBase
+
+from bitrecs_site.exception_handler import error_response
+
+# What a Shopify embedded admin page (the one kind that sets its own frame-ancestors) needs on top of the policy:
+# App Bridge, which Shopify requires to be loaded from its CDN, and its calls to Shopify.
+SHOPIFY_EMBEDDED_SOURCES: Final = {"script-src": ["https://cdn.shopify.com"], "connect-src": ["https://*.shopify.com"]}
 
 
 class HtmlContentSecurityPolicyMiddleware(CSPMiddleware):
@@ -25,4 +38,59 @@ class HtmlContentSecurityPolicyMiddleware(CSPMiddleware):
         if directive == "frame-ancestors" and ";" not in sources:
             del response[HEADER]
             response._csp_replace = {"frame-ancestors": sources.split()}  # type: ignore[attr-defined]
+            response._csp_update = SHOPIFY_EMBEDDED_SOURCES  # type: ignore[attr-defined]
         return super().process_response(request, response)
+
+
+_NUL_MARKS: Final = ("%00", "\x00")
+# Paths whose query parameters are each taken once: a repeated one is refused rather than one copy taken silently.
+_SINGLE_VALUED_PATHS: Final = ("/api/", "/subnet/")
+
+
+class NulInRequestMiddleware:
+    """Refuse (400 JSON) a URL or form body that carries a NUL character, before any view looks anything up with it.
+
+    PostgreSQL refuses NUL in text, so a lookup by such a value (a site key, a shop domain, a SKU) would answer
+    500; no identifier of ours, nor any text a person types, holds one. JSON bodies are the intake normaliser's
+    (bitrecs_site.json_intake), which strips it.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponseBase]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponseBase:
+        query = request.META.get("QUERY_STRING", "")
+        if "\x00" in request.path_info or any(mark in query for mark in _NUL_MARKS) or _form_has_nul(request):
+            return error_response(
+                status=400, code="bad_request", detail="The request carries a NUL character (%00); remove it."
+            )
+        if request.path_info.startswith(_SINGLE_VALUED_PATHS) and "&" in query:
+            repeated = sorted(name for name, values in request.GET.lists() if len(values) > 1)
+            if repeated:
+                return error_response(
+                    status=400,
+                    code="repeated_parameter",
+                    detail=f"Give each query parameter once; repeated: {', '.join(repeated)[:200]}.",
+                )
+        return self.get_response(request)
+
+
+def _form_has_nul(request: HttpRequest) -> bool:
+    if request.method != "POST" or request.content_type != "application/x-www-form-urlencoded":
+        return False
+    try:
+        body = request.body
+    except RequestDataTooBig:
+        return False  # Django's own limit answers it (413) when the view reads the form
+    return b"%00" in body or b"\x00" in body
+
+
+def client_ip(request: HttpRequest) -> str:
+    """The client's address: REMOTE_ADDR, or X-Forwarded-For's hop WIDGET_TRUSTED_PROXIES from the end."""
+    trusted = int(getattr(settings, "WIDGET_TRUSTED_PROXIES", 0))
+    forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
+    if trusted > 0 and forwarded:
+        hops = [hop.strip() for hop in forwarded.split(",") if hop.strip()]
+        if hops:
+            return hops[-min(trusted, len(hops))]
+    return str(request.META.get("REMOTE_ADDR", ""))

@@ -14,7 +14,6 @@ from pathlib import Path
 import environ
 from celery.schedules import crontab
 from cryptography.fernet import Fernet
-from csp.constants import NONCE
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -82,6 +81,8 @@ MIDDLEWARE = [
     # Outermost: an error answered without a JSON body on a JSON path gets the common one.
     "bitrecs_site.exception_handler.JsonErrorMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # A NUL in the URL or a form is refused (400) before a view looks it up in PostgreSQL (which refuses it).
+    "bitrecs_site.security.NulInRequestMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # The widget's answers without a session leave here, with the headers of the two above (see its docstring).
     "recommendations.middleware.WidgetAnswerMiddleware",
@@ -130,6 +131,11 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "transaction_mode": "IMMEDIATE",
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
+elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # A database that stalls fails a request (503) after this many seconds instead of holding its worker.
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
+        "connect_timeout", env.int("DATABASE_CONNECT_TIMEOUT", default=5)
+    )
 # Persistent connections (PostgreSQL and SQLite alike): a widget request should not pay a connect.
 DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DATABASE_CONN_MAX_AGE", default=60))
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
@@ -159,6 +165,8 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = LOCAL_DIR / "static"
+# Static files of the project itself (the demo storefront's scripts); each app keeps its own in <app>/static.
+STATICFILES_DIRS = [BASE_DIR / "bitrecs_site" / "static"]
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
@@ -185,18 +193,18 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "strict-origin-when-cross-origin"
 
 # Content-Security-Policy on HTML pages (bitrecs_site.security; django-csp), on outside local mode or with
-# BITRECS_CSP=true. Inline scripts need `nonce="{{ request.csp_nonce }}"`; inline styles are allowed. Pages are
-# framed by nobody, except the Shopify embedded admin's, which set their shop's frame-ancestors themselves. The
-# demo storefront stands for a merchant's own store, whose policy is the merchant's: it is left out.
+# BITRECS_CSP=true. Scripts come from our own origin only, as static files (no inline script, no nonce): the demo
+# storefront, the API docs, the WooCommerce return page and the server-rendered pages to come. Inline styles are
+# allowed. Pages are framed by nobody, except the Shopify embedded admin's, which set their shop's frame-ancestors
+# themselves and get App Bridge's sources on top (bitrecs_site.security.SHOPIFY_EMBEDDED_SOURCES).
 CSP_POLICY: dict[str, object] = {
-    "EXCLUDE_URL_PREFIXES": ["/demo/"],
     "DIRECTIVES": {
         "default-src": ["'self'"],
-        "script-src": ["'self'", "https://cdn.shopify.com", NONCE],
+        "script-src": ["'self'"],
         "style-src": ["'self'", "'unsafe-inline'"],
         "img-src": ["'self'", "data:", "https:"],
         "font-src": ["'self'", "data:"],
-        "connect-src": ["'self'", "https://*.shopify.com"],
+        "connect-src": ["'self'"],
         "object-src": ["'none'"],
         "base-uri": ["'self'"],
         "form-action": ["'self'"],
@@ -243,6 +251,8 @@ PLATFORM_ALLOW_PRIVATE_HOSTS = env.bool("PLATFORM_ALLOW_PRIVATE_HOSTS", default=
 # WooCommerce key provisioning.
 WOOCOMMERCE_APP_NAME = env.str("WOOCOMMERCE_APP_NAME", default="Bitrecs")
 WOOCOMMERCE_INSTALL_MAX_AGE_SECONDS = env.int("WOOCOMMERCE_INSTALL_MAX_AGE_SECONDS", default=3600)
+# Key requests (GET /woocommerce/connect, anonymous: each stores a row) per client IP per hour.
+WOOCOMMERCE_CONNECT_LIMIT_PER_HOUR = env.int("WOOCOMMERCE_CONNECT_LIMIT_PER_HOUR", default=20)
 
 # Subnet.
 BITRECS_NETWORK = env.str("BITRECS_NETWORK", default="local")
@@ -253,6 +263,9 @@ BITRECS_API_KEY = env.str("BITRECS_API_KEY", default="local" if LOCAL_MODE else 
 WIDGET_RATE_LIMIT = env.str("WIDGET_RATE_LIMIT", default="600/min")
 # The portal's hotkey sign-in (challenge + verify) per client IP; "off" for none.
 PORTAL_HOTKEY_RATE_LIMIT = env.str("PORTAL_HOTKEY_RATE_LIMIT", default="30/min")
+if not DEBUG and not REDIS_URL and WIDGET_RATE_LIMIT != "off":
+    # The limits count in the cache: local memory would count per worker process (two workers, twice the limit).
+    raise ImproperlyConfigured("REDIS_URL is not set. The rate limits need it when DJANGO_DEBUG is off.")
 # /api/v1/events answers its own CORS preflight (any origin may send events; they are checked by site key).
 CORS_URLS_REGEX = r"^/(api/v1/(?!events)|widget\.js).*$"
 
@@ -311,6 +324,8 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "refresh-shopify-tokens": {"task": "merchants.refresh_expiring_tokens", "schedule": 300.0},
     # Forget webhook ids older than the dedup window (Shopify retries for 4 hours): hourly.
     "prune-webhook-events": {"task": "merchants.prune_webhook_events", "schedule": 3600.0},
+    # Hand off deliveries stored while the broker was down (answered 200: they are in the database): every 5 min.
+    "redispatch-pending-webhooks": {"task": "merchants.redispatch_pending_webhooks", "schedule": 300.0},
     # Forget Shopify OAuth states and WooCommerce key requests that expired unused: hourly.
     "prune-expired-installs": {"task": "merchants.prune_expired_installs", "schedule": 3600.0},
     # Heal lost webhooks (WooCommerce never retries them): a catch-up sync of every store every 15 minutes.
@@ -344,7 +359,12 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "filters": {"drop_rate_limited": {"()": "bitrecs_site.exception_handler.DropRateLimitedFilter"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        # Django logs every 4xx as a WARNING; 429s are counted by the limiter, not logged one by one.
+        "django.request": {"filters": ["drop_rate_limited"]},
+    },
 }
 
 # Subnet: the gateway's request signing, the validator client, and the reference validator.

@@ -15,6 +15,7 @@ SHOPIFY_API_SECRET_PREVIOUS = ""
 FIELD_ENCRYPTION_KEYS = ["7enPUKYxONBe791CTEBqqsf2L88D7bkRAdLvnQUf8Os="]
 WIDGET_RATE_LIMIT = "off"
 PORTAL_HOTKEY_RATE_LIMIT = "off"
+WOOCOMMERCE_CONNECT_LIMIT_PER_HOUR = 1_000_000  # counted in the cache, which tests share; one test sets it low
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},

@@ -14,6 +14,8 @@ logger = logging.getLogger(__name__)
 
 # Shopify retries a failed delivery for 4 hours; keep ids a day to dedupe late repeats.
 WEBHOOK_DEDUP_WINDOW = timedelta(days=1)
+# A delivery still pending after this long lost its hand-off (broker down when it arrived): hand it off again.
+WEBHOOK_REDISPATCH_AFTER = timedelta(minutes=10)
 # Retries of a task after a platform outage (429, 5xx, timeouts): Retry-After, else 5 s doubling (about 40 minutes).
 MAX_OUTAGE_RETRIES = 8
 MAX_RETRY_COUNTDOWN = 600.0
@@ -49,6 +51,14 @@ def apply_webhook_event_task(self: Any, event_id: int) -> None:
         process_webhook_event(event_id=event_id, handler=apply_merchant_webhook, give_up=is_last_attempt(self))
     except PlatformUnavailable as exc:
         raise retry_after_outage(self, exc) from exc
+
+
+@shared_task(name="merchants.redispatch_pending_webhooks", ignore_result=True)
+def redispatch_pending_webhooks_task() -> int:
+    """Hand off again the deliveries pending for over WEBHOOK_REDISPATCH_AFTER (stored while the broker was down)."""
+    from merchants.services.webhooks import redispatch_pending_webhooks  # services enqueue tasks from here
+
+    return redispatch_pending_webhooks(received_before=timezone.now() - WEBHOOK_REDISPATCH_AFTER)
 
 
 @shared_task(name="merchants.prune_webhook_events", ignore_result=True)

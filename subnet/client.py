@@ -28,6 +28,7 @@ from typing import Any, Final
 import requests
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from bitrecs_site.json_intake import JsonIntakeError, parse_json
 from subnet.keys import get_signing_key
 from subnet.signing import SIGNED_FIELDS, canonical_body, load_private_key, sign_ed25519, sign_localnet_hmac
 from subnet.types import RequestBody, build_request_body
@@ -501,8 +502,8 @@ class ValidatorClient:
 
 def _json_object(response: requests.Response) -> dict[str, Any] | None:
     try:
-        data = response.json()
-    except ValueError:
+        data = parse_json(response.content)  # the one intake normaliser: what we store from it PostgreSQL accepts
+    except JsonIntakeError:
         return None
     return data if isinstance(data, dict) else None
 

@@ -7,7 +7,6 @@ gateway builds and signs bodies with `subnet.types` and `subnet.signing` alone. 
 """
 
 import functools
-import json
 import logging
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -15,6 +14,7 @@ from typing import Any, ClassVar
 
 import pydantic
 
+from bitrecs_site.json_intake import parse_json
 from subnet.types import REQUEST_FIELDS, RequestBody
 
 
@@ -113,7 +113,7 @@ def parse_request(*, data: str | bytes | Mapping[str, Any]) -> BitrecsRequest:
     `num_results`); a missing protocol key raises `pydantic.ValidationError`.
     """
     if isinstance(data, str | bytes):
-        data = json.loads(data)
+        data = parse_json(data)  # JsonIntakeError is a ValueError
         if not isinstance(data, dict):
             raise ValueError("a BitrecsRequest must be a JSON object")
     return BitrecsRequest.model_validate(dict(data))

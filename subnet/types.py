@@ -10,6 +10,8 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Final, TypedDict
 
+from bitrecs_site.json_intake import parse_json
+
 # The ten protocol fields of `BitrecsRequest`, in the order the public synapse declares them.
 REQUEST_FIELDS: Final[tuple[str, ...]] = (
     "created_at",
@@ -109,7 +111,7 @@ def decode_results(*, results: Sequence[Any]) -> list[dict[str, Any]]:
     for index, raw in enumerate(results):
         if not isinstance(raw, str):
             raise ValueError(f"results[{index}] is not a string")
-        item = json.loads(raw)  # json.JSONDecodeError is a ValueError
+        item = parse_json(raw)  # JsonIntakeError (bad JSON, NaN, too deep) is a ValueError
         if not isinstance(item, dict):
             raise ValueError(f"results[{index}] is not a JSON object")
         decoded.append(item)

@@ -16,7 +16,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from recommendations.views.widget import ErrorSerializer
+from bitrecs_site.exception_handler import ErrorSerializer
 from subnet.keys import get_public_key_hex, get_signing_key
 from subnet.probes import MAX_PROBE_CASES, draw_probe_cases
 from subnet.selectors import list_probe_hotkeys

@@ -5,8 +5,10 @@ Settings are read once per process, so each check runs in a subprocess with the 
 
 import json
 import os
+import re
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,6 +20,8 @@ from bitrecs_site.settings import CSP_POLICY
 from merchants.tests.factories import StoreFactory
 
 HOST = "bitrecs.example.com"
+# A <script> element without a src: inline code, which the policy's script-src 'self' blocks.
+INLINE_SCRIPT = re.compile(r"<script(?![^>]*\bsrc=)[^>]*>", re.IGNORECASE)
 
 # Requests made by a child process under the production settings; it prints what came back as JSON.
 PROBE = """
@@ -33,6 +37,8 @@ for name, path, headers in [
     ("widget", "/widget.js", {**https, "HTTP_ORIGIN": "https://shop.example"}),
     ("health_http", "/healthz", {}),
     ("api_404", "/api/v1/nothing", https),
+    ("demo", "/demo/", https),
+    ("widget_api", "/api/v1/recommendations?site_key=sk_unknown&placement=home", {**https, "HTTP_ORIGIN": "https://shop.example"}),
 ]:
     r = client.get(path, **headers)
     out[name] = {"status": r.status_code, "headers": dict(r.headers)}
@@ -59,6 +65,7 @@ def production_env() -> dict[str, str]:
         SHOPIFY_API_SECRET="prod-client-secret",
         BITRECS_SIGNING_KEY="11" * 32,
         BITRECS_API_KEY="prod-api-key",
+        REDIS_URL=os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0",
     )
     return env
 
@@ -102,7 +109,8 @@ def test_https_behind_the_proxy_gets_hsts_nosniff_and_a_csp_on_html(probe: dict[
     assert headers["X-Frame-Options"] == "DENY"
     policy = dict(part.strip().split(" ", 1) for part in headers["Content-Security-Policy"].split(";"))
     assert policy["default-src"] == "'self'"
-    assert policy["script-src"] == "'self' https://cdn.shopify.com"
+    assert policy["script-src"] == "'self'"
+    assert policy["connect-src"] == "'self'"
     assert policy["object-src"] == "'none'"
     assert policy["frame-ancestors"] == "'none'"
 
@@ -140,7 +148,51 @@ def test_the_shopify_app_home_keeps_its_frame_ancestors_inside_the_full_policy(c
     assert response.status_code == 200
     policy = dict(part.strip().split(" ", 1) for part in response["Content-Security-Policy"].split(";"))
     assert policy["frame-ancestors"] == f"https://{shop} https://admin.shopify.com"
-    nonce = str(response.wsgi_request.csp_nonce)  # type: ignore[attr-defined]  # set by django-csp
-    assert policy["script-src"] == f"'self' https://cdn.shopify.com 'nonce-{nonce}'"
-    assert f'<script nonce="{nonce}">' in response.content.decode()
+    assert policy["script-src"] == "'self' https://cdn.shopify.com"  # App Bridge, from Shopify's CDN only
+    assert policy["connect-src"] == "'self' https://*.shopify.com"
+    assert policy["default-src"] == "'self'"
+    page = response.content.decode()
+    assert '<script src="/static/merchants/app_home.js" data-store-url="/shopify/admin/api/store"></script>' in page
+    assert INLINE_SCRIPT.findall(page) == []
     assert "X-Frame-Options" not in response
+
+
+def test_the_demo_storefront_gets_the_policy_with_scripts_from_our_origin_only(probe: dict[str, Any]) -> None:
+    answer = probe["demo"]
+
+    assert answer["headers"]["Content-Type"] == "text/html; charset=utf-8"
+    policy = dict(part.strip().split(" ", 1) for part in answer["headers"]["Content-Security-Policy"].split(";"))
+    assert (policy["script-src"], policy["frame-ancestors"]) == ("'self'", "'none'")
+
+
+def test_the_widget_api_keeps_its_cors_and_gets_no_policy(probe: dict[str, Any]) -> None:
+    answer = probe["widget_api"]
+
+    assert (answer["status"], answer["headers"]["Content-Type"]) == (404, "application/json")
+    assert answer["headers"]["Access-Control-Allow-Origin"] == "*"
+    assert "Content-Security-Policy" not in answer["headers"]
+
+
+@pytest.mark.parametrize("template", sorted(Path(settings.BASE_DIR, "templates").rglob("*.html")), ids=str)
+def test_no_template_has_an_inline_script(template: Path) -> None:
+    assert INLINE_SCRIPT.findall(template.read_text(encoding="utf-8")) == []
+
+
+def test_production_refuses_rate_limits_counted_per_process() -> None:
+    env = {key: value for key, value in production_env().items() if key != "REDIS_URL"}
+
+    done = subprocess.run(
+        [sys.executable, "-c", "import django; django.setup()"],
+        cwd=settings.BASE_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines()[-1] == (
+        "django.core.exceptions.ImproperlyConfigured: REDIS_URL is not set. "
+        "The rate limits need it when DJANGO_DEBUG is off."
+    )

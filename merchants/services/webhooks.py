@@ -5,7 +5,7 @@ its topic (WEBHOOK_ROUTES), by task name: merchants is the bottom app and import
 owner's task applies it through process_webhook_event, which records the outcome on the WebhookEvent.
 """
 
-import json
+import functools
 import logging
 from collections.abc import Callable
 from datetime import datetime
@@ -15,10 +15,12 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.http import HttpRequest
 from django.utils import timezone
+from kombu.exceptions import OperationalError as KombuOperationalError
 
+from bitrecs_site import json_intake
 from merchants.exceptions import InvalidRequest, PayloadTooLarge, PlatformUnavailable
 from merchants.models import Store, WebhookEvent
-from merchants.services.handoff import enqueue_task, enqueue_task_on_commit
+from merchants.services.handoff import enqueue_task
 
 logger = logging.getLogger(__name__)
 
@@ -105,14 +107,13 @@ def read_limited_body(request: HttpRequest) -> bytes:
 
 
 def parse_json_object(body: bytes) -> dict[str, Any]:
-    """Parse a body that must be a JSON object, or raise InvalidRequest saying what is wrong."""
+    """Parse a body that must be a JSON object with the one intake normaliser, or raise InvalidRequest (400/413)."""
     try:
-        data = json.loads(body)
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise InvalidRequest(f"The body is not valid JSON: {exc}.") from exc
-    if not isinstance(data, dict):
-        raise InvalidRequest("The body must be a JSON object.")
-    return data
+        return json_intake.parse_json_object(body, max_bytes=settings.MAX_WEBHOOK_BODY_BYTES)
+    except json_intake.JsonTooLarge as exc:
+        raise PayloadTooLarge(exc.message) from exc
+    except json_intake.JsonIntakeError as exc:
+        raise InvalidRequest(exc.message) from exc
 
 
 def record_webhook_event(
@@ -133,18 +134,47 @@ def record_webhook_event(
             event = WebhookEvent.objects.create(
                 platform=platform,
                 store=store,
-                shop_domain=shop_domain,
-                topic=topic,
-                dedup_key=dedup_key[:255],
+                shop_domain=json_intake.clean_text(shop_domain),
+                topic=json_intake.clean_text(topic),
+                dedup_key=json_intake.clean_text(dedup_key)[:255],
                 payload=scrub_pii(payload),
             )
-            enqueue_task_on_commit(webhook_task_name(platform=platform, topic=topic), event.id)
+            transaction.on_commit(
+                functools.partial(_hand_off, webhook_task_name(platform=platform, topic=topic), event.id)
+            )
     except IntegrityError:
-        existing = WebhookEvent.objects.get(platform=platform, dedup_key=dedup_key[:255])
+        existing = WebhookEvent.objects.get(platform=platform, dedup_key=json_intake.clean_text(dedup_key)[:255])
         logger.info("webhook.duplicate", extra={"platform": platform, "topic": topic, "dedup_key": dedup_key})
         return existing, False
     logger.info("webhook.received", extra={"platform": platform, "topic": topic, "event_id": event.id})
     return event, True
+
+
+def _hand_off(task: str, event_id: int) -> None:
+    """Enqueue the task that applies a stored delivery; with the broker down it stays pending (and answered 200:
+    it is stored), and redispatch_pending_webhooks hands it off once the broker is back."""
+    try:
+        enqueue_task(task, event_id)
+    except (KombuOperationalError, OSError) as exc:  # the broker refused or is unreachable
+        logger.warning("webhook.handoff_failed", extra={"event_id": event_id, "task": task, "error": str(exc)})
+
+
+def redispatch_pending_webhooks(*, received_before: datetime, limit: int = 1000) -> int:
+    """Hand off again the oldest deliveries still pending since before `received_before`; returns how many.
+
+    They were stored while the broker was down, or their task was lost. One still waiting for a retry of a
+    platform outage gets one more attempt, which process_webhook_event makes harmless (it applies a delivery once).
+    """
+    ids = list(
+        WebhookEvent.objects.filter(status=WebhookEvent.Status.PENDING, received_at__lt=received_before)
+        .order_by("received_at")
+        .values_list("id", flat=True)[:limit]
+    )
+    for event_id in ids:
+        dispatch_webhook_event(event_id=event_id)
+    if ids:
+        logger.info("webhook.redispatched", extra={"count": len(ids)})
+    return len(ids)
 
 
 def webhook_task_name(*, platform: str, topic: str) -> str:

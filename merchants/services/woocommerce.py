@@ -7,12 +7,14 @@ import ipaddress
 import logging
 import re
 import secrets
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
 
@@ -108,6 +110,23 @@ def normalize_store_url(*, raw_url: str) -> StoreUrl:
     return StoreUrl(url=f"{scheme}://{netloc}{path}", domain=f"{netloc}{path}".lower())
 
 
+# Names that only resolve inside a network (RFC 6761/6762/8375 and common private zones): never a public store.
+INTERNAL_HOST_SUFFIXES = (
+    ".localhost",
+    ".local",
+    ".localdomain",
+    ".internal",
+    ".intranet",
+    ".lan",
+    ".home",
+    ".corp",
+    ".private",
+    ".home.arpa",
+    ".in-addr.arpa",
+    ".ip6.arpa",
+)
+
+
 def _check_host(host: str) -> None:
     if not host:
         raise InvalidRequest("store_url has no host name.")
@@ -123,8 +142,26 @@ def _check_host(host: str) -> None:
     labels = host.split(".")
     if len(host) > 253 or not all(HOST_LABEL_RE.fullmatch(label) for label in labels):
         raise InvalidRequest(f"{host!r} is not a valid host name.")
-    if len(labels) < 2 and not settings.LOCAL_MODE:
+    if settings.LOCAL_MODE:
+        return
+    last = labels[-1].lower()
+    if last.isdigit() or last.startswith("0x"):
+        # "127.1", "2130706433", "0x7f.1": no top-level domain is numeric; resolvers read these as IP addresses.
+        raise InvalidRequest("store_url must use the store's host name, not an IP address.")
+    if len(labels) < 2 or host.lower().endswith(INTERNAL_HOST_SUFFIXES):
         raise InvalidRequest(f"{host!r} is not a public host name.")
+
+
+def allow_key_request(*, client_ip: str) -> bool:
+    """Count one key request of this client IP in the current hour; False past WOOCOMMERCE_CONNECT_LIMIT_PER_HOUR."""
+    key = f"woocommerce:connect:{client_ip}:{int(time.time() // 3600)}"
+    cache.add(key, 0, timeout=3600)
+    try:
+        count = cache.incr(key)
+    except ValueError:  # expired between add and incr
+        cache.add(key, 1, timeout=3600)
+        count = 1
+    return count <= settings.WOOCOMMERCE_CONNECT_LIMIT_PER_HOUR
 
 
 def begin_woocommerce_install(*, raw_url: str) -> tuple[WooCommerceInstall, str]:

@@ -14,7 +14,7 @@ from django.views.decorators.clickjacking import xframe_options_exempt
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
-from drf_spectacular.utils import extend_schema, extend_schema_serializer
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_serializer
 from rest_framework import serializers
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.exceptions import APIException, AuthenticationFailed, NotAuthenticated
@@ -23,6 +23,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from bitrecs_site.exception_handler import ErrorSerializer
 from merchants.exceptions import InvalidSignature, MerchantError
 from merchants.models import Store
 from merchants.services.handoff import start_first_sync
@@ -215,7 +216,15 @@ class ShopifyStoreView(ShopifyEmbeddedAPIView):
         status = serializers.CharField()
         settings = serializers.JSONField()
 
-    @extend_schema(responses=OutputSerializer, operation_id="shopify_admin_store")
+    @extend_schema(
+        responses={
+            200: OutputSerializer,
+            401: OpenApiResponse(ErrorSerializer, description="No App Bridge ID token, or an invalid or expired one."),
+            403: OpenApiResponse(ErrorSerializer, description="Shopify refused to install the app for this shop."),
+            502: OpenApiResponse(ErrorSerializer, description="Shopify could not be reached to install the app."),
+        },
+        operation_id="shopify_admin_store",
+    )
     def get(self, request: Request) -> Response:
         return Response(self.OutputSerializer(self.session(request).store).data)
 

@@ -9,10 +9,13 @@ from django.urls import path
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
+from bitrecs_site.exception_handler import error_response
+from bitrecs_site.security import client_ip
 from merchants.models import WooCommerceInstall
 from merchants.services.handoff import start_first_sync
 from merchants.services.webhooks import parse_json_object, read_limited_body
 from merchants.services.woocommerce import (
+    allow_key_request,
     begin_woocommerce_install,
     complete_woocommerce_install,
     receive_woocommerce_webhook,
@@ -22,6 +25,10 @@ from merchants.services.woocommerce import (
 @require_GET
 def connect(request: HttpRequest) -> HttpResponse:
     """Start a key request: send the merchant to their store's /wc-auth/v1/authorize grant screen."""
+    if not allow_key_request(client_ip=client_ip(request)):
+        limited = error_response(status=429, detail="Too many connection requests from this address; try again later.")
+        limited["Retry-After"] = "3600"
+        return limited
     _, authorize_url = begin_woocommerce_install(raw_url=request.GET.get("store_url", ""))
     return HttpResponseRedirect(authorize_url)
 

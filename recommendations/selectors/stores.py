@@ -117,7 +117,15 @@ def is_origin_allowed(*, store: ServingStore, origin: str) -> bool:
         return False
     if parts.scheme not in ("http", "https") or not parts.hostname:
         return False
-    return origin.lower().rstrip("/") in store.allowed_origins or parts.hostname in store.allowed_hosts
+    if origin.lower().rstrip("/") in store.allowed_origins:
+        return True
+    try:
+        port = parts.port
+    except ValueError:
+        return False
+    # A store's own host counts on its scheme's default port only: another port is another site (allowed_origins
+    # lists such a one in full, e.g. "http://localhost:8080").
+    return port is None and parts.hostname in store.allowed_hosts
 
 
 def _store_rules(*, store: Store, raw: Any) -> StoreRules:

@@ -12,9 +12,7 @@ so an event answered 204 is never lost.
 
 import fcntl
 import functools
-import json
 import logging
-import math
 import os
 import re
 import secrets
@@ -32,6 +30,7 @@ from django.conf import settings
 from django.db import DatabaseError, InterfaceError, close_old_connections
 
 from bitrecs_site.db import delete_in_batches
+from bitrecs_site.json_intake import JsonIntakeError, parse_json
 from merchants.exceptions import InvalidRequest, MerchantError
 from merchants.models import Store
 from recommendations.models import (
@@ -88,29 +87,14 @@ class EventBatch:
 # --- Checking a batch ---------------------------------------------------------------------------------------
 
 
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not a number JSON allows")
-
-
-def _finite_float(text: str) -> float:
-    value = float(text)
-    if not math.isfinite(value):
-        raise ValueError(f"{text} is out of range")
-    return value
-
-
 def parse_event_batch(*, body: bytes) -> EventBatch:
     """Check a POST /api/v1/events body; raises InvalidRequest (400) with a message naming the offending field."""
     if len(body) > MAX_BATCH_BYTES:
         raise InvalidRequest(f"A batch is at most {MAX_BATCH_BYTES} bytes.")  # the view answers 413 before this
     try:
-        data = json.loads(body.decode("utf-8"), parse_constant=_reject_constant, parse_float=_finite_float)
-    except UnicodeDecodeError as exc:
-        raise InvalidRequest("The body is not UTF-8 text; send the batch as JSON.") from exc
-    except RecursionError as exc:
-        raise InvalidRequest("The body nests too deeply; send a flat JSON object.") from exc
-    except ValueError as exc:  # json.JSONDecodeError, NaN/Infinity, overflowing numbers, over-long integers
-        raise InvalidRequest(f"The body is not valid JSON: {exc}.") from exc
+        data = parse_json(body, max_bytes=MAX_BATCH_BYTES)  # the one intake normaliser: NUL, NaN, depth, UTF-8
+    except JsonIntakeError as exc:
+        raise InvalidRequest(exc.message) from exc
     if not isinstance(data, dict):
         raise InvalidRequest('The body must be a JSON object: {"site_key": "...", "events": [...]}.')
     site_key = data.get("site_key")

@@ -18,6 +18,7 @@ from rest_framework.request import Request
 from rest_framework.throttling import SimpleRateThrottle
 from rest_framework.views import APIView
 
+from bitrecs_site.exception_handler import ErrorSerializer
 from merchants.exceptions import StoreNotFound
 from recommendations import process_state
 from recommendations.experiments import get_arm, get_widget_settings
@@ -102,11 +103,6 @@ class SkuListField(serializers.CharField):
         if any(len(sku) > SKU_MAX_LENGTH for sku in skus):
             raise serializers.ValidationError(f"A SKU is at most {SKU_MAX_LENGTH} characters.")
         return skus
-
-
-class ErrorSerializer(serializers.Serializer):
-    error = serializers.CharField()
-    detail = serializers.CharField()
 
 
 class RecommendationsView(APIView):

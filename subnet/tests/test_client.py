@@ -1,6 +1,7 @@
 """ValidatorClient: the exact request it sends, its parsing of answers and errors, backoff, and per-validator limits."""
 
 import hashlib
+import json
 import threading
 
 import pytest
@@ -426,3 +427,32 @@ def test_ping_error_answers_raise(stub_server, private_key):
 
     with pytest.raises(ApiKeyRejected):
         make_client(stub_server.url, private_key).ping()
+
+
+# ------------------------------------------------------------------------- hostile answers (json_intake)
+
+
+def test_an_answer_with_nul_and_lone_surrogates_is_read_normalised(stub_server, private_key):
+    raw = json.dumps(rec_success(["A2"])).replace('"A2"', '"A\\u00002"').replace('"Name A2"', '"Name \\ud800A2"')
+    stub_server.replies = [StubReply(body=raw.encode())]
+    client = make_client(stub_server.url, private_key)
+
+    answer = client.recommend(query="A1x", context="[]", site_key="s1", num_results=1, created_at="x")
+
+    assert [(item.sku, item.name) for item in answer.results] == [("A2", "Name \ufffdA2")]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"status_code": "200", "results": [], "x": NaN}',
+        b'{"status_code": "200", "results": ' + b"[" * 5000 + b"]" * 5000 + b"}",
+    ],
+    ids=["nan", "depth-5000"],
+)
+def test_an_answer_json_cannot_hold_is_an_invalid_answer_not_a_crash(stub_server, private_key, body):
+    stub_server.replies = [StubReply(body=body)]
+    client = make_client(stub_server.url, private_key)
+
+    with pytest.raises(InvalidAnswer, match="/rec answered 200 without a JSON object"):
+        client.recommend(query="A1x", context="[]", site_key="s1", num_results=1, created_at="x")

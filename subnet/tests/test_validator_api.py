@@ -630,3 +630,24 @@ def test_the_listening_socket_says_tcp_so_asyncio_turns_nagle_off(start_validato
     server = start_validator()
 
     assert server._socket.proto == socket.IPPROTO_TCP
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        (b'{"query": NaN}', "NaN is not a number JSON allows."),
+        (b'{"query": 1e999}', "The number 1e999 is too large."),
+        (b'{"query": ' + b"[" * 20_000 + b"]" * 20_000 + b"}", "The JSON nests deeper than 64 levels."),
+        (b'{"query": "caf\xe9"}', "The body is not UTF-8 text (byte 14); send JSON in UTF-8."),
+    ],
+    ids=["nan", "1e999", "depth-20000", "latin1"],
+)
+def test_a_body_json_cannot_hold_is_422_json_invalid_not_a_general_500(
+    start_validator, private_key, luma_body, raw, message
+):
+    server = start_validator()
+
+    response = signed_post(server.url, luma_body, private_key, raw=raw)
+
+    assert response.status_code == 422
+    assert response.json() == {"detail": [{"type": "json_invalid", "loc": ["body", 0], "msg": message, "input": {}}]}

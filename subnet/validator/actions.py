@@ -14,6 +14,7 @@ from typing import Final
 
 import requests
 
+from bitrecs_site.json_intake import parse_json
 from subnet.validator.scoring import action_totals
 
 logger = logging.getLogger(__name__)
@@ -81,7 +82,7 @@ class GatewayActions:
         try:
             response = self._session.get(url, timeout=self._timeout, allow_redirects=False)
             response.raise_for_status()
-            data = response.json()
+            data = parse_json(response.content)  # JsonIntakeError is a ValueError
         except (requests.RequestException, ValueError) as exc:
             self.last_error = f"cannot get miner actions from {url}: {exc}"
             logger.warning("subnet.validator_actions_failed", extra={"url": url, "error": str(exc)})

@@ -23,6 +23,7 @@ Differences from the public validator, all on the side of refusing less work or 
 import hmac
 import importlib.metadata
 import ipaddress
+import json
 import logging
 import socket
 import threading
@@ -38,6 +39,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from starlette.requests import Request
 from starlette.responses import Response
 
+from bitrecs_site.json_intake import JsonIntakeError, parse_json
 from subnet.protocol import BitrecsRequest, request_for_miners
 from subnet.signing import (
     SIGNED_FIELDS,
@@ -215,6 +217,15 @@ def create_app(
                 return JSONResponse({"detail": "Length Required"}, status_code=411)
             if not length.isdigit() or int(length) > config.max_body_bytes:
                 return _error(400, "error - context too large")
+            try:  # the one intake normaliser's refusals (NaN, too deep, not UTF-8) as FastAPI's own 422, not a 500
+                parse_json(await request.body(), max_bytes=config.max_body_bytes)
+            except JsonIntakeError as exc:
+                if isinstance(exc.__cause__, json.JSONDecodeError):
+                    return await call_next(request)  # a syntax error: FastAPI's own 422 names its position
+                return JSONResponse(
+                    {"detail": [{"type": "json_invalid", "loc": ["body", 0], "msg": exc.message, "input": {}}]},
+                    status_code=422,
+                )
         try:
             return await call_next(request)
         except Exception:

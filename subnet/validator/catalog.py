@@ -7,6 +7,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Final
 
+from bitrecs_site.json_intake import parse_json
+
 MIN_CATALOG_SIZE: Final = 6
 MAX_CATALOG_SIZE: Final = 100_000
 # Localnet refuses a catalog whose duplicate SKUs (sum of count - 1) exceed this share of its size.
@@ -24,7 +26,7 @@ class CatalogEntry:
 def load_items(context: str) -> list[Any]:
     """Return the decoded context if it is a JSON array, else an empty list."""
     try:
-        data = json.loads(context)
+        data = parse_json(context, max_bytes=len(context) * 4 + 1)  # any length: the caller bounds it
     except ValueError:
         return []
     return data if isinstance(data, list) else []

@@ -11,7 +11,6 @@ The bought SKUs never leave the validator; miners see a request, nothing else. P
 (exponential) intervals on their own thread, so their timing does not single them out either.
 """
 
-import json
 import logging
 import random
 import threading
@@ -24,6 +23,7 @@ from urllib.parse import urlsplit
 
 import requests
 
+from bitrecs_site.json_intake import parse_json
 from subnet.protocol import BitrecsRequest, request_for_miners
 from subnet.signing import probe_request_message, probe_response_message
 from subnet.types import (
@@ -134,7 +134,7 @@ class GatewayProbes:
             raise ProbeFetchError(f"{url} answered more than {_MAX_BODY_BYTES} bytes")
         self._check_signature(body=body, signature=response.headers.get("x-signature", ""), timestamp=timestamp)
         try:
-            data = json.loads(body)
+            data = parse_json(body, max_bytes=_MAX_BODY_BYTES)
         except ValueError as exc:
             raise ProbeFetchError(f"{url} answered something other than JSON") from exc
         return parse_probes(data)

@@ -21,13 +21,13 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from email.utils import parsedate_to_datetime
 from enum import StrEnum
 from typing import Any, Final
 
 import requests
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from bitrecs_site.http import json_body, retry_after_seconds, timeouts
 from subnet.keys import get_signing_key
 from subnet.signing import SIGNED_FIELDS, canonical_body, load_private_key, sign_ed25519, sign_localnet_hmac
 from subnet.types import RequestBody, build_request_body
@@ -423,7 +423,7 @@ class ValidatorClient:
                     f"{self.base_url}/rec",
                     data=payload,
                     headers=headers,
-                    timeout=(self.connect_timeout, min(self.timeout, remaining)),
+                    timeout=timeouts(read=min(self.timeout, remaining), connect=self.connect_timeout),
                     allow_redirects=False,
                 )
             except requests.Timeout as exc:
@@ -477,7 +477,7 @@ class ValidatorClient:
             response = self._session.get(
                 f"{self.base_url}{path}",
                 headers={"Authorization": f"Bearer {self._api_key}", "Accept": "application/json"},
-                timeout=(self.connect_timeout, PING_TIMEOUT_SECONDS),
+                timeout=timeouts(read=PING_TIMEOUT_SECONDS, connect=self.connect_timeout),
                 allow_redirects=False,
             )
         except requests.Timeout as exc:
@@ -500,25 +500,15 @@ class ValidatorClient:
 
 
 def _json_object(response: requests.Response) -> dict[str, Any] | None:
-    try:
-        data = response.json()
-    except ValueError:
-        return None
+    data = json_body(response)
     return data if isinstance(data, dict) else None
 
 
-def _retry_after(response: requests.Response, data: Mapping[str, Any] | None) -> float:
+def _rate_limit_wait(response: requests.Response, data: Mapping[str, Any] | None) -> float:
     """Return Retry-After in seconds (header as seconds or HTTP date, else the body's retry_after, else 60)."""
-    header = response.headers.get("Retry-After", "").strip()
-    if header:
-        try:
-            return max(0.0, float(header))
-        except ValueError:
-            pass
-        try:
-            return max(0.0, parsedate_to_datetime(header).timestamp() - time.time())
-        except (TypeError, ValueError):
-            pass
+    seconds = retry_after_seconds(response.headers.get("Retry-After"))
+    if seconds is not None:
+        return seconds
     value = data.get("retry_after") if data else None
     if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
         return max(0.0, float(value))
@@ -533,7 +523,7 @@ def _error_for(response: requests.Response) -> ValidatorError:
     detail = raw_detail if isinstance(raw_detail, str) else ""
     if status == 429 or (status == 500 and detail == "General"):
         return ValidatorRateLimited(
-            f"rate-limited ({status})", status=status, detail=detail, retry_after=_retry_after(response, data)
+            f"rate-limited ({status})", status=status, detail=detail, retry_after=_rate_limit_wait(response, data)
         )
     if status == 422:
         return RequestInvalid(f"request refused as invalid (422): {_summarize_422(raw_detail)}", status=status)

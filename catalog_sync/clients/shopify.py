@@ -31,6 +31,7 @@ from typing import Any, TypeVar
 import requests
 from django.conf import settings
 
+from bitrecs_site.http import error_text, json_get, retry_after_seconds, shopify_gid_number, timeouts
 from catalog_sync.clients import (
     Malformed,
     Page,
@@ -52,7 +53,6 @@ T = TypeVar("T")
 # The hidden line-item property the widget adds to the cart when a shopper adds a recommended product.
 REC_ID_ATTRIBUTE = "_bitrecs_rec_id"
 
-CONNECT_TIMEOUT_SECONDS = 5.0
 MAX_QUERY_COST = 1000
 MAX_PAGE_SIZE = 250
 MAX_THROTTLE_RETRIES = 5
@@ -81,10 +81,11 @@ _LINE_ITEM_NODE_COST = 6
 _MAX_REMEMBERED_COSTS = 32
 
 _SHOP_DOMAIN = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]*\.myshopify\.com")
-_GID_NUMBER = re.compile(r"^gid://shopify/[A-Za-z]+/(\d+)(?:\?.*)?$")
 _ROW_ID = re.compile(rb'"id"\s*:\s*"gid://shopify/([A-Za-z]+)/(\d+)')
 _ROW_PARENT = re.compile(rb'"__parentId"\s*:\s*"(gid://shopify/[A-Za-z]+/\d+)"')
 _DEFAULT_OPTION = ("Title", "Default Title")
+# Where an error answer of the Admin API explains itself.
+_ERROR_FIELDS = ("errors",)
 
 _PRODUCT_FIELDS = """
       id
@@ -304,7 +305,7 @@ class ShopifyAdminClient:
         self.base_url = template.format(shop=shop).rstrip("/")
         self.graphql_url = f"{self.base_url}/admin/api/{self.api_version}/graphql.json"
         read_timeout = float(timeout if timeout is not None else settings.PLATFORM_HTTP_TIMEOUT_SECONDS)
-        self.timeout = (min(CONNECT_TIMEOUT_SECONDS, read_timeout), read_timeout)
+        self.timeout = timeouts(read=read_timeout)
         self.session = session or requests.Session()
         self._sleep = sleep
         self.throttle: ThrottleStatus | None = None
@@ -346,13 +347,18 @@ class ShopifyAdminClient:
             raise PlatformUnavailable(f"Shopify could not be reached: {type(exc).__name__}.") from exc
         status = response.status_code
         if status in (401, 403):
-            raise PlatformUnauthorized(f"Shopify refused the access token ({status}): {_http_error_text(response)}")
+            raise PlatformUnauthorized(
+                f"Shopify refused the access token ({status}): {error_text(response, fields=_ERROR_FIELDS)}"
+            )
         if status == 429 or status >= 500:
             raise PlatformUnavailable(
-                f"Shopify answered {status}; try again later.", retry_after=_retry_after(response)
+                f"Shopify answered {status}; try again later.",
+                retry_after=_retry_after(response),
             )
         if status >= 400:
-            raise PlatformRejected(f"Shopify rejected the request ({status}): {_http_error_text(response)}")
+            raise PlatformRejected(
+                f"Shopify rejected the request ({status}): {error_text(response, fields=_ERROR_FIELDS)}"
+            )
         try:
             body = response.json()
         except ValueError as exc:
@@ -388,18 +394,18 @@ class ShopifyAdminClient:
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _record_cost(self, body: Mapping[str, Any], cost_key: tuple[str, Any]) -> None:
-        cost = _get(body, "extensions", "cost")
-        status = _get(cost, "throttleStatus")
+        cost = json_get(body, "extensions", "cost")
+        status = json_get(cost, "throttleStatus")
         if not isinstance(status, Mapping):
             return
         try:
-            requested = _optional_float(_get(cost, "requestedQueryCost"))
+            requested = _optional_float(json_get(cost, "requestedQueryCost"))
             self.throttle = ThrottleStatus(
                 maximum_available=float(status["maximumAvailable"]),
                 currently_available=float(status["currentlyAvailable"]),
                 restore_rate=float(status["restoreRate"]),
                 requested_cost=requested,
-                actual_cost=_optional_float(_get(cost, "actualQueryCost")),
+                actual_cost=_optional_float(json_get(cost, "actualQueryCost")),
             )
         except (KeyError, TypeError, ValueError):
             return
@@ -456,7 +462,7 @@ class ShopifyAdminClient:
         """The shop's currency (variant prices are in it); asked once per client."""
         if self._currency is None:
             data = self.graphql(SHOP_CURRENCY_QUERY)
-            currency = _get(data, "shop", "currencyCode")
+            currency = json_get(data, "shop", "currencyCode")
             if not isinstance(currency, str) or not currency:
                 raise PlatformUnavailable("Shopify answered without the shop's currency.")
             self._currency = currency
@@ -465,7 +471,7 @@ class ShopifyAdminClient:
     def products_count(self) -> int:
         """How many products the shop has (to choose between paging and a bulk operation)."""
         data = self.graphql(PRODUCTS_COUNT_QUERY)
-        count = _get(data, "productsCount", "count")
+        count = json_get(data, "productsCount", "count")
         if not isinstance(count, int) or count < 0:
             raise PlatformUnavailable("Shopify answered without a product count.")
         return count
@@ -522,7 +528,7 @@ class ShopifyAdminClient:
             product = data.get("product")
             if product is None:
                 raise Malformed("product disappeared while its variants were read")
-            more, next_cursor = _nested_connection(_get(product, "variants"), "variants")
+            more, next_cursor = _nested_connection(json_get(product, "variants"), "variants")
             variants.extend(more)
             cursor = next_cursor
         return variants
@@ -574,7 +580,7 @@ class ShopifyAdminClient:
             order = data.get("order")
             if order is None:
                 raise Malformed("order disappeared while its line items were read")
-            more, cursor = _nested_connection(_get(order, "lineItems"), "lineItems")
+            more, cursor = _nested_connection(json_get(order, "lineItems"), "lineItems")
             lines.extend(more)
         return lines
 
@@ -592,9 +598,9 @@ class ShopifyAdminClient:
             raise PlatformUnavailable("Shopify answered bulkOperationRunQuery without a payload.")
         user_errors = payload.get("userErrors") or []
         if user_errors:
-            messages = "; ".join(str(_get(error, "message") or error) for error in user_errors)
+            messages = "; ".join(str(json_get(error, "message") or error) for error in user_errors)
             raise PlatformRejected(f"Shopify refused the bulk export: {messages}")
-        op_id = _get(payload, "bulkOperation", "id")
+        op_id = json_get(payload, "bulkOperation", "id")
         if not isinstance(op_id, str) or not op_id:
             raise PlatformUnavailable("Shopify started no bulk operation and gave no reason.")
         return op_id
@@ -649,7 +655,8 @@ class ShopifyAdminClient:
                 raise PlatformRejected(f"The bulk file is gone or expired ({response.status_code}).")
             if response.status_code >= 400:
                 raise PlatformUnavailable(
-                    f"The bulk file download answered {response.status_code}.", retry_after=_retry_after(response)
+                    f"The bulk file download answered {response.status_code}.",
+                    retry_after=_retry_after(response),
                 )
             lines = _iter_jsonl_lines(response)
             if grouped:
@@ -729,7 +736,7 @@ def _variant_payload(node: Any, position: int) -> VariantPayload:
     if not isinstance(selected, list):
         raise Malformed("variant options are not a list")
     for option in selected:
-        name, value = _get(option, "name"), _get(option, "value")
+        name, value = json_get(option, "name"), json_get(option, "value")
         if isinstance(name, str) and isinstance(value, str) and (name, value) != _DEFAULT_OPTION:
             options[name] = value
     in_stock = node.get("availableForSale")
@@ -770,17 +777,17 @@ def _order_lines(node: Any, line_nodes: list[Any]) -> tuple[list[OrderLinePayloa
             if not isinstance(line, Mapping):
                 raise Malformed("line item is not an object")
             quantity = optional_int(line.get("quantity"), "quantity")
-            money = _get(line, "originalUnitPriceSet", "shopMoney") or {}
+            money = json_get(line, "originalUnitPriceSet", "shopMoney") or {}
             lines.append(
                 OrderLinePayload(
                     order_id=order_id,
                     line_id=_external_id(line),
                     ordered_at=ordered_at,
-                    product_external_id=_optional_gid_number(_get(line, "product", "id")),
-                    variant_external_id=_optional_gid_number(_get(line, "variant", "id")),
+                    product_external_id=shopify_gid_number(json_get(line, "product", "id")),
+                    variant_external_id=shopify_gid_number(json_get(line, "variant", "id")),
                     sku=string_field(line, "sku"),
                     quantity=quantity if quantity is not None else 1,
-                    price=price_field(_get(money, "amount"), "line price"),
+                    price=price_field(json_get(money, "amount"), "line price"),
                     currency=string_field(money, "currencyCode"),
                     rec_id=_rec_id(line.get("customAttributes")),
                 )
@@ -794,14 +801,14 @@ def _rec_id(attributes: Any) -> str:
     if not isinstance(attributes, list):
         return ""
     for attribute in attributes:
-        if _get(attribute, "key") == REC_ID_ATTRIBUTE:
-            value = _get(attribute, "value")
+        if json_get(attribute, "key") == REC_ID_ATTRIBUTE:
+            value = json_get(attribute, "value")
             return value.strip()[:64] if isinstance(value, str) else ""
     return ""
 
 
 def _image_url(node: Mapping[str, Any]) -> str:
-    url = _get(node, "featuredMedia", "preview", "image", "url")
+    url = json_get(node, "featuredMedia", "preview", "image", "url")
     return url if isinstance(url, str) else ""
 
 
@@ -810,17 +817,10 @@ def _external_id(node: Mapping[str, Any]) -> str:
     legacy = node.get("legacyResourceId")
     if isinstance(legacy, str | int) and not isinstance(legacy, bool) and str(legacy).isdigit():
         return str(legacy)
-    number = _optional_gid_number(node.get("id"))
+    number = shopify_gid_number(node.get("id"))
     if not number:
         raise Malformed(f"no usable id ({node.get('id')!r})")
     return number
-
-
-def _optional_gid_number(value: Any) -> str:
-    if not isinstance(value, str):
-        return ""
-    match = _GID_NUMBER.match(value)
-    return match.group(1) if match else ""
 
 
 def _node_external_id(node: Any) -> str:
@@ -872,14 +872,6 @@ def _next_cursor(page_info: Any) -> str | None:
     return cursor if isinstance(cursor, str) and cursor else None
 
 
-def _get(value: Any, *keys: str) -> Any:
-    for key in keys:
-        if not isinstance(value, Mapping):
-            return None
-        value = value.get(key)
-    return value
-
-
 def _optional_float(value: Any) -> float | None:
     if value is None or isinstance(value, bool):
         return None
@@ -899,12 +891,12 @@ def _optional_str(value: Any) -> str | None:
 def _error_codes(errors: Any) -> set[str]:
     if not isinstance(errors, list):
         return set()
-    return {str(code) for error in errors if (code := _get(error, "extensions", "code"))}
+    return {str(code) for error in errors if (code := json_get(error, "extensions", "code"))}
 
 
 def _graphql_error(errors: Any, codes: set[str]) -> PlatformRejected | PlatformUnavailable:
     if isinstance(errors, list):
-        message = "; ".join(str(_get(error, "message") or error) for error in errors)[:500]
+        message = "; ".join(str(json_get(error, "message") or error) for error in errors)[:500]
     else:
         message = str(errors)[:500]
     if "ACCESS_DENIED" in codes:
@@ -915,20 +907,8 @@ def _graphql_error(errors: Any, codes: set[str]) -> PlatformRejected | PlatformU
     return ShopifyQueryRejected(f"Shopify rejected the query ({code}): {message}", error_code=code)
 
 
-def _http_error_text(response: requests.Response) -> str:
-    try:
-        body = response.json()
-    except ValueError:
-        return (response.text or response.reason or "no detail")[:200]
-    errors = body.get("errors") if isinstance(body, dict) else body
-    return str(errors)[:300]
-
-
 def _retry_after(response: requests.Response) -> float | None:
-    try:
-        return float(response.headers["Retry-After"])
-    except (KeyError, ValueError):
-        return None
+    return retry_after_seconds(response.headers.get("Retry-After"))
 
 
 # -- bulk JSONL ---------------------------------------------------------------------------------------
@@ -1040,7 +1020,7 @@ def _join_grouped(lines: Iterator[_Line], currency: str) -> Iterator[ProductPayl
         if row is None:
             continue
         if row.data is None:
-            yield SkippedRecord(_optional_gid_number(row.gid or row.parent), row.error)
+            yield SkippedRecord(shopify_gid_number(row.gid or row.parent), row.error)
             if row.kind == "product":
                 if pending is not None:
                     yield _finish(pending, currency)
@@ -1089,7 +1069,7 @@ def _join_spilled(lines: Iterator[_Line], currency: str) -> Iterator[ProductPayl
                 if row is None:
                     continue
                 if row.data is None:
-                    yield SkippedRecord(_optional_gid_number(row.gid or row.parent), row.error)
+                    yield SkippedRecord(shopify_gid_number(row.gid or row.parent), row.error)
                     if row.kind == "product" and row.gid:
                         db.execute("INSERT OR IGNORE INTO lost VALUES (?, ?)", (row.gid, row.error))
                     elif row.parent:
@@ -1118,7 +1098,7 @@ def _join_spilled(lines: Iterator[_Line], currency: str) -> Iterator[ProductPayl
             orphans = db.execute("SELECT DISTINCT parent FROM variants WHERE parent NOT IN (SELECT gid FROM products)")
             for (parent,) in orphans:
                 if parent not in lost:
-                    yield SkippedRecord(_optional_gid_number(parent), "variant rows without their product row")
+                    yield SkippedRecord(shopify_gid_number(parent), "variant rows without their product row")
         finally:
             db.close()
 

@@ -8,9 +8,7 @@ host), one mapping from HTTP failures to merchants.exceptions, and dataclasses: 
 import ipaddress
 import logging
 import socket
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -18,6 +16,7 @@ import requests
 from django.conf import settings
 from woocommerce import API
 
+from bitrecs_site.http import error_fields, retry_after_seconds
 from merchants.exceptions import PlatformRejected, PlatformUnauthorized, PlatformUnavailable
 
 logger = logging.getLogger(__name__)
@@ -46,33 +45,6 @@ class SystemStatus:
     site_url: str
     woocommerce_version: str
     wordpress_version: str
-
-
-@dataclass(frozen=True)
-class ProductSummary:
-    """The fields of a wc/v3 product that identify it; the sync extends this with what it stores."""
-
-    id: int
-    name: str
-    sku: str
-    status: str
-    type: str
-    permalink: str
-
-
-@dataclass(frozen=True)
-class ProductPage:
-    """One page of `GET products`, with WordPress's totals (X-WP-Total, X-WP-TotalPages)."""
-
-    page: int
-    per_page: int
-    items: list[ProductSummary] = field(default_factory=list)
-    total: int | None = None
-    total_pages: int | None = None
-
-    @property
-    def has_next(self) -> bool:
-        return self.total_pages is not None and self.page < self.total_pages
 
 
 def ensure_public_host(host: str) -> None:
@@ -170,29 +142,6 @@ class WooCommerceClient:
             wordpress_version=str(environment.get("wp_version") or ""),
         )
 
-    def list_products(self, *, page: int = 1, per_page: int = 100) -> ProductPage:
-        """Read one page of products (per_page is 1..100, the WordPress maximum)."""
-        if not 1 <= per_page <= 100:
-            raise ValueError("per_page must be between 1 and 100.")
-        answer = self.get("products", params={"page": page, "per_page": per_page})
-        if not isinstance(answer.body, list):
-            raise PlatformRejected(f"{self.host} answered products with something other than a list.")
-        items = [
-            ProductSummary(
-                id=int(item["id"]),
-                name=str(item.get("name") or ""),
-                sku=str(item.get("sku") or ""),
-                status=str(item.get("status") or ""),
-                type=str(item.get("type") or ""),
-                permalink=str(item.get("permalink") or ""),
-            )
-            for item in answer.body
-            if isinstance(item, dict) and "id" in item
-        ]
-        return ProductPage(
-            page=page, per_page=per_page, items=items, total=answer.total, total_pages=answer.total_pages
-        )
-
     # Error mapping.
 
     def _decode(self, response: requests.Response, *, endpoint: str) -> ApiResponse:
@@ -200,8 +149,8 @@ class WooCommerceClient:
         if status == 429 or status >= 500:
             logger.warning("woocommerce.unavailable", extra={"host": self.host, "endpoint": endpoint, "status": status})
             raise PlatformUnavailable(
-                f"{self.host} answered HTTP {status}{_describe_error(response)}.",
-                retry_after=parse_retry_after(response.headers.get("Retry-After")),
+                f"{self.host} answered HTTP {status}{_error_suffix(response)}.",
+                retry_after=retry_after_seconds(response.headers.get("Retry-After")),
             )
         if 300 <= status < 400:
             location = response.headers.get("Location", "")
@@ -212,7 +161,7 @@ class WooCommerceClient:
         if status >= 400:
             logger.info("woocommerce.rejected", extra={"host": self.host, "endpoint": endpoint, "status": status})
             error = PlatformUnauthorized if status in (401, 403) else PlatformRejected
-            raise error(f"{self.host} refused the API call (HTTP {status}){_describe_error(response)}.")
+            raise error(f"{self.host} refused the API call (HTTP {status}){_error_suffix(response)}.")
         try:
             body = response.json()
         except ValueError as exc:
@@ -235,33 +184,10 @@ class WooCommerceClient:
         )
 
 
-def parse_retry_after(value: str | None) -> float | None:
-    """Seconds to wait from a Retry-After header (delta-seconds or an HTTP date), or None."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - datetime.now(tz=UTC)).total_seconds())
-
-
-def _describe_error(response: requests.Response) -> str:
+def _error_suffix(response: requests.Response) -> str:
     """WooCommerce's error code and message ({"code", "message", "data"}), when the body has them."""
-    try:
-        body = response.json()
-    except ValueError:
-        return ""
-    if not isinstance(body, dict) or not body.get("code"):
-        return ""
-    return f": {str(body['code'])[:100]} ({str(body.get('message') or '')[:300]})"
+    detail = error_fields(response, fields=("code", "message"), limit=400)
+    return f": {detail}" if detail else ""
 
 
 def _int_header(response: requests.Response, name: str) -> int | None:

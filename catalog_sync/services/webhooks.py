@@ -11,7 +11,7 @@ from typing import Any
 from django.core.cache import cache
 
 from catalog_sync.clients import SkippedRecord
-from catalog_sync.clients.shopify_webhooks import deleted_product_id, order_lines_from_webhook, product_from_webhook
+from catalog_sync.clients.shopify.webhooks import deleted_product_id, order_lines_from_webhook, product_from_webhook
 from catalog_sync.clients.woocommerce import WooCommerceCatalog, WooCommerceDeleted, WooCommerceVariationChanged
 from catalog_sync.models import OrderLine, Product
 from catalog_sync.services.catalog import upsert_order_lines, upsert_products

@@ -10,7 +10,7 @@ from typing import Any
 
 from bitrecs_site.http import json_list, json_str, platform_id
 from catalog_sync.clients import Malformed, SkippedRecord
-from catalog_sync.clients.shopify import REC_ID_ATTRIBUTE
+from catalog_sync.clients.shopify.mapping import REC_ID_ATTRIBUTE
 from catalog_sync.text import PriceError, clip, html_to_text, parse_price, split_list
 from catalog_sync.types import OrderLinePayload, ProductPayload, VariantPayload
 

@@ -399,3 +399,46 @@ def test_a_malformed_product_webhook_is_recorded_as_failed_and_changes_nothing(
     event = WebhookEvent.objects.get()
     assert (event.status, event.error) == ("failed", "ValueError: product 501: missing title")
     assert Product.objects.get(store=store, external_id="501").title == "Untouched"
+
+
+def _currency_queries(fake: FakeShopifyAdmin) -> int:
+    return sum(1 for call in fake.requests if b"BitrecsShop" in call["body"])
+
+
+def test_paged_steps_keep_the_shop_currency_and_cost_bucket_between_steps(fake_shopify_admin, store):
+    # given three pages of products (35 a page) and a bucket that never runs short
+    fake_shopify_admin.products = _catalog(80, variants=1)
+    fake_shopify_admin.set_bucket(10_000, 1_000)
+    step = begin_store_sync(store=store)
+
+    # when: the start and the three product pages run as separate steps (separate clients)
+    steps = []
+    while step is not None and step.phase in ("start", "products"):
+        step = run_sync_step(run_id=step.run_id, phase=step.phase, cursor=step.cursor)
+        steps.append(step)
+
+    # then: the currency was asked once, by the start, and no page had to wait for the bucket
+    assert [(s.phase, s.cursor) for s in steps if s is not None][-1] == ("orders", "")
+    assert Product.objects.filter(store=store, currency="USD").count() == 80
+    assert _currency_queries(fake_shopify_admin) == 1
+    assert all(s.countdown == 0.0 for s in steps if s is not None)
+
+
+def test_a_page_that_leaves_the_bucket_short_schedules_the_next_page_by_countdown(fake_shopify_admin, store):
+    # given two pages, and a bucket of 400 points refilled at 10 a second: a page (2 + 35 x 11 = 387 points) after
+    # the start's currency and count queries (1 point each) leaves about 11
+    fake_shopify_admin.products = _catalog(36, variants=1)
+    fake_shopify_admin.set_bucket(400, 10)
+    step = begin_store_sync(store=store)
+    assert step is not None
+    start = run_sync_step(run_id=step.run_id, phase="start", cursor="")
+    assert start is not None
+
+    # when
+    first = run_sync_step(run_id=start.run_id, phase="products", cursor="")
+
+    # then: the next page waits in the queue, (387 - 11 + 1) / 10 s less what refilled meanwhile, not in a worker
+    assert first is not None
+    assert (first.phase, first.cursor) == ("products", "cursor:35")
+    assert 30.0 < first.countdown <= 37.7
+    assert fake_shopify_admin.throttled_answers == 0

@@ -44,6 +44,20 @@ def _latest_run(store: Store) -> SyncRun:
     return SyncRun.objects.filter(store=store).latest("id")
 
 
+def test_the_steps_of_a_sync_reuse_one_kept_alive_connection(fake_woocommerce, store):
+    # given two pages of products, one of them variable (its variations are read one call after its page)
+    fake_woocommerce.load_catalog(simple=100, variable=1)
+
+    # when: every step runs in this process (eager tasks)
+    sync_store_task(store.id)
+
+    # then: currency, categories, two product pages, the variations and the orders over one connection
+    run = _latest_run(store)
+    assert (run.status, run.seen) == (SyncRun.Status.SUCCEEDED, 101)
+    assert fake_woocommerce.request_count("*") == 6
+    assert fake_woocommerce.connections == 1
+
+
 def test_full_sync_lands_simple_and_variable_products_with_variations_and_recent_orders(fake_woocommerce, store):
     # given 7 simple and 3 variable products, and orders: one recent with a rec id, one too old, one cancelled
     made = fake_woocommerce.load_catalog(simple=7, variable=3)

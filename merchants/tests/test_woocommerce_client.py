@@ -30,6 +30,17 @@ def test_get_system_status_returns_a_dataclass(woo, fake_woocommerce):
     )
 
 
+def test_the_calls_of_one_client_share_one_kept_alive_connection(woo, fake_woocommerce):
+    # when
+    woo.get_system_status()
+    woo.get("products")
+    woo.get("products", params={"page": 2})
+
+    # then
+    assert len(fake_woocommerce.requests) == 3
+    assert fake_woocommerce.connections == 1
+
+
 def test_the_client_signs_every_call_with_a_fresh_oauth_nonce(woo, fake_woocommerce):
     # when
     woo.get_system_status()

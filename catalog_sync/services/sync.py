@@ -492,7 +492,9 @@ def _apply_bulk_batch(run: SyncRun, batch: list[ProductPayload], skipped: list[S
 def _shopify_orders(run: SyncRun, cursor: str) -> SyncStep | None:
     since = _since(run) or _order_window_start()
     with _shopify_client(run) as client:
-        page = client.orders_page(after=cursor or None, page_size=SHOPIFY_PAGE_SIZE, created_since=since)
+        page = client.orders_page(
+            after=cursor or None, page_size=SHOPIFY_PAGE_SIZE, created_since=since, store_id=run.store_id
+        )
         wait = client.next_page_wait()
     return _page_step(
         run, phase="orders", cursor=cursor, page=page, apply=_order_lines(page), then=("finish", ""), countdown=wait
@@ -543,10 +545,15 @@ def _woocommerce_orders(run: SyncRun, cursor: str) -> SyncStep | None:
     catalog = _woocommerce(run)
     since = _since(run)
     if since is not None:
-        page = catalog.orders_page(page=int(cursor or "1"), per_page=WOOCOMMERCE_PAGE_SIZE, modified_after=since)
+        page = catalog.orders_page(
+            page=int(cursor or "1"), per_page=WOOCOMMERCE_PAGE_SIZE, modified_after=since, store_id=run.store_id
+        )
     else:
         page = catalog.orders_page(
-            page=int(cursor or "1"), per_page=WOOCOMMERCE_PAGE_SIZE, created_after=_order_window_start()
+            page=int(cursor or "1"),
+            per_page=WOOCOMMERCE_PAGE_SIZE,
+            created_after=_order_window_start(),
+            store_id=run.store_id,
         )
     return _page_step(run, phase="orders", cursor=cursor, page=page, apply=_order_lines(page), then=("finish", ""))
 

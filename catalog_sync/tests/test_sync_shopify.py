@@ -8,7 +8,7 @@ from celery.exceptions import Retry
 from django.utils import timezone
 
 from bitrecs_site.testing.fake_shopify_admin import FakeShopifyAdmin, make_order, make_product
-from catalog_sync.models import OrderLine, Product, SyncRun, Variant
+from catalog_sync.models import OrderLine, Product, SyncRun, Variant, customer_key
 from catalog_sync.services.sync import begin_store_sync, run_sync_step
 from catalog_sync.tasks import sync_step_task, sync_store_task
 from catalog_sync.tests.factories import ProductFactory
@@ -442,3 +442,28 @@ def test_a_page_that_leaves_the_bucket_short_schedules_the_next_page_by_countdow
     assert (first.phase, first.cursor) == ("products", "cursor:35")
     assert 30.0 < first.countdown <= 37.7
     assert fake_shopify_admin.throttled_answers == 0
+
+
+def test_the_order_sync_keys_each_line_to_its_customer_never_storing_the_id(fake_shopify_admin, store):
+    # given two recent orders by customer 1 (gid://shopify/Customer/1), one by a guest, and a line already stored
+    fake_shopify_admin.products = _catalog(2)
+    recent = (timezone.now() - timedelta(days=1)).isoformat()
+    first, second = fake_shopify_admin.products
+    guest = make_order(3, lines=[(second, 1)], created_at=recent)
+    guest["customer"] = None
+    again = make_order(2, lines=[(second, 1)], created_at=recent)
+    again["customer"] = {"id": "gid://shopify/Customer/1", "email": "buyer1@example.com"}
+    fake_shopify_admin.orders = [make_order(1, lines=[(first, 1)], created_at=recent), again, guest]
+    OrderLine.objects.create(store=store, order_id="1", line_id="101", created_at=timezone.now())
+
+    # when
+    sync_store_task(store.id)
+
+    # then: the key is the one the webhook intake gives the same customer (REST id 1), per store
+    key = customer_key(store_id=store.id, customer_id="1")
+    assert dict(OrderLine.objects.filter(store=store).values_list("order_id", "customer_key")) == {
+        "1": key,
+        "2": key,
+        "3": "",
+    }
+    assert key != customer_key(store_id=store.id + 1, customer_id="1")

@@ -9,7 +9,7 @@ from django.core.management import CommandError, call_command
 from django.utils import timezone
 
 from bitrecs_site.testing.fake_woocommerce import FakeWooCommerce
-from catalog_sync.models import OrderLine, Product, SyncRun, Variant
+from catalog_sync.models import OrderLine, Product, SyncRun, Variant, customer_key
 from catalog_sync.tasks import sync_store_task
 from merchants.models import Store, WooCommerceInstall
 from merchants.tests.factories import PlatformCredentialFactory, StoreFactory
@@ -180,3 +180,20 @@ def test_an_inactive_store_does_not_sync(fake_woocommerce, store):
         call_command("sync_catalog", "--store", "woo-shop", "--now")
     sync_store_task(store.id)
     assert not SyncRun.objects.filter(store=store).exists()
+
+
+def test_the_order_sync_keys_each_line_to_its_customer_and_leaves_guests_unkeyed(fake_woocommerce, store):
+    # given a recent order by customer 12 (the fake's shopper) and one by a guest (customer_id 0)
+    made = fake_woocommerce.load_catalog(simple=2, variable=0)
+    recent = datetime.now(tz=UTC) - timedelta(days=1)
+    shopper = fake_woocommerce.add_order(lines=[{"product": made[0], "quantity": 1}], created_at=recent)
+    guest = fake_woocommerce.add_order(lines=[{"product": made[1], "quantity": 1}], created_at=recent, customer_id=0)
+
+    # when
+    sync_store_task(store.id)
+
+    # then
+    assert dict(OrderLine.objects.filter(store=store).values_list("order_id", "customer_key")) == {
+        str(shopper["id"]): customer_key(store_id=store.id, customer_id="12"),
+        str(guest["id"]): "",
+    }

@@ -55,6 +55,7 @@ from catalog_sync.clients.shopify.queries import (
     products_page_size,
 )
 from catalog_sync.types import OrderLinePayload, ProductPayload
+from merchants.customers import customer_key_in
 from merchants.exceptions import PlatformRejected, PlatformUnavailable
 
 logger = logging.getLogger(__name__)
@@ -304,9 +305,13 @@ class ShopifyAdminClient:
     # -- orders -------------------------------------------------------------------------------------
 
     def orders_page(
-        self, *, after: str | None = None, page_size: int = 50, created_since: datetime
+        self, *, after: str | None = None, page_size: int = 50, created_since: datetime, store_id: int | None = None
     ) -> Page[OrderLinePayload]:
-        """One page of orders created at or after `created_since`, as order lines (never customer data)."""
+        """One page of orders created at or after `created_since`, as order lines.
+
+        Of the customer only `customer { id }` is read, and only to key the lines with the store's anonymous key
+        for it (given `store_id`; without one, lines carry no key).
+        """
         first = orders_page_size(page_size)
         search = f"created_at:>='{_search_time(created_since)}'"
         self._page_cost_key = cost_key(ORDERS_QUERY, first)
@@ -317,7 +322,8 @@ class ShopifyAdminClient:
         for node in nodes:
             try:
                 lines = self._all_line_items(node)
-                good_lines, bad_lines = order_lines(node, lines)
+                key = customer_key_in(store_id=store_id, platform="shopify", body=node) if store_id else ""
+                good_lines, bad_lines = order_lines(node, lines, customer_key=key)
             except Malformed as exc:
                 skipped.append(SkippedRecord(node_external_id(node), str(exc)))
                 continue

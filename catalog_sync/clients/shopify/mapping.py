@@ -98,8 +98,10 @@ def _product_options(variants: tuple[VariantPayload, ...]) -> tuple[Mapping[str,
     return tuple({"name": name, "values": option_values} for name, option_values in values.items())
 
 
-def order_lines(node: Any, line_nodes: list[Any]) -> tuple[list[OrderLinePayload], list[SkippedRecord]]:
-    """Order lines of one order; reads only ids, SKU, quantity, price and the rec id, never customer data."""
+def order_lines(
+    node: Any, line_nodes: list[Any], *, customer_key: str = ""
+) -> tuple[list[OrderLinePayload], list[SkippedRecord]]:
+    """Order lines of one order, carrying `customer_key`; reads ids, SKU, quantity, price and the rec id only."""
     order_id = _external_id(node)
     ordered_at = parse_time(node.get("createdAt"), "createdAt")
     if ordered_at is None:
@@ -124,6 +126,7 @@ def order_lines(node: Any, line_nodes: list[Any]) -> tuple[list[OrderLinePayload
                     price=price_field(json_get(money, "amount"), "line price"),
                     currency=string_field(money, "currencyCode"),
                     rec_id=_rec_id(line.get("customAttributes")),
+                    customer_key=customer_key,
                 )
             )
         except Malformed as exc:

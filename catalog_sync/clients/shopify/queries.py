@@ -18,7 +18,8 @@ MAX_LINE_ITEM_PAGES = 50
 
 _PRODUCT_NODE_COST = 6
 _VARIANT_NODE_COST = 2
-_ORDER_NODE_COST = 2
+# An order with its customer object (the id only, to key its lines; never other customer fields).
+_ORDER_NODE_COST = 3
 _LINE_ITEM_NODE_COST = 6
 
 _PRODUCT_FIELDS = """
@@ -106,6 +107,7 @@ query BitrecsOrders($first: Int!, $after: String, $query: String) {
     nodes {
       id
       createdAt
+      customer { id }
 """
     + f"""
       lineItems(first: {LINE_ITEMS_PER_ORDER}) {{

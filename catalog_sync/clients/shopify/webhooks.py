@@ -1,7 +1,8 @@
 """Shopify webhook payloads (REST-shaped JSON: products/*, orders/*) turned into catalog payloads.
 
 Webhooks carry the REST representation, not the GraphQL one the sync reads, so they get their own
-mapping. Malformed payloads become a SkippedRecord; customer fields are never read.
+mapping. Malformed payloads become a SkippedRecord. Customer fields are never read (the intake scrubbed them):
+an order's lines carry only the anonymous customer key the intake kept (merchants.customers).
 """
 
 from datetime import datetime
@@ -13,6 +14,7 @@ from catalog_sync.clients import Malformed, SkippedRecord
 from catalog_sync.clients.shopify.mapping import REC_ID_ATTRIBUTE
 from catalog_sync.text import PriceError, clip, html_to_text, parse_price, split_list
 from catalog_sync.types import OrderLinePayload, ProductPayload, VariantPayload
+from merchants.customers import stored_customer_key
 
 
 def product_from_webhook(body: dict[str, Any]) -> ProductPayload | SkippedRecord:
@@ -68,12 +70,13 @@ def deleted_product_id(body: dict[str, Any]) -> str:
 
 
 def order_lines_from_webhook(body: dict[str, Any]) -> tuple[list[OrderLinePayload], list[SkippedRecord]]:
-    """Map an orders/create payload to its lines (no customer data is read)."""
+    """Map an orders/* payload to its lines; of the customer only the key the intake kept is read."""
     order_id = platform_id(body.get("id"))
     ordered_at = _time(body.get("created_at"))
     if not order_id or ordered_at is None:
         return [], [SkippedRecord(external_id=order_id, reason="order without id or created_at")]
     currency = json_str(body, "currency")
+    key = stored_customer_key(body)
     lines, skipped = [], []
     for row in json_list(body, "line_items"):
         line_id = platform_id(row.get("id")) if isinstance(row, dict) else ""
@@ -95,6 +98,7 @@ def order_lines_from_webhook(body: dict[str, Any]) -> tuple[list[OrderLinePayloa
                     price=_price(row.get("price"), "line item price"),
                     currency=currency,
                     rec_id=_rec_id(row.get("properties")),
+                    customer_key=key,
                 )
             )
         except Malformed as exc:

@@ -43,6 +43,7 @@ from catalog_sync.clients.woocommerce.mapping import (
 from catalog_sync.text import html_to_text
 from catalog_sync.types import OrderLinePayload, ProductPayload
 from merchants.clients.woocommerce import ApiResponse, WooCommerceClient
+from merchants.customers import customer_key_in
 from merchants.exceptions import PlatformRejected
 
 logger = logging.getLogger(__name__)
@@ -247,8 +248,13 @@ class WooCommerceCatalog:
         per_page: int = MAX_PER_PAGE,
         modified_after: datetime | None = None,
         created_after: datetime | None = None,
+        store_id: int | None = None,
     ) -> WooCommercePage[OrderLinePayload]:
-        """One page of orders as purchase lines (never customer data); optionally modified/created after a time."""
+        """One page of orders as purchase lines; optionally modified/created after a time.
+
+        Of the customer only `customer_id` is read, and only to key the lines with the store's anonymous key for
+        it (given `store_id`; without one, lines carry no key).
+        """
         params = _page_params(page, per_page)
         params["status"] = "any"
         if modified_after is not None:
@@ -263,7 +269,8 @@ class WooCommerceCatalog:
         skipped: list[SkippedRecord] = []
         for node in nodes:
             try:
-                lines, bad_lines = order_lines(node)
+                key = customer_key_in(store_id=store_id, platform="woocommerce", body=node) if store_id else ""
+                lines, bad_lines = order_lines(node, customer_key=key)
             except Malformed as exc:
                 skipped.append(SkippedRecord(record_key(node), str(exc)))
                 continue

@@ -9,6 +9,7 @@ Webhooks (`payload_from_webhook`): a delivery's body is the same REST representa
 applies; a deleted resource is only {"id"} and a variable product's body has no variations (variants=None).
 """
 
+import dataclasses
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ from bitrecs_site.http import json_get
 from catalog_sync.clients import Malformed, SkippedRecord, list_field, optional_int, price_field, string_field
 from catalog_sync.text import html_to_text
 from catalog_sync.types import OrderLinePayload, ProductPayload, VariantPayload
+from merchants.customers import stored_customer_key
 
 logger = logging.getLogger(__name__)
 
@@ -89,7 +91,7 @@ def payload_from_webhook(
         return WooCommerceDeleted(resource=resource, external_id=str(body["id"]))
     if resource == "order":
         try:
-            lines, bad_lines = order_lines(body)
+            lines, bad_lines = order_lines(body, customer_key=stored_customer_key(body))
         except Malformed as exc:
             return SkippedRecord(record_key(body), str(exc))
         if bad_lines and not lines:
@@ -225,8 +227,8 @@ def _variant_payload(node: Any, position: int) -> VariantPayload:
     )
 
 
-def order_lines(node: Any) -> tuple[list[OrderLinePayload], list[SkippedRecord]]:
-    """The purchase lines of one order; reads ids, dates, currency and line items only, never customer data."""
+def order_lines(node: Any, *, customer_key: str = "") -> tuple[list[OrderLinePayload], list[SkippedRecord]]:
+    """The purchase lines of one order, carrying `customer_key`; reads ids, dates, currency and line items only."""
     if not isinstance(node, Mapping):
         raise Malformed("order is not an object")
     order_id = _required_id(node, "order")
@@ -240,7 +242,8 @@ def order_lines(node: Any) -> tuple[list[OrderLinePayload], list[SkippedRecord]]
     skipped: list[SkippedRecord] = []
     for item in list_field(node, "line_items"):
         try:
-            lines.append(_order_line(item, order_id=order_id, ordered_at=ordered_at, currency=currency))
+            line = _order_line(item, order_id=order_id, ordered_at=ordered_at, currency=currency)
+            lines.append(dataclasses.replace(line, customer_key=customer_key) if customer_key else line)
         except Malformed as exc:
             skipped.append(SkippedRecord(f"{order_id}/{record_key(item)}", str(exc)))
     return lines, skipped

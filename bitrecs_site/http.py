@@ -23,7 +23,9 @@ import requests
 
 CONNECT_TIMEOUT_SECONDS: Final = 5.0
 ERROR_TEXT_LIMIT: Final = 300
-_GID: Final = re.compile(r"gid://shopify/[A-Za-z]+/(\d+)(?:\?.*)?")
+# A Shopify global id: gid://shopify/<Type>/<number>, optionally with a query (type and number are groups).
+SHOPIFY_GID_PATTERN: Final = r"gid://shopify/([A-Za-z]+)/(\d+)"
+_GID: Final = re.compile(SHOPIFY_GID_PATTERN + r"(?:\?.*)?")
 
 
 def timeouts(*, read: float, connect: float = CONNECT_TIMEOUT_SECONDS) -> tuple[float, float]:
@@ -84,7 +86,7 @@ def shopify_gid_number(value: Any) -> str:
     if not isinstance(value, str):
         return ""
     match = _GID.fullmatch(value.strip())
-    return match.group(1) if match else ""
+    return match.group(2) if match else ""
 
 
 def platform_id(value: Any) -> str:

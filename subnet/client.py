@@ -27,7 +27,7 @@ from typing import Any, Final
 import requests
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from bitrecs_site.http import json_body, retry_after_seconds, timeouts
+from bitrecs_site.http import error_text, json_body, retry_after_seconds, timeouts
 from subnet.keys import get_signing_key
 from subnet.signing import SIGNED_FIELDS, canonical_body, load_private_key, sign_ed25519, sign_localnet_hmac
 from subnet.types import RequestBody, build_request_body
@@ -530,7 +530,8 @@ def _error_for(response: requests.Response) -> ValidatorError:
     if status == 415:
         return ContentTypeRejected("content type refused (415)", status=status, detail=detail)
     if status == 403 or (status == 400 and data is None and "Invalid IP" in response.text):
-        return IpNotAllowed(f"client IP refused ({status})", status=status, detail=response.text[:200])
+        reason = error_text(response, fields=("detail",), limit=200)
+        return IpNotAllowed(f"client IP refused ({status})", status=status, detail=reason)
     if status == 400 and detail == "Authorization is missing":
         return AuthorizationMissing("no Authorization header (400)", status=status, detail=detail)
     if status == 401 and detail == "Unauthorized":

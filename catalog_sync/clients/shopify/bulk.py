@@ -16,7 +16,7 @@ from typing import Any
 
 import requests
 
-from bitrecs_site.http import shopify_gid_number
+from bitrecs_site.http import SHOPIFY_GID_PATTERN, shopify_gid_number
 from catalog_sync.clients import Malformed, SkippedRecord
 from catalog_sync.clients.shopify.mapping import node_external_id, product_payload
 from catalog_sync.types import ProductPayload
@@ -26,8 +26,8 @@ from merchants.exceptions import PlatformRejected, PlatformUnavailable
 BULK_CHUNK_BYTES = 64 * 1024
 MAX_BULK_LINE_BYTES = 4 * 1024 * 1024
 # Where the id and the parent id sit in a row's text, to name a row that is not valid JSON.
-_ROW_ID = re.compile(rb'"id"\s*:\s*"gid://shopify/([A-Za-z]+)/(\d+)')
-_ROW_PARENT = re.compile(rb'"__parentId"\s*:\s*"(gid://shopify/[A-Za-z]+/\d+)"')
+_ROW_ID = re.compile(rb'"id"\s*:\s*"(' + SHOPIFY_GID_PATTERN.encode() + rb")")
+_ROW_PARENT = re.compile(rb'"__parentId"\s*:\s*"(' + SHOPIFY_GID_PATTERN.encode() + rb")")
 
 
 class BulkFileNotGrouped(PlatformRejected):
@@ -127,7 +127,7 @@ def _parse_row(line: _Line) -> _Row | None:
     id_match = _ROW_ID.search(head)
     parent_match = _ROW_PARENT.search(head)
     kind = ""
-    if parent_match or (id_match and id_match.group(1) != b"Product"):
+    if parent_match or (id_match and id_match.group(2) != b"Product"):
         kind = "child"
     elif id_match:
         kind = "product"
@@ -135,7 +135,7 @@ def _parse_row(line: _Line) -> _Row | None:
     return _Row(
         None,
         kind=kind,
-        gid=f"gid://shopify/{id_match.group(1).decode()}/{id_match.group(2).decode()}" if id_match else "",
+        gid=id_match.group(1).decode() if id_match else "",
         parent=parent_match.group(1).decode() if parent_match else "",
         error=f"{reason} (line {line.number})",
     )

@@ -303,7 +303,7 @@ def _sync_session(run: SyncRun) -> requests.Session:
 
 
 def close_sync_sessions() -> None:
-    """Close every sync session this process holds (tests, and a worker shutting down)."""
+    """Close every sync session this process holds (between tests; a worker's end closes them anyway)."""
     while _sync_sessions:
         _sync_sessions.popitem()[1][1].close()
 

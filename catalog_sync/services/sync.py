@@ -319,7 +319,8 @@ def _close_sync_session(run: SyncRun) -> None:
 
 # A shop's cost bucket (as Shopify last reported it) and its currency, kept between a sync's steps, which are
 # separate tasks, possibly in separate workers: the next step starts paced, after the countdown the bucket asked
-# for, and without asking the currency again. The currency is read afresh when a sync starts.
+# for, and without asking the currency again (nor, once denied, the orders' customer ids). Both are read afresh
+# when a sync starts.
 SHOPIFY_STATE_TTL = 24 * 3600
 
 
@@ -338,11 +339,16 @@ def _shopify_client(run: SyncRun, *, fresh_currency: bool = False) -> Iterator[S
         session=_sync_session(run),
         bucket=CostBucket.from_state(state.get("bucket")),
         currency=None if fresh_currency else state.get("currency"),
+        customers_readable=fresh_currency or state.get("customers_readable", True) is not False,
     )
     try:
         yield client
     finally:
-        state = {"bucket": client.bucket.to_state(), "currency": client.known_currency}
+        state = {
+            "bucket": client.bucket.to_state(),
+            "currency": client.known_currency,
+            "customers_readable": client.customers_readable,
+        }
         cache.set(_shopify_state_key(store), state, SHOPIFY_STATE_TTL)
 
 

@@ -467,3 +467,24 @@ def test_the_order_sync_keys_each_line_to_its_customer_never_storing_the_id(fake
         "3": "",
     }
     assert key != customer_key(store_id=store.id + 1, customer_id="1")
+
+
+def test_a_shop_that_denies_the_customer_id_still_syncs_its_orders_unkeyed(fake_shopify_admin, store):
+    # given an app without access to the orders' customers (scope or protected customer data)
+    fake_shopify_admin.products = _catalog(1)
+    recent = (timezone.now() - timedelta(days=1)).isoformat()
+    fake_shopify_admin.orders = [
+        make_order(n, lines=[(fake_shopify_admin.products[0], 1)], created_at=recent) for n in (1, 2)
+    ]
+    fake_shopify_admin.customers_readable = False
+
+    # when
+    sync_store_task(store.id)
+
+    # then the lines land without a key, the store needs no re-authorisation, and the denied query was asked once
+    run = _latest_run(store)
+    assert (run.status, run.error, run.detail["order_lines"]) == (SyncRun.Status.SUCCEEDED, "", 2)
+    assert list(OrderLine.objects.filter(store=store).values_list("customer_key", flat=True)) == ["", ""]
+    assert Store.objects.get(id=store.id).status == Store.Status.ACTIVE
+    assert sum(1 for call in fake_shopify_admin.requests if b"BitrecsOrders(" in call["body"]) == 1
+    assert sum(1 for call in fake_shopify_admin.requests if b"BitrecsOrdersAnonymous" in call["body"]) == 1

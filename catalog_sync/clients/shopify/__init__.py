@@ -12,7 +12,7 @@ The names below are the package's public surface; import the rest from its modul
 
 from catalog_sync.clients import Page, PlatformUnauthorized, SkippedRecord, ThrottleStatus
 from catalog_sync.clients.shopify.bulk import BulkFileNotGrouped, BulkStatus
-from catalog_sync.clients.shopify.client import ShopifyAdminClient, ShopifyQueryRejected
+from catalog_sync.clients.shopify.client import ShopifyAccessDenied, ShopifyAdminClient, ShopifyQueryRejected
 from catalog_sync.clients.shopify.mapping import REC_ID_ATTRIBUTE
 from catalog_sync.clients.shopify.pacing import CostBucket
 from catalog_sync.clients.shopify.queries import orders_page_size, products_page_size
@@ -24,6 +24,7 @@ __all__ = [
     "CostBucket",
     "Page",
     "PlatformUnauthorized",
+    "ShopifyAccessDenied",
     "ShopifyAdminClient",
     "ShopifyQueryRejected",
     "SkippedRecord",

@@ -4,9 +4,10 @@ Everything goes through `POST {SHOPIFY_ADMIN_URL_TEMPLATE}/admin/api/{SHOPIFY_AP
 the shop's access token in `X-Shopify-Access-Token`; answers leave this package as catalog_sync.types payloads
 (the documents are in `queries`, the mapping in `mapping`, the bulk file in `bulk`, the cost bucket in `pacing`).
 
-Errors: HTTP 401/403 (and the ACCESS_DENIED GraphQL code) raise `PlatformUnauthorized`; other 4xx and GraphQL
-errors such as MAX_COST_EXCEEDED raise `PlatformRejected`; 429, 5xx, timeouts and connection errors raise
-`PlatformUnavailable` (with Retry-After). A THROTTLED answer is retried here a few times.
+Errors: HTTP 401/403 (and the ACCESS_DENIED GraphQL code, as `ShopifyAccessDenied`) raise `PlatformUnauthorized`;
+other 4xx and GraphQL errors such as MAX_COST_EXCEEDED raise `PlatformRejected`; 429, 5xx, timeouts and
+connection errors raise `PlatformUnavailable` (with Retry-After). A THROTTLED answer is retried here a few times.
+An orders query denied the customer's id is asked again without it, and the order lines stay unkeyed.
 
 Rate limits: before each call the client waits just long enough for the bucket to hold what the same query cost
 last time, so it slows down instead of being throttled. A sync hands the bucket (and the shop's currency) from
@@ -46,6 +47,7 @@ from catalog_sync.clients.shopify.queries import (
     MAX_VARIANT_PAGES,
     ORDER_LINE_ITEMS_QUERY,
     ORDERS_QUERY,
+    ORDERS_WITHOUT_CUSTOMER_QUERY,
     PRODUCT_VARIANTS_QUERY,
     PRODUCTS_COUNT_QUERY,
     PRODUCTS_QUERY,
@@ -67,6 +69,10 @@ DEFAULT_MAX_PAGES = 10_000
 _SHOP_DOMAIN = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]*\.myshopify\.com")
 # Where an error answer of the Admin API explains itself.
 _ERROR_FIELDS = ("errors",)
+
+
+class ShopifyAccessDenied(PlatformUnauthorized):
+    """Shopify answered a query with ACCESS_DENIED: the app lacks a scope (or protected-data access) it asks for."""
 
 
 class ShopifyQueryRejected(PlatformRejected):
@@ -92,6 +98,7 @@ class ShopifyAdminClient:
         sleep: Callable[[float], None] = time.sleep,
         bucket: CostBucket | None = None,
         currency: str | None = None,
+        customers_readable: bool = True,
     ) -> None:
         if not _SHOP_DOMAIN.fullmatch(shop):
             raise ValueError(f"Not a myshopify.com domain: {shop!r}")
@@ -107,6 +114,8 @@ class ShopifyAdminClient:
         self._sleep = sleep
         self.bucket = bucket if bucket is not None else CostBucket()
         self._currency = currency
+        # False once the shop denied the orders query its `customer { id }`: lines are then read without a key.
+        self.customers_readable = customers_readable
         self._page_cost_key: str | None = None
 
     def __repr__(self) -> str:
@@ -314,8 +323,7 @@ class ShopifyAdminClient:
         """
         first = orders_page_size(page_size)
         search = f"created_at:>='{_search_time(created_since)}'"
-        self._page_cost_key = cost_key(ORDERS_QUERY, first)
-        data = self.graphql(ORDERS_QUERY, {"first": first, "after": after, "query": search})
+        data = self._orders_data({"first": first, "after": after, "query": search})
         nodes, next_cursor = connection(data.get("orders"), "orders")
         items: list[OrderLinePayload] = []
         skipped: list[SkippedRecord] = []
@@ -330,6 +338,20 @@ class ShopifyAdminClient:
             items.extend(good_lines)
             skipped.extend(bad_lines)
         return Page(tuple(items), next_cursor, tuple(skipped), self.throttle)
+
+    def _orders_data(self, variables: Mapping[str, Any]) -> dict[str, Any]:
+        """Run the orders query with the customer's id, or without it once the shop denied it (`customers_readable`)."""
+        if self.customers_readable:
+            try:
+                self._page_cost_key = cost_key(ORDERS_QUERY, variables["first"])
+                return self.graphql(ORDERS_QUERY, variables)
+            except ShopifyAccessDenied as exc:
+                logger.warning(
+                    "Shopify denied %s the orders' customer ids; order lines stay unkeyed: %s", self.shop, exc
+                )
+                self.customers_readable = False
+        self._page_cost_key = cost_key(ORDERS_WITHOUT_CUSTOMER_QUERY, variables["first"])
+        return self.graphql(ORDERS_WITHOUT_CUSTOMER_QUERY, variables)
 
     def iter_orders(
         self, *, created_since: datetime, page_size: int = 50, max_pages: int = DEFAULT_MAX_PAGES
@@ -454,7 +476,7 @@ def _graphql_error(errors: Any, codes: set[str]) -> PlatformRejected | PlatformU
     else:
         message = str(errors)[:500]
     if "ACCESS_DENIED" in codes:
-        return PlatformUnauthorized(f"Shopify denied access (missing scope?): {message}")
+        return ShopifyAccessDenied(f"Shopify denied access (missing scope?): {message}")
     if "INTERNAL_SERVER_ERROR" in codes:
         return PlatformUnavailable(f"Shopify failed internally: {message}")
     code = sorted(codes)[0] if codes else "GRAPHQL_ERROR"

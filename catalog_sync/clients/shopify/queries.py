@@ -100,21 +100,20 @@ query BitrecsProductVariants($id: ID!, $first: Int!, $after: String) {
 """
 )
 
-ORDERS_QUERY = (
-    """
-query BitrecsOrders($first: Int!, $after: String, $query: String) {
-  orders(first: $first, after: $after, query: $query, sortKey: ID) {
-    nodes {
+
+def _orders_query(*, name: str, customer: str) -> str:
+    return (
+        f"""
+query {name}($first: Int!, $after: String, $query: String) {{
+  orders(first: $first, after: $after, query: $query, sortKey: ID) {{
+    nodes {{
       id
       createdAt
-      customer { id }
-"""
-    + f"""
-      lineItems(first: {LINE_ITEMS_PER_ORDER}) {{
+{customer}      lineItems(first: {LINE_ITEMS_PER_ORDER}) {{
         nodes {{
 """
-    + _LINE_ITEM_FIELDS
-    + """
+        + _LINE_ITEM_FIELDS
+        + """
         }
         pageInfo { hasNextPage endCursor }
       }
@@ -123,7 +122,12 @@ query BitrecsOrders($first: Int!, $after: String, $query: String) {
   }
 }
 """
-)
+    )
+
+
+# The customer's id only (to key the order's lines, never stored); without it for a shop that denies it access.
+ORDERS_QUERY = _orders_query(name="BitrecsOrders", customer="      customer { id }\n")
+ORDERS_WITHOUT_CUSTOMER_QUERY = _orders_query(name="BitrecsOrdersAnonymous", customer="")
 
 ORDER_LINE_ITEMS_QUERY = (
     """

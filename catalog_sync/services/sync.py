@@ -15,7 +15,9 @@ sync reads what changed since the last successful sync (webhooks can be lost; Wo
 retries them).
 """
 
+import dataclasses
 import logging
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -381,11 +383,11 @@ def _page_step(
     apply: Callable[[SyncRun], UpsertResult],
     then: tuple[str, str],
     total: int | None = None,
-    countdown: float = 0.0,
+    ready_at: float | None = None,
 ) -> SyncStep | None:
-    """Apply one page and go on to the next page of the same phase (after `countdown`), or to `then`."""
+    """Apply one page and go on to the next page of the same phase (not before `ready_at`), or to `then`."""
     next_phase, next_cursor = (phase, str(page.next_cursor)) if page.next_cursor else then
-    return _advance(
+    step = _advance(
         run,
         phase=phase,
         cursor=cursor,
@@ -394,16 +396,19 @@ def _page_step(
         apply=apply,
         skipped=page.skipped,
         total=total,
-        countdown=countdown if page.next_cursor else 0.0,
     )
+    if step is None or not page.next_cursor or ready_at is None:
+        return step
+    # What the bucket asked for, less the time the page took to land: the next page waits in the queue.
+    return dataclasses.replace(step, countdown=max(0.0, ready_at - time.time()))
 
 
 def _shopify_products(run: SyncRun, cursor: str) -> SyncStep | None:
     with _shopify_client(run) as client:
         page = client.products_page(after=cursor or None, page_size=SHOPIFY_PAGE_SIZE, updated_since=_since(run))
-        wait = client.next_page_wait()
+        ready_at = time.time() + client.next_page_wait()
     return _page_step(
-        run, phase="products", cursor=cursor, page=page, apply=_products(page), then=("orders", ""), countdown=wait
+        run, phase="products", cursor=cursor, page=page, apply=_products(page), then=("orders", ""), ready_at=ready_at
     )
 
 
@@ -501,9 +506,9 @@ def _shopify_orders(run: SyncRun, cursor: str) -> SyncStep | None:
         page = client.orders_page(
             after=cursor or None, page_size=SHOPIFY_PAGE_SIZE, created_since=since, store_id=run.store_id
         )
-        wait = client.next_page_wait()
+        ready_at = time.time() + client.next_page_wait()
     return _page_step(
-        run, phase="orders", cursor=cursor, page=page, apply=_order_lines(page), then=("finish", ""), countdown=wait
+        run, phase="orders", cursor=cursor, page=page, apply=_order_lines(page), then=("finish", ""), ready_at=ready_at
     )
 
 

@@ -28,8 +28,6 @@ logger = logging.getLogger(__name__)
 
 API_VERSION = "wc/v3"
 USER_AGENT = "Bitrecs/1.0 (WooCommerce REST client)"
-# Answers that say "these credentials or this URL will not work": retrying cannot help.
-REJECTED_STATUSES = frozenset({400, 401, 403, 404, 405, 410})
 
 
 @dataclass(frozen=True)

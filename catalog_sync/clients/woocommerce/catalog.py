@@ -1,8 +1,8 @@
-"""WooCommerce catalog and order sync: wc/v3 REST pages and webhook bodies turned into catalog_sync.types payloads.
+"""WooCommerce catalog and order reads: wc/v3 REST pages turned into catalog_sync.types payloads.
 
 All HTTP goes through the store's one `merchants.clients.woocommerce.WooCommerceClient` (auth, explicit timeouts,
-no redirects, and the error mapping: 401/403/404 → PlatformRejected; 429/5xx/timeouts → PlatformUnavailable with
-`retry_after`). This module only pages and maps, so raw JSON never leaves it.
+a keep-alive session, no redirects, and the error mapping: 401/403/404 → PlatformRejected; 429/5xx/timeouts →
+PlatformUnavailable with `retry_after`). This package only pages and maps, so raw JSON never leaves it.
 
 Reading the catalog (`products_page`):
 - `GET products?status=any&orderby=id&order=asc&per_page<=100&page=n` (plus `modified_after` in UTC with

@@ -664,14 +664,16 @@ def close_case(case: Case) -> None:
 def _payload_batches(case: Case, batch: int, store_id: int) -> Iterator[list[Any]]:
     """The catalog's payloads, mapped by the platform client's own mapping functions (no HTTP), in batches."""
     if case.platform.startswith("shopify"):
-        from catalog_sync.clients.shopify import _product_payload
+        from catalog_sync.clients.shopify.mapping import product_payload as _product_payload
 
         catalog: ShopifyCatalog = case.fake.products
         for start in range(0, case.size, batch):
             nodes = catalog[start : start + batch]
             yield [_product_payload(node, node["variants"]["nodes"], "USD") for node in nodes]
         return
-    from catalog_sync.clients.woocommerce import WooCommerceCatalog, _is_variable, _product_or_skips
+    from catalog_sync.clients.woocommerce import WooCommerceCatalog
+    from catalog_sync.clients.woocommerce.mapping import is_variable as _is_variable
+    from catalog_sync.clients.woocommerce.mapping import product_or_skips as _product_or_skips
     from merchants.models import Store
     from merchants.services.woocommerce import build_woocommerce_client
 

@@ -3,8 +3,8 @@ from typing import Any
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
-from django.utils.crypto import salted_hmac
 
+from merchants.customers import CUSTOMER_KEY_LENGTH, customer_key
 from merchants.models import Store, TimeStampedModel
 
 TITLE_MAX_LENGTH = 1000
@@ -12,19 +12,8 @@ URL_MAX_LENGTH = 2000
 EXTERNAL_ID_MAX_LENGTH = 255
 SKU_MAX_LENGTH = 255
 PRICE_DIGITS = 12
-CUSTOMER_KEY_LENGTH = 64
 
-
-def customer_key(*, store_id: int, customer_id: str | int | None) -> str:
-    """Return the store's anonymous key for a platform customer id ("" for a guest): HMAC-SHA256, hex.
-
-    The HMAC key is derived from SECRET_KEY and the store's id, so the same customer gets unrelated keys in two
-    stores and the key cannot be reversed or recomputed without the secret; the id itself is never stored.
-    """
-    value = "" if customer_id is None else str(customer_id).strip()
-    if not value:
-        return ""
-    return salted_hmac(f"bitrecs.catalog_sync.customer_key.{store_id}", value, algorithm="sha256").hexdigest()
+__all__ = ["CUSTOMER_KEY_LENGTH", "OrderLine", "Product", "SyncRun", "Variant", "customer_key"]
 
 
 class Product(TimeStampedModel):

@@ -7,6 +7,7 @@ from typing import Any
 from celery import shared_task
 
 from catalog_sync.models import SyncRun
+from catalog_sync.services.catalog import delete_customer_order_lines
 from catalog_sync.services.webhooks import ProductsChanged, apply_order_webhook, apply_product_webhook
 from merchants.exceptions import PlatformUnavailable
 from merchants.models import Store, WebhookEvent
@@ -141,3 +142,11 @@ def _attribute_order(event: WebhookEvent) -> None:
         attribute_webhook_order(store=event.store, platform=event.platform, body=event.payload)  # type: ignore[arg-type]
     except Exception:  # the delivery is applied; attribution is redone by the order's next update
         logger.exception("webhook.attribution_failed", extra={"event_id": event.id, "topic": event.topic})
+
+
+@shared_task(name="catalog_sync.redact_customer", acks_late=True, ignore_result=True)
+def redact_customer_task(store_id: int, customer_key: str) -> None:
+    """Delete the order lines a redacted customer's key links (merchants' customers/redact hands it here by name)."""
+    store = Store.objects.filter(id=store_id).first()
+    if store is not None:
+        delete_customer_order_lines(store=store, customer_key=customer_key)

@@ -21,13 +21,13 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from email.utils import parsedate_to_datetime
 from enum import StrEnum
 from typing import Any, Final
 
 import requests
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from bitrecs_site.http import error_text, retry_after_seconds, timeouts
 from bitrecs_site.json_intake import JsonIntakeError, parse_json
 from subnet.keys import get_signing_key
 from subnet.signing import SIGNED_FIELDS, canonical_body, load_private_key, sign_ed25519, sign_localnet_hmac
@@ -424,7 +424,7 @@ class ValidatorClient:
                     f"{self.base_url}/rec",
                     data=payload,
                     headers=headers,
-                    timeout=(self.connect_timeout, min(self.timeout, remaining)),
+                    timeout=timeouts(read=min(self.timeout, remaining), connect=self.connect_timeout),
                     allow_redirects=False,
                 )
             except requests.Timeout as exc:
@@ -478,7 +478,7 @@ class ValidatorClient:
             response = self._session.get(
                 f"{self.base_url}{path}",
                 headers={"Authorization": f"Bearer {self._api_key}", "Accept": "application/json"},
-                timeout=(self.connect_timeout, PING_TIMEOUT_SECONDS),
+                timeout=timeouts(read=PING_TIMEOUT_SECONDS, connect=self.connect_timeout),
                 allow_redirects=False,
             )
         except requests.Timeout as exc:
@@ -508,18 +508,11 @@ def _json_object(response: requests.Response) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
-def _retry_after(response: requests.Response, data: Mapping[str, Any] | None) -> float:
+def _rate_limit_wait(response: requests.Response, data: Mapping[str, Any] | None) -> float:
     """Return Retry-After in seconds (header as seconds or HTTP date, else the body's retry_after, else 60)."""
-    header = response.headers.get("Retry-After", "").strip()
-    if header:
-        try:
-            return max(0.0, float(header))
-        except ValueError:
-            pass
-        try:
-            return max(0.0, parsedate_to_datetime(header).timestamp() - time.time())
-        except (TypeError, ValueError):
-            pass
+    seconds = retry_after_seconds(response.headers.get("Retry-After"))
+    if seconds is not None:
+        return seconds
     value = data.get("retry_after") if data else None
     if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
         return max(0.0, float(value))
@@ -534,14 +527,15 @@ def _error_for(response: requests.Response) -> ValidatorError:
     detail = raw_detail if isinstance(raw_detail, str) else ""
     if status == 429 or (status == 500 and detail == "General"):
         return ValidatorRateLimited(
-            f"rate-limited ({status})", status=status, detail=detail, retry_after=_retry_after(response, data)
+            f"rate-limited ({status})", status=status, detail=detail, retry_after=_rate_limit_wait(response, data)
         )
     if status == 422:
         return RequestInvalid(f"request refused as invalid (422): {_summarize_422(raw_detail)}", status=status)
     if status == 415:
         return ContentTypeRejected("content type refused (415)", status=status, detail=detail)
     if status == 403 or (status == 400 and data is None and "Invalid IP" in response.text):
-        return IpNotAllowed(f"client IP refused ({status})", status=status, detail=response.text[:200])
+        reason = error_text(response, fields=("detail",), limit=200)
+        return IpNotAllowed(f"client IP refused ({status})", status=status, detail=reason)
     if status == 400 and detail == "Authorization is missing":
         return AuthorizationMissing("no Authorization header (400)", status=status, detail=detail)
     if status == 401 and detail == "Unauthorized":

@@ -27,6 +27,7 @@ from django.db.models.functions import Concat
 from django.utils import timezone
 
 from bitrecs_site.demo.selectors import DEMO_SITE_KEY
+from bitrecs_site.http import error_text
 from catalog_sync.models import Product, Variant
 from catalog_sync.services.sync import LOCAL_DEMO_FLAG
 from merchants.exceptions import InvalidRequest
@@ -314,7 +315,7 @@ def checkout(*, session: SessionBase) -> DemoOrder:
         )
         status = response.status_code
         if status >= 300:
-            error = response.text[:300]
+            error = error_text(response, fields=("detail", "error"))
     except requests.RequestException as exc:
         error = f"{settings.APP_URL} could not be reached ({type(exc).__name__})."
     order = DemoOrder(

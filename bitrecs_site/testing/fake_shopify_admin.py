@@ -167,6 +167,8 @@ class FakeShopifyAdmin:
     # When set, the JSONL file served for every bulk operation, verbatim (to test odd or damaged files).
     bulk_file_lines: list[bytes] | None = None
     currency: str = "USD"
+    # False: a query asking for an order's `customer` is denied (an app without that access), as Shopify does.
+    customers_readable: bool = True
     # How many THROTTLED answers the leaky bucket gave (injected faults are not counted).
     throttled_answers: int = 0
     # Computed per request: the product list of a call, to let a test change the catalog as it goes.
@@ -285,6 +287,8 @@ class FakeShopifyAdmin:
         if not re.search(r"\b(products|orders)\s*\(", query) and re.search(r"\bshop\s*\{", query):
             return self._charged(1, {"shop": {"currencyCode": self.currency}}, 1)
         root = "orders" if re.search(r"\borders\s*\(", query) else "products"
+        if root == "orders" and not self.customers_readable and re.search(r"\bcustomer\s*\{", query):
+            return 200, _error("Access denied for customer field.", "ACCESS_DENIED")
         first = int(variables.get("first") or _literal(query, root, "first") or 50)
         variants_first = int(_literal(query, "variants", "first") or 0)
         lines_first = int(_literal(query, "lineItems", "first") or 0)
@@ -308,6 +312,8 @@ class FakeShopifyAdmin:
         start = _cursor_index(variables.get("after"))
         page = items[start : start + first]
         nodes = [_shape(node, nested) for node in page]
+        if root == "orders" and not re.search(r"\bcustomer\s*\{", query):
+            nodes = [{key: value for key, value in node.items() if key != "customer"} for node in nodes]
         end = start + len(page)
         data = {
             root: {

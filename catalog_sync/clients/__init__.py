@@ -2,7 +2,9 @@
 
 Raw JSON never leaves this package. What the clients share lives here: the `Page` of results a paginated call
 returns, the `SkippedRecord` a client reports instead of crashing on a malformed record, the `ThrottleStatus`
-of a cost-based rate limit, and `PlatformUnauthorized`, the error that means the store must be re-authorised.
+of a cost-based rate limit, `PlatformUnauthorized`, the error that means the store must be re-authorised, and
+the strict JSON field readers (`string_field`, `list_field`, `optional_int`, `price_field`), which raise
+`Malformed` on a wrong type; the lenient ones and the HTTP rules every client shares are in bitrecs_site.http.
 """
 
 from collections.abc import Mapping
@@ -81,12 +83,23 @@ def string_field(node: Any, key: str) -> str:
     return value.strip()
 
 
+def list_field(node: Mapping[str, Any], key: str) -> list[Any]:
+    """A list field of a JSON object; [] when absent or null; Malformed when it is not a list."""
+    value = node.get(key)
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise Malformed(f"{key} is not a list")
+    return value
+
+
 __all__ = [
     "Malformed",
     "Page",
     "PlatformUnauthorized",
     "SkippedRecord",
     "ThrottleStatus",
+    "list_field",
     "optional_int",
     "price_field",
     "string_field",

@@ -297,6 +297,15 @@ def upsert_order_lines(*, store: Store, payloads: Sequence[OrderLinePayload]) ->
     return result
 
 
+def delete_customer_order_lines(*, store: Store, customer_key: str) -> int:
+    """Delete the store's order lines keyed to one customer (customers/redact); return how many went."""
+    if not customer_key:
+        return 0
+    deleted, _ = OrderLine.objects.filter(store=store, customer_key=customer_key).delete()
+    logger.info("catalog_sync.customer_redacted", extra={"store_id": store.id, "order_lines_deleted": deleted})
+    return deleted
+
+
 def _upsert_order_line_batch(*, store: Store, payloads: Sequence[OrderLinePayload]) -> UpsertResult:
     product_ids = dict(
         Product.objects.filter(

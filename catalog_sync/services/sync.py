@@ -15,19 +15,23 @@ sync reads what changed since the last successful sync (webhooks can be lost; Wo
 retries them).
 """
 
+import dataclasses
 import logging
-from collections.abc import Callable, Iterable, Sequence
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
+import requests
 from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
 
 from catalog_sync.clients import Page, PlatformUnauthorized, SkippedRecord
-from catalog_sync.clients.shopify import ShopifyAdminClient
+from catalog_sync.clients.shopify import CostBucket, ShopifyAdminClient
 from catalog_sync.clients.woocommerce import WooCommerceCatalog
 from catalog_sync.exceptions import SyncAlreadyRunning
 from catalog_sync.models import Product, SyncRun
@@ -275,21 +279,88 @@ def _finish(run: SyncRun, cursor: str) -> SyncStep | None:
             )
         status = SyncRun.Status.PARTIAL if locked.failed else SyncRun.Status.SUCCEEDED
         finish_sync_run(run=locked, status=status)
+    _close_sync_session(run)
     logger.info("catalog_sync.finished", extra={"run_id": run.id, "status": status})
     return None
+
+
+# The keep-alive HTTP session of each store's sync in this worker process, by store id: (run id, session). The
+# steps of one sync (separate tasks) that land in this process reuse its connections instead of opening one per
+# call; a new sync of the store, the sync's end, or a full table (oldest first) closes a session.
+MAX_SYNC_SESSIONS = 16
+_sync_sessions: dict[int, tuple[int, requests.Session]] = {}
+
+
+def _sync_session(run: SyncRun) -> requests.Session:
+    """The run's keep-alive session in this process (created on its first step here)."""
+    held = _sync_sessions.get(run.store_id)
+    if held is not None and held[0] == run.id:
+        return held[1]
+    _close_sync_session(run)
+    while len(_sync_sessions) >= MAX_SYNC_SESSIONS:
+        _sync_sessions.pop(next(iter(_sync_sessions)))[1].close()
+    session = requests.Session()
+    _sync_sessions[run.store_id] = (run.id, session)
+    return session
+
+
+def close_sync_sessions() -> None:
+    """Close every sync session this process holds (between tests; a worker's end closes them anyway)."""
+    while _sync_sessions:
+        _sync_sessions.popitem()[1][1].close()
+
+
+def _close_sync_session(run: SyncRun) -> None:
+    held = _sync_sessions.pop(run.store_id, None)
+    if held is not None:
+        held[1].close()
 
 
 # Shopify.
 
 
-def _shopify_client(store: Store) -> ShopifyAdminClient:
-    return ShopifyAdminClient(store.domain, get_shopify_access_token(store=store))
+# A shop's cost bucket (as Shopify last reported it) and its currency, kept between a sync's steps, which are
+# separate tasks, possibly in separate workers: the next step starts paced, after the countdown the bucket asked
+# for, and without asking the currency again (nor, once denied, the orders' customer ids). Both are read afresh
+# when a sync starts.
+SHOPIFY_STATE_TTL = 24 * 3600
+
+
+def _shopify_state_key(store: Store) -> str:
+    return f"catalog_sync:shopify:state:{store.id}"
+
+
+@contextmanager
+def _shopify_client(run: SyncRun, *, fresh_currency: bool = False) -> Iterator[ShopifyAdminClient]:
+    """The shop's client with the state the previous step left (saved again when the step ends, even by an error)."""
+    store = run.store
+    state = cache.get(_shopify_state_key(store)) or {}
+    client = ShopifyAdminClient(
+        store.domain,
+        get_shopify_access_token(store=store),
+        session=_sync_session(run),
+        bucket=CostBucket.from_state(state.get("bucket")),
+        currency=None if fresh_currency else state.get("currency"),
+        customers_readable=fresh_currency or state.get("customers_readable", True) is not False,
+    )
+    try:
+        yield client
+    finally:
+        state = {
+            "bucket": client.bucket.to_state(),
+            "currency": client.known_currency,
+            "customers_readable": client.customers_readable,
+        }
+        cache.set(_shopify_state_key(store), state, SHOPIFY_STATE_TTL)
 
 
 def _shopify_start(run: SyncRun, cursor: str) -> SyncStep | None:
     if run.kind == SyncRun.Kind.CATCH_UP:
+        with _shopify_client(run, fresh_currency=True) as client:
+            client.shop_currency()
         return _advance(run, phase="start", cursor=cursor, next_phase="products", next_cursor="")
-    with _shopify_client(run.store) as client:
+    with _shopify_client(run, fresh_currency=True) as client:
+        client.shop_currency()
         count = client.products_count()
     bulk = count >= int(settings.SHOPIFY_BULK_THRESHOLD)
     return _advance(
@@ -312,10 +383,11 @@ def _page_step(
     apply: Callable[[SyncRun], UpsertResult],
     then: tuple[str, str],
     total: int | None = None,
+    ready_at: float | None = None,
 ) -> SyncStep | None:
-    """Apply one page and go on to the next page of the same phase, or to `then` after the last page."""
+    """Apply one page and go on to the next page of the same phase (not before `ready_at`), or to `then`."""
     next_phase, next_cursor = (phase, str(page.next_cursor)) if page.next_cursor else then
-    return _advance(
+    step = _advance(
         run,
         phase=phase,
         cursor=cursor,
@@ -325,16 +397,23 @@ def _page_step(
         skipped=page.skipped,
         total=total,
     )
+    if step is None or not page.next_cursor or ready_at is None:
+        return step
+    # What the bucket asked for, less the time the page took to land: the next page waits in the queue.
+    return dataclasses.replace(step, countdown=max(0.0, ready_at - time.time()))
 
 
 def _shopify_products(run: SyncRun, cursor: str) -> SyncStep | None:
-    with _shopify_client(run.store) as client:
+    with _shopify_client(run) as client:
         page = client.products_page(after=cursor or None, page_size=SHOPIFY_PAGE_SIZE, updated_since=_since(run))
-    return _page_step(run, phase="products", cursor=cursor, page=page, apply=_products(page), then=("orders", ""))
+        ready_at = time.time() + client.next_page_wait()
+    return _page_step(
+        run, phase="products", cursor=cursor, page=page, apply=_products(page), then=("orders", ""), ready_at=ready_at
+    )
 
 
 def _shopify_bulk_start(run: SyncRun, cursor: str) -> SyncStep | None:
-    with _shopify_client(run.store) as client:
+    with _shopify_client(run) as client:
         operation_id = client.start_bulk_products()
     return _advance(
         run,
@@ -348,7 +427,7 @@ def _shopify_bulk_start(run: SyncRun, cursor: str) -> SyncStep | None:
 
 
 def _shopify_bulk_poll(run: SyncRun, cursor: str) -> SyncStep | None:
-    with _shopify_client(run.store) as client:
+    with _shopify_client(run) as client:
         status = client.bulk_status(run.detail["bulk_operation"])
     if status.status == "COMPLETED" and status.url:
         return _advance(
@@ -384,7 +463,7 @@ def _shopify_bulk_import(run: SyncRun, cursor: str) -> SyncStep | None:
     position = 0
     batch: list[ProductPayload] = []
     skipped: list[SkippedRecord] = []
-    with _shopify_client(run.store) as client:
+    with _shopify_client(run) as client:
         for item in client.iter_bulk_products(run.detail["bulk_url"]):
             if isinstance(item, SkippedRecord):
                 position += 1
@@ -423,9 +502,14 @@ def _apply_bulk_batch(run: SyncRun, batch: list[ProductPayload], skipped: list[S
 
 def _shopify_orders(run: SyncRun, cursor: str) -> SyncStep | None:
     since = _since(run) or _order_window_start()
-    with _shopify_client(run.store) as client:
-        page = client.orders_page(after=cursor or None, page_size=SHOPIFY_PAGE_SIZE, created_since=since)
-    return _page_step(run, phase="orders", cursor=cursor, page=page, apply=_order_lines(page), then=("finish", ""))
+    with _shopify_client(run) as client:
+        page = client.orders_page(
+            after=cursor or None, page_size=SHOPIFY_PAGE_SIZE, created_since=since, store_id=run.store_id
+        )
+        ready_at = time.time() + client.next_page_wait()
+    return _page_step(
+        run, phase="orders", cursor=cursor, page=page, apply=_order_lines(page), then=("finish", ""), ready_at=ready_at
+    )
 
 
 # WooCommerce.
@@ -440,21 +524,27 @@ def _woocommerce_context_key(store: Store) -> str:
     return f"catalog_sync:woocommerce:context:{store.id}"
 
 
-def _woocommerce(store: Store) -> WooCommerceCatalog:
+def woocommerce_catalog(*, store: Store, session: requests.Session | None = None) -> WooCommerceCatalog:
+    """The store's catalog reader with the context its last sync cached (currency, category tree)."""
     cached = cache.get(_woocommerce_context_key(store))
     currency, category_paths = cached if cached else (None, None)
-    return WooCommerceCatalog(build_woocommerce_client(store=store), currency=currency, category_paths=category_paths)
+    client = build_woocommerce_client(store=store, session=session)
+    return WooCommerceCatalog(client, currency=currency, category_paths=category_paths)
+
+
+def _woocommerce(run: SyncRun) -> WooCommerceCatalog:
+    return woocommerce_catalog(store=run.store, session=_sync_session(run))
 
 
 def _woocommerce_start(run: SyncRun, cursor: str) -> SyncStep | None:
-    catalog = WooCommerceCatalog(build_woocommerce_client(store=run.store))
+    catalog = WooCommerceCatalog(build_woocommerce_client(store=run.store, session=_sync_session(run)))
     context = (catalog.currency(), dict(catalog.category_paths()))
     cache.set(_woocommerce_context_key(run.store), context, WOOCOMMERCE_CONTEXT_TTL)
     return _advance(run, phase="start", cursor=cursor, next_phase="products", next_cursor="1")
 
 
 def _woocommerce_products(run: SyncRun, cursor: str) -> SyncStep | None:
-    page = _woocommerce(run.store).products_page(
+    page = _woocommerce(run).products_page(
         page=int(cursor or "1"), per_page=WOOCOMMERCE_PAGE_SIZE, modified_after=_since(run)
     )
     return _page_step(
@@ -463,13 +553,18 @@ def _woocommerce_products(run: SyncRun, cursor: str) -> SyncStep | None:
 
 
 def _woocommerce_orders(run: SyncRun, cursor: str) -> SyncStep | None:
-    catalog = _woocommerce(run.store)
+    catalog = _woocommerce(run)
     since = _since(run)
     if since is not None:
-        page = catalog.orders_page(page=int(cursor or "1"), per_page=WOOCOMMERCE_PAGE_SIZE, modified_after=since)
+        page = catalog.orders_page(
+            page=int(cursor or "1"), per_page=WOOCOMMERCE_PAGE_SIZE, modified_after=since, store_id=run.store_id
+        )
     else:
         page = catalog.orders_page(
-            page=int(cursor or "1"), per_page=WOOCOMMERCE_PAGE_SIZE, created_after=_order_window_start()
+            page=int(cursor or "1"),
+            per_page=WOOCOMMERCE_PAGE_SIZE,
+            created_after=_order_window_start(),
+            store_id=run.store_id,
         )
     return _page_step(run, phase="orders", cursor=cursor, page=page, apply=_order_lines(page), then=("finish", ""))
 

@@ -11,11 +11,14 @@ from typing import Any
 from django.core.cache import cache
 
 from catalog_sync.clients import SkippedRecord
-from catalog_sync.clients.shopify_webhooks import deleted_product_id, order_lines_from_webhook, product_from_webhook
+from catalog_sync.clients.shopify.webhooks import deleted_product_id, order_lines_from_webhook, product_from_webhook
 from catalog_sync.clients.woocommerce import WooCommerceCatalog, WooCommerceDeleted, WooCommerceVariationChanged
 from catalog_sync.models import OrderLine, Product
 from catalog_sync.services.catalog import upsert_order_lines, upsert_products
-from catalog_sync.services.sync import _woocommerce, _woocommerce_context_key  # the sync caches the store context
+from catalog_sync.services.sync import (  # the sync caches the store context
+    _woocommerce_context_key,
+    woocommerce_catalog,
+)
 from catalog_sync.types import ProductPayload
 from merchants.models import Store, WebhookEvent
 from merchants.services.webhooks import process_webhook_event
@@ -109,7 +112,7 @@ def _apply_woocommerce_product(store: Store, body: dict[str, Any]) -> str:
         return mapped.external_id
     if isinstance(mapped, WooCommerceVariationChanged):
         # The body is one variation: re-read its product so the stored variant set stays complete.
-        mapped = _woocommerce(store).product(mapped.product_external_id)
+        mapped = woocommerce_catalog(store=store).product(mapped.product_external_id)
     if isinstance(mapped, SkippedRecord):
         raise ValueError(f"product {mapped.external_id or '?'}: {mapped.reason}")
     if not isinstance(mapped, ProductPayload):

@@ -19,6 +19,8 @@ from catalog_sync.clients.shopify import (
     ShopifyQueryRejected,
     products_page_size,
 )
+from catalog_sync.clients.shopify.pacing import CostBucket, cost_key
+from catalog_sync.clients.shopify.queries import PRODUCTS_QUERY
 from catalog_sync.types import OrderLinePayload, ProductPayload
 from merchants.exceptions import PlatformRejected, PlatformUnavailable
 
@@ -475,3 +477,30 @@ def test_streaming_a_large_bulk_file_keeps_memory_flat(fake_shopify_admin):
     assert (count, variants) == (20_000, 20_000)
     assert file_size > 15_000_000
     assert peak < 2 * 1024 * 1024
+
+
+def test_the_cost_bucket_survives_a_round_trip_through_its_state_and_ignores_garbage():
+    # given a bucket that has seen an answer
+    now = [100.0]
+    clock = lambda: now[0]  # noqa: E731
+    bucket = CostBucket(clock=clock)
+    body = {
+        "extensions": {
+            "cost": {
+                "requestedQueryCost": 387,
+                "actualQueryCost": 300,
+                "throttleStatus": {"maximumAvailable": 400.0, "currentlyAvailable": 11.0, "restoreRate": 10.0},
+            }
+        }
+    }
+    bucket.record(body, cost_key(PRODUCTS_QUERY, 35))
+
+    # when: restored two seconds later
+    restored = CostBucket.from_state(bucket.to_state(), clock=clock)
+    now[0] = 102.0
+
+    # then: the same bucket, and at t=102 it holds 31 points, so 387 need (387 - 31 + 1) / 10 s more
+    assert restored == bucket
+    assert restored.wait_for(cost_key(PRODUCTS_QUERY, 35)) == pytest.approx(35.7)
+    assert CostBucket.from_state({"throttle": {"nope": 1}}) == CostBucket()
+    assert CostBucket.from_state("garbage").wait_for("any") == 0.0

@@ -8,7 +8,7 @@ from celery.exceptions import Retry
 from django.utils import timezone
 
 from bitrecs_site.testing.fake_shopify_admin import FakeShopifyAdmin, make_order, make_product
-from catalog_sync.models import OrderLine, Product, SyncRun, Variant
+from catalog_sync.models import OrderLine, Product, SyncRun, Variant, customer_key
 from catalog_sync.services.sync import begin_store_sync, run_sync_step
 from catalog_sync.tasks import sync_step_task, sync_store_task
 from catalog_sync.tests.factories import ProductFactory
@@ -399,3 +399,92 @@ def test_a_malformed_product_webhook_is_recorded_as_failed_and_changes_nothing(
     event = WebhookEvent.objects.get()
     assert (event.status, event.error) == ("failed", "ValueError: product 501: missing title")
     assert Product.objects.get(store=store, external_id="501").title == "Untouched"
+
+
+def _currency_queries(fake: FakeShopifyAdmin) -> int:
+    return sum(1 for call in fake.requests if b"BitrecsShop" in call["body"])
+
+
+def test_paged_steps_keep_the_shop_currency_and_cost_bucket_between_steps(fake_shopify_admin, store):
+    # given three pages of products (35 a page) and a bucket that never runs short
+    fake_shopify_admin.products = _catalog(80, variants=1)
+    fake_shopify_admin.set_bucket(10_000, 1_000)
+    step = begin_store_sync(store=store)
+
+    # when: the start and the three product pages run as separate steps (separate clients)
+    steps = []
+    while step is not None and step.phase in ("start", "products"):
+        step = run_sync_step(run_id=step.run_id, phase=step.phase, cursor=step.cursor)
+        steps.append(step)
+
+    # then: the currency was asked once, by the start, and no page had to wait for the bucket
+    assert [(s.phase, s.cursor) for s in steps if s is not None][-1] == ("orders", "")
+    assert Product.objects.filter(store=store, currency="USD").count() == 80
+    assert _currency_queries(fake_shopify_admin) == 1
+    assert all(s.countdown == 0.0 for s in steps if s is not None)
+
+
+def test_a_page_that_leaves_the_bucket_short_schedules_the_next_page_by_countdown(fake_shopify_admin, store):
+    # given two pages, and a bucket of 400 points refilled at 10 a second: a page (2 + 35 x 11 = 387 points) after
+    # the start's currency and count queries (1 point each) leaves about 11
+    fake_shopify_admin.products = _catalog(36, variants=1)
+    fake_shopify_admin.set_bucket(400, 10)
+    step = begin_store_sync(store=store)
+    assert step is not None
+    start = run_sync_step(run_id=step.run_id, phase="start", cursor="")
+    assert start is not None
+
+    # when
+    first = run_sync_step(run_id=start.run_id, phase="products", cursor="")
+
+    # then: the next page waits in the queue, (387 - 11 + 1) / 10 s less what refilled meanwhile, not in a worker
+    assert first is not None
+    assert (first.phase, first.cursor) == ("products", "cursor:35")
+    assert 30.0 < first.countdown <= 37.7
+    assert fake_shopify_admin.throttled_answers == 0
+
+
+def test_the_order_sync_keys_each_line_to_its_customer_never_storing_the_id(fake_shopify_admin, store):
+    # given two recent orders by customer 1 (gid://shopify/Customer/1), one by a guest, and a line already stored
+    fake_shopify_admin.products = _catalog(2)
+    recent = (timezone.now() - timedelta(days=1)).isoformat()
+    first, second = fake_shopify_admin.products
+    guest = make_order(3, lines=[(second, 1)], created_at=recent)
+    guest["customer"] = None
+    again = make_order(2, lines=[(second, 1)], created_at=recent)
+    again["customer"] = {"id": "gid://shopify/Customer/1", "email": "buyer1@example.com"}
+    fake_shopify_admin.orders = [make_order(1, lines=[(first, 1)], created_at=recent), again, guest]
+    OrderLine.objects.create(store=store, order_id="1", line_id="101", created_at=timezone.now())
+
+    # when
+    sync_store_task(store.id)
+
+    # then: the key is the one the webhook intake gives the same customer (REST id 1), per store
+    key = customer_key(store_id=store.id, customer_id="1")
+    assert dict(OrderLine.objects.filter(store=store).values_list("order_id", "customer_key")) == {
+        "1": key,
+        "2": key,
+        "3": "",
+    }
+    assert key != customer_key(store_id=store.id + 1, customer_id="1")
+
+
+def test_a_shop_that_denies_the_customer_id_still_syncs_its_orders_unkeyed(fake_shopify_admin, store):
+    # given an app without access to the orders' customers (scope or protected customer data)
+    fake_shopify_admin.products = _catalog(1)
+    recent = (timezone.now() - timedelta(days=1)).isoformat()
+    fake_shopify_admin.orders = [
+        make_order(n, lines=[(fake_shopify_admin.products[0], 1)], created_at=recent) for n in (1, 2)
+    ]
+    fake_shopify_admin.customers_readable = False
+
+    # when
+    sync_store_task(store.id)
+
+    # then the lines land without a key, the store needs no re-authorisation, and the denied query was asked once
+    run = _latest_run(store)
+    assert (run.status, run.error, run.detail["order_lines"]) == (SyncRun.Status.SUCCEEDED, "", 2)
+    assert list(OrderLine.objects.filter(store=store).values_list("customer_key", flat=True)) == ["", ""]
+    assert Store.objects.get(id=store.id).status == Store.Status.ACTIVE
+    assert sum(1 for call in fake_shopify_admin.requests if b"BitrecsOrders(" in call["body"]) == 1
+    assert sum(1 for call in fake_shopify_admin.requests if b"BitrecsOrdersAnonymous" in call["body"]) == 1

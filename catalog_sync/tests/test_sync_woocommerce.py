@@ -9,7 +9,7 @@ from django.core.management import CommandError, call_command
 from django.utils import timezone
 
 from bitrecs_site.testing.fake_woocommerce import FakeWooCommerce
-from catalog_sync.models import OrderLine, Product, SyncRun, Variant
+from catalog_sync.models import OrderLine, Product, SyncRun, Variant, customer_key
 from catalog_sync.tasks import sync_store_task
 from merchants.models import Store, WooCommerceInstall
 from merchants.tests.factories import PlatformCredentialFactory, StoreFactory
@@ -42,6 +42,20 @@ def store(fake_woocommerce: FakeWooCommerce) -> Store:
 
 def _latest_run(store: Store) -> SyncRun:
     return SyncRun.objects.filter(store=store).latest("id")
+
+
+def test_the_steps_of_a_sync_reuse_one_kept_alive_connection(fake_woocommerce, store):
+    # given two pages of products, one of them variable (its variations are read one call after its page)
+    fake_woocommerce.load_catalog(simple=100, variable=1)
+
+    # when: every step runs in this process (eager tasks)
+    sync_store_task(store.id)
+
+    # then: currency, categories, two product pages, the variations and the orders over one connection
+    run = _latest_run(store)
+    assert (run.status, run.seen) == (SyncRun.Status.SUCCEEDED, 101)
+    assert fake_woocommerce.request_count("*") == 6
+    assert fake_woocommerce.connections == 1
 
 
 def test_full_sync_lands_simple_and_variable_products_with_variations_and_recent_orders(fake_woocommerce, store):
@@ -166,3 +180,20 @@ def test_an_inactive_store_does_not_sync(fake_woocommerce, store):
         call_command("sync_catalog", "--store", "woo-shop", "--now")
     sync_store_task(store.id)
     assert not SyncRun.objects.filter(store=store).exists()
+
+
+def test_the_order_sync_keys_each_line_to_its_customer_and_leaves_guests_unkeyed(fake_woocommerce, store):
+    # given a recent order by customer 12 (the fake's shopper) and one by a guest (customer_id 0)
+    made = fake_woocommerce.load_catalog(simple=2, variable=0)
+    recent = datetime.now(tz=UTC) - timedelta(days=1)
+    shopper = fake_woocommerce.add_order(lines=[{"product": made[0], "quantity": 1}], created_at=recent)
+    guest = fake_woocommerce.add_order(lines=[{"product": made[1], "quantity": 1}], created_at=recent, customer_id=0)
+
+    # when
+    sync_store_task(store.id)
+
+    # then
+    assert dict(OrderLine.objects.filter(store=store).values_list("order_id", "customer_key")) == {
+        str(shopper["id"]): customer_key(store_id=store.id, customer_id="12"),
+        str(guest["id"]): "",
+    }

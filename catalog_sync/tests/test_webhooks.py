@@ -1,15 +1,17 @@
 """Product and order deliveries applied by catalog_sync, from the webhook endpoint through the routed tasks."""
 
 from decimal import Decimal
+from io import StringIO
 from typing import Any
 
 import pytest
 from celery.exceptions import Retry
 from django.core.cache import cache
+from django.core.management import call_command
 from django.utils import timezone
 
 from bitrecs_site.testing.fake_woocommerce import build_webhook_delivery, send_delivery
-from catalog_sync.models import OrderLine, Product
+from catalog_sync.models import OrderLine, Product, customer_key
 from catalog_sync.tests import test_sync_woocommerce
 from catalog_sync.tests.factories import ProductFactory
 from merchants.models import Store, WebhookEvent
@@ -169,3 +171,66 @@ def test_order_updates_and_deletions_are_applied_and_refunds_acknowledged(
         ("refunds/create", "ignored"),
         ("order.deleted", "processed"),
     ]
+
+
+def test_order_lines_carry_the_customers_key_and_customers_redact_deletes_them(
+    client, fake_shopify, woo_store, django_capture_on_commit_callbacks
+):
+    # given a Shopify store where one customer ordered twice, another once, and a guest once; and a WooCommerce
+    # order by the first customer's id (another store: another key)
+    shop = StoreFactory.create(platform=Store.Platform.SHOPIFY, domain="redact-demo.myshopify.com")
+    jane = {"id": 48151623, "email": "jane.private@example.com", "phone": "+15555550188", "first_name": "Jane"}
+    other = {"id": 42424242, "email": "other.private@example.com"}
+
+    def order(number: int, customer: dict | None) -> dict:
+        body = {"id": number, "created_at": "2026-11-20T10:00:00Z", "currency": "EUR"}
+        body["line_items"] = [{"id": number * 10, "quantity": 1, "product_id": 500 + number}]
+        return {**body, "customer": customer, "email": customer["email"] if customer else None}
+
+    def deliver_shopify(topic: str, payload: dict, event_id: str) -> Any:
+        with django_capture_on_commit_callbacks(execute=True):
+            return fake_shopify.deliver_webhook(
+                client, topic=topic, shop=shop.domain, payload=payload, event_id=event_id
+            )
+
+    for number, customer in [(1, jane), (2, jane), (3, other), (4, None)]:
+        deliver_shopify("orders/create", order(number, customer), f"order-{number}")
+    woo_order = {
+        "id": 900,
+        "status": "processing",
+        "currency": "EUR",
+        "date_created_gmt": "2026-11-20T10:00:00",
+        "customer_id": 48151623,
+        "billing": {"email": "jane.private@example.com"},
+        "line_items": [{"id": 1, "product_id": 7, "quantity": 1, "price": 5.0}],
+    }
+    with django_capture_on_commit_callbacks(execute=True):
+        deliver_woocommerce(client, woo_store, "order.created", woo_order)
+
+    # then each line carries its store's key for its customer, never the id or the email
+    jane_key = customer_key(store_id=shop.id, customer_id="48151623")
+    keys = dict(OrderLine.objects.filter(store=shop).values_list("order_id", "customer_key"))
+    assert keys == {"1": jane_key, "2": jane_key, "3": customer_key(store_id=shop.id, customer_id="42424242"), "4": ""}
+    assert OrderLine.objects.get(store=woo_store).customer_key == customer_key(
+        store_id=woo_store.id, customer_id="48151623"
+    )
+    assert OrderLine.objects.get(store=woo_store).customer_key != jane_key
+
+    # when Shopify asks for the first customer's data to be erased
+    redact = {"shop_id": 1, "shop_domain": shop.domain, "customer": jane, "orders_to_redact": [1, 2]}
+    response = deliver_shopify("customers/redact", redact, "redact-1")
+
+    # then the lines her key linked are gone, the rest stay, and nothing held names her
+    assert response.status_code == 200
+    assert sorted(OrderLine.objects.filter(store=shop).values_list("order_id", flat=True)) == ["3", "4"]
+    assert OrderLine.objects.filter(store=woo_store).count() == 1  # another store's key: not hers there
+    assert WebhookEvent.objects.get(topic="customers/redact").status == WebhookEvent.Status.PROCESSED
+    dump = _dump_database()
+    for private in ("48151623", "42424242", "jane.private@example.com", "other.private@example.com", "+15555550188"):
+        assert private not in dump
+
+
+def _dump_database() -> str:
+    out = StringIO()
+    call_command("dumpdata", stdout=out)
+    return out.getvalue()

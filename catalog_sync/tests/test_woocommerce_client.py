@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 import requests
+from woocommerce import API
 
 from bitrecs_site.testing.fake_woocommerce import DEFAULT_CATALOG_CSV, ApiKey, FakeWooCommerce, build_webhook_delivery
 from catalog_sync.clients import SkippedRecord
@@ -698,13 +699,14 @@ def test_a_connected_store_is_read_over_https_with_its_stored_keys(fake_woocomme
 # The fake itself.
 
 
-def test_the_fake_pages_with_wordpress_headers(fake_woocommerce: FakeWooCommerce, woo: WooCommerceClient):
+def test_the_fake_pages_with_wordpress_headers(fake_woocommerce: FakeWooCommerce, key: ApiKey):
     # given
     for _ in range(5):
         fake_woocommerce.add_product()
+    api = API(url=fake_woocommerce.base_url, consumer_key=key.consumer_key, consumer_secret=key.consumer_secret)
 
-    # when: the raw answer of the package the client wraps
-    response = woo._api.get("products", params={"per_page": 2, "page": 2, "status": "any"})
+    # when: the raw answer to the `woocommerce` package's own client
+    response = api.get("products", params={"per_page": 2, "page": 2, "status": "any"})
 
     # then
     base = f"{fake_woocommerce.base_url}/wp-json/wc/v3/products"

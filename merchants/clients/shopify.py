@@ -11,11 +11,13 @@ from typing import Any
 
 import requests
 
+from bitrecs_site.http import error_text, json_body, json_get, retry_after_seconds, timeouts
 from merchants.exceptions import PlatformRejected, PlatformUnavailable
 
 logger = logging.getLogger(__name__)
 
-CONNECT_TIMEOUT_SECONDS = 5.0
+# The fields of an OAuth error answer that explain it (RFC 6749 §5.2, and Shopify's own "errors").
+_ERROR_FIELDS = ("error", "error_description", "errors")
 _HTML_OAUTH_ERROR = re.compile(r"Oauth error ([a-z_]{1,100})")
 # OAuth 2.0 token exchange (RFC 8693) as Shopify speaks it: an App Bridge ID token in, an offline token out.
 # (Type names, not secrets: hence the S105 waivers.)
@@ -54,7 +56,7 @@ class ShopifyOAuthClient:
         self.token_url = token_url
         self.client_id = client_id
         self.client_secret = client_secret
-        self.timeout = (min(CONNECT_TIMEOUT_SECONDS, timeout), timeout)
+        self.timeout = timeouts(read=timeout)
 
     def exchange_code(self, *, code: str) -> ShopifyToken:
         """Exchange an authorization code for an expiring offline token (with its refresh token)."""
@@ -95,11 +97,12 @@ class ShopifyOAuthClient:
         if response.status_code == 429 or response.status_code >= 500:
             raise PlatformUnavailable(
                 f"Shopify's token endpoint answered {response.status_code}; try again later.",
-                retry_after=_retry_after(response),
+                retry_after=retry_after_seconds(response.headers.get("Retry-After")),
             )
         if response.status_code >= 400:
+            reason = error_text(response, fields=_ERROR_FIELDS)
             raise ShopifyTokenRejected(
-                f"Shopify refused the token request ({response.status_code}): {_error_description(response)}",
+                f"Shopify refused the token request ({response.status_code}): {reason}",
                 upstream_status=response.status_code,
                 upstream_error=_error_code(response),
             )
@@ -131,31 +134,11 @@ def _optional_int(value: Any) -> int | None:
         raise PlatformUnavailable(f"Shopify's token endpoint answered a non-numeric lifetime {value!r}.") from exc
 
 
-def _error_description(response: requests.Response) -> str:
-    try:
-        body = response.json()
-    except ValueError:
-        return response.text[:200] or response.reason or "no detail"
-    if isinstance(body, dict):
-        parts = [str(body[key]) for key in ("error", "error_description", "errors") if body.get(key)]
-        if parts:
-            return " - ".join(parts)[:300]
-    return str(body)[:200]
-
-
 def _error_code(response: requests.Response) -> str:
     """The OAuth `error` of a 4xx: from the JSON body, or from an HTML page's "Oauth error <code>: …"."""
-    try:
-        body = response.json()
-    except ValueError:
+    body = json_body(response)
+    if body is None:
         match = _HTML_OAUTH_ERROR.search(response.text[:2000])
         return match.group(1) if match else ""
-    error = body.get("error") if isinstance(body, dict) else None
+    error = json_get(body, "error")
     return error[:100] if isinstance(error, str) else ""
-
-
-def _retry_after(response: requests.Response) -> float | None:
-    try:
-        return float(response.headers["Retry-After"])
-    except (KeyError, ValueError):
-        return None

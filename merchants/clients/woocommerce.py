@@ -1,31 +1,33 @@
-"""A small typed client for a WooCommerce store's REST API (wc/v3), on top of the `woocommerce` package.
+"""A small typed client for a WooCommerce store's REST API (wc/v3), signed as the `woocommerce` package signs.
 
-The package signs requests for us: HTTP Basic over https, one-legged OAuth 1.0a query parameters over plain
-http. This module adds an explicit timeout, no redirects (credentials must not follow a redirect to another
-host), one mapping from HTTP failures to merchants.exceptions, and dataclasses: raw JSON never leaves it.
+Requests are authenticated as WooCommerce expects: HTTP Basic over https, one-legged OAuth 1.0a query
+parameters (the package's `OAuth`) over plain http. They go through one keep-alive `requests.Session` per
+client (or the one it is given, e.g. a sync's, so its pages and variation listings reuse a few connections
+instead of opening one per call). This module adds explicit timeouts, no redirects (credentials must not follow
+a redirect to another host), one mapping from HTTP failures to merchants.exceptions, and dataclasses: raw JSON
+never leaves it.
 """
 
 import ipaddress
+import json
 import logging
 import socket
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
+from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 import requests
 from django.conf import settings
-from woocommerce import API
+from requests.auth import HTTPBasicAuth
+from woocommerce.oauth import OAuth
 
+from bitrecs_site.http import error_fields, retry_after_seconds, timeouts
 from merchants.exceptions import PlatformRejected, PlatformUnauthorized, PlatformUnavailable
 
 logger = logging.getLogger(__name__)
 
 API_VERSION = "wc/v3"
 USER_AGENT = "Bitrecs/1.0 (WooCommerce REST client)"
-# Answers that say "these credentials or this URL will not work": retrying cannot help.
-REJECTED_STATUSES = frozenset({400, 401, 403, 404, 405, 410})
 
 
 @dataclass(frozen=True)
@@ -46,33 +48,6 @@ class SystemStatus:
     site_url: str
     woocommerce_version: str
     wordpress_version: str
-
-
-@dataclass(frozen=True)
-class ProductSummary:
-    """The fields of a wc/v3 product that identify it; the sync extends this with what it stores."""
-
-    id: int
-    name: str
-    sku: str
-    status: str
-    type: str
-    permalink: str
-
-
-@dataclass(frozen=True)
-class ProductPage:
-    """One page of `GET products`, with WordPress's totals (X-WP-Total, X-WP-TotalPages)."""
-
-    page: int
-    per_page: int
-    items: list[ProductSummary] = field(default_factory=list)
-    total: int | None = None
-    total_pages: int | None = None
-
-    @property
-    def has_next(self) -> bool:
-        return self.total_pages is not None and self.page < self.total_pages
 
 
 def ensure_public_host(host: str) -> None:
@@ -103,21 +78,21 @@ class WooCommerceClient:
         consumer_key: str,
         consumer_secret: str,
         timeout: float | None = None,
+        session: requests.Session | None = None,
     ) -> None:
         self.store_url = store_url.rstrip("/")
         self.host = urlsplit(self.store_url).netloc
         self.timeout = float(settings.PLATFORM_HTTP_TIMEOUT_SECONDS if timeout is None else timeout)
-        self._api = API(
-            url=self.store_url,
-            consumer_key=consumer_key,
-            consumer_secret=consumer_secret,
-            version=API_VERSION,
-            timeout=self.timeout,
-            user_agent=USER_AGENT,
-        )
+        self.session = session if session is not None else requests.Session()
+        self._consumer_key = consumer_key
+        self._consumer_secret = consumer_secret
 
     def __repr__(self) -> str:
         return f"WooCommerceClient(store_url={self.store_url!r})"  # never the keys
+
+    def close(self) -> None:
+        """Close the client's connections (a session it was given is closed too)."""
+        self.session.close()
 
     # Building blocks: the typed methods below (and the sync's) are made of these.
 
@@ -130,26 +105,49 @@ class WooCommerceClient:
         data: Any = None,
     ) -> ApiResponse:
         """Call `{store}/wp-json/wc/v3/{endpoint}` and return the decoded answer, or raise the mapped error."""
-        kwargs: dict[str, Any] = {"params": dict(params or {}), "allow_redirects": False}
+        if method not in ("GET", "POST", "PUT", "DELETE"):
+            raise ValueError(f"Unsupported method {method!r}.")
         if not settings.PLATFORM_ALLOW_PRIVATE_HOSTS:
             ensure_public_host(urlsplit(self.store_url).hostname or "")
+        url, query, auth = self._signed(method, f"{self.store_url}/wp-json/{API_VERSION}/{endpoint}", params or {})
+        headers = {"User-Agent": USER_AGENT, "Accept": "application/json"}
+        body = None
+        if data is not None:
+            body = json.dumps(data, ensure_ascii=False).encode("utf-8")
+            headers["Content-Type"] = "application/json;charset=utf-8"
         try:
-            if method == "GET":
-                response = self._api.get(endpoint, **kwargs)
-            elif method == "POST":
-                response = self._api.post(endpoint, data, **kwargs)
-            elif method == "PUT":
-                response = self._api.put(endpoint, data, **kwargs)
-            elif method == "DELETE":
-                response = self._api.delete(endpoint, **kwargs)
-            else:
-                raise ValueError(f"Unsupported method {method!r}.")
+            response = self.session.request(
+                method,
+                url,
+                params=query,
+                data=body,
+                headers=headers,
+                auth=auth,
+                timeout=timeouts(read=self.timeout),
+                allow_redirects=False,
+            )
         except requests.Timeout as exc:
             # The exception text holds the signed URL (consumer key, signature): keep it out of messages.
             raise PlatformUnavailable(f"{self.host} did not answer within {self.timeout:g} s.") from exc
         except requests.RequestException as exc:
             raise PlatformUnavailable(f"{self.host} could not be reached ({type(exc).__name__}).") from exc
         return self._decode(response, endpoint=endpoint)
+
+    def _signed(
+        self, method: str, url: str, params: dict[str, Any]
+    ) -> tuple[str, dict[str, Any] | None, HTTPBasicAuth | None]:
+        """The URL, query and auth of a call: Basic auth over https, an OAuth 1.0a signed query over http."""
+        if url.startswith("https"):
+            return url, dict(params), HTTPBasicAuth(self._consumer_key, self._consumer_secret)
+        unsigned = f"{url}?{urlencode(params)}" if params else url
+        oauth = OAuth(
+            url=unsigned,
+            consumer_key=self._consumer_key,
+            consumer_secret=self._consumer_secret,
+            version=API_VERSION,
+            method=method,
+        )
+        return oauth.get_oauth_url(), None, None
 
     def get(self, endpoint: str, *, params: dict[str, Any] | None = None) -> ApiResponse:
         """GET an endpoint (see `request`)."""
@@ -170,29 +168,6 @@ class WooCommerceClient:
             wordpress_version=str(environment.get("wp_version") or ""),
         )
 
-    def list_products(self, *, page: int = 1, per_page: int = 100) -> ProductPage:
-        """Read one page of products (per_page is 1..100, the WordPress maximum)."""
-        if not 1 <= per_page <= 100:
-            raise ValueError("per_page must be between 1 and 100.")
-        answer = self.get("products", params={"page": page, "per_page": per_page})
-        if not isinstance(answer.body, list):
-            raise PlatformRejected(f"{self.host} answered products with something other than a list.")
-        items = [
-            ProductSummary(
-                id=int(item["id"]),
-                name=str(item.get("name") or ""),
-                sku=str(item.get("sku") or ""),
-                status=str(item.get("status") or ""),
-                type=str(item.get("type") or ""),
-                permalink=str(item.get("permalink") or ""),
-            )
-            for item in answer.body
-            if isinstance(item, dict) and "id" in item
-        ]
-        return ProductPage(
-            page=page, per_page=per_page, items=items, total=answer.total, total_pages=answer.total_pages
-        )
-
     # Error mapping.
 
     def _decode(self, response: requests.Response, *, endpoint: str) -> ApiResponse:
@@ -200,8 +175,8 @@ class WooCommerceClient:
         if status == 429 or status >= 500:
             logger.warning("woocommerce.unavailable", extra={"host": self.host, "endpoint": endpoint, "status": status})
             raise PlatformUnavailable(
-                f"{self.host} answered HTTP {status}{_describe_error(response)}.",
-                retry_after=parse_retry_after(response.headers.get("Retry-After")),
+                f"{self.host} answered HTTP {status}{_error_suffix(response)}.",
+                retry_after=retry_after_seconds(response.headers.get("Retry-After")),
             )
         if 300 <= status < 400:
             location = response.headers.get("Location", "")
@@ -212,7 +187,7 @@ class WooCommerceClient:
         if status >= 400:
             logger.info("woocommerce.rejected", extra={"host": self.host, "endpoint": endpoint, "status": status})
             error = PlatformUnauthorized if status in (401, 403) else PlatformRejected
-            raise error(f"{self.host} refused the API call (HTTP {status}){_describe_error(response)}.")
+            raise error(f"{self.host} refused the API call (HTTP {status}){_error_suffix(response)}.")
         try:
             body = response.json()
         except ValueError as exc:
@@ -235,33 +210,10 @@ class WooCommerceClient:
         )
 
 
-def parse_retry_after(value: str | None) -> float | None:
-    """Seconds to wait from a Retry-After header (delta-seconds or an HTTP date), or None."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - datetime.now(tz=UTC)).total_seconds())
-
-
-def _describe_error(response: requests.Response) -> str:
+def _error_suffix(response: requests.Response) -> str:
     """WooCommerce's error code and message ({"code", "message", "data"}), when the body has them."""
-    try:
-        body = response.json()
-    except ValueError:
-        return ""
-    if not isinstance(body, dict) or not body.get("code"):
-        return ""
-    return f": {str(body['code'])[:100]} ({str(body.get('message') or '')[:300]})"
+    detail = error_fields(response, fields=("code", "message"), limit=400)
+    return f": {detail}" if detail else ""
 
 
 def _int_header(response: requests.Response, name: str) -> int | None:

@@ -14,6 +14,8 @@ from merchants.models import Store
 
 # catalog_sync's task that opens a sync of a store and runs it step by step.
 SYNC_STORE_TASK = "catalog_sync.sync_store"
+# catalog_sync's task that deletes the order lines one customer's anonymous key links (customers/redact).
+REDACT_CUSTOMER_TASK = "catalog_sync.redact_customer"
 
 
 def task_signature(name: str, *args: Any) -> Signature:

@@ -18,6 +18,7 @@ from django.utils import timezone
 from kombu.exceptions import OperationalError as KombuOperationalError
 
 from bitrecs_site import json_intake
+from merchants.customers import CUSTOMER_KEY_FIELD, customer_key_in
 from merchants.exceptions import InvalidRequest, PayloadTooLarge, PlatformUnavailable
 from merchants.models import Store, WebhookEvent
 from merchants.services.handoff import enqueue_task
@@ -57,6 +58,7 @@ PII_KEYS = frozenset(
     {
         "customer",
         "customers",
+        "customer_id",
         "email",
         "contact_email",
         "phone",
@@ -127,8 +129,13 @@ def record_webhook_event(
 ) -> tuple[WebhookEvent, bool]:
     """Store a verified delivery once (scrubbed of PII) and hand it to the task that owns its topic, on commit.
 
-    A repeat (same platform and dedup key) stores nothing and returns the first delivery with False.
+    The customer the body names is kept only as the store's anonymous key (CUSTOMER_KEY_FIELD). A repeat (same
+    platform and dedup key) stores nothing and returns the first delivery with False.
     """
+    stored = scrub_pii(payload)
+    key = customer_key_in(store_id=store.id, platform=platform, body=payload) if store is not None else ""
+    if key:
+        stored[CUSTOMER_KEY_FIELD] = key
     try:
         with transaction.atomic():
             event = WebhookEvent.objects.create(
@@ -137,7 +144,7 @@ def record_webhook_event(
                 shop_domain=json_intake.clean_text(shop_domain),
                 topic=json_intake.clean_text(topic),
                 dedup_key=json_intake.clean_text(dedup_key)[:255],
-                payload=scrub_pii(payload),
+                payload=stored,
             )
             transaction.on_commit(
                 functools.partial(_hand_off, webhook_task_name(platform=platform, topic=topic), event.id)

@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
+import requests
 from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
@@ -290,13 +291,14 @@ def get_store_api_url(*, store: Store) -> str:
     return f"https://{store.domain}"
 
 
-def build_woocommerce_client(*, store: Store) -> WooCommerceClient:
-    """A REST client for a connected store, with its stored key pair."""
+def build_woocommerce_client(*, store: Store, session: requests.Session | None = None) -> WooCommerceClient:
+    """A REST client for a connected store, with its stored key pair (on `session` when given, e.g. a sync's)."""
     credential = store.credential
     return WooCommerceClient(
         store_url=get_store_api_url(store=store),
         consumer_key=credential.consumer_key,
         consumer_secret=credential.consumer_secret,
+        session=session,
     )
 
 

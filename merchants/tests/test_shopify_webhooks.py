@@ -11,6 +11,7 @@ import pytest
 from django.core.management import call_command
 from django.utils import timezone
 
+from merchants.customers import CUSTOMER_KEY_FIELD, customer_key
 from merchants.exceptions import PlatformRejected
 from merchants.models import OAuthState, PlatformCredential, Store, StoreEvent, WebhookEvent
 from merchants.services.shopify import get_shopify_access_token
@@ -330,7 +331,12 @@ def test_customers_data_request_is_reported_and_no_customer_data_is_stored_anywh
     )
     webhook_event = WebhookEvent.objects.get()
     assert webhook_event.status == "processed"
-    assert webhook_event.payload == {"shop_id": 954889, "shop_domain": SHOP, "data_request": {"id": 9999}}
+    assert webhook_event.payload == {
+        "shop_id": 954889,
+        "shop_domain": SHOP,
+        "data_request": {"id": 9999},
+        CUSTOMER_KEY_FIELD: customer_key(store_id=store.id, customer_id=191167),  # the id itself is not kept
+    }
     dump = _dump_database()
     assert CUSTOMER_EMAIL not in dump
     assert CUSTOMER_PHONE not in dump
@@ -358,12 +364,13 @@ def test_customers_redact_is_acknowledged_with_an_event_and_stores_no_customer_d
     event = store.events.get()
     assert (event.kind, event.detail) == (
         StoreEvent.Kind.CUSTOMER_REDACTED,
-        {"webhook_event_id": webhook_event.id, "customer_records_deleted": 0},
+        {"webhook_event_id": webhook_event.id, "customer_records_deleted": 0, "keyed_order_lines_deleted": True},
     )
     assert webhook_event.status == "processed"
     dump = _dump_database()
     assert CUSTOMER_EMAIL not in dump
     assert CUSTOMER_PHONE not in dump
+    assert "191167" not in dump
 
 
 def test_shop_redact_deletes_everything_held_for_the_shop(deliver, store):

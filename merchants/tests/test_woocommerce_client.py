@@ -5,12 +5,7 @@ import socket
 
 import pytest
 
-from merchants.clients.woocommerce import (
-    ProductPage,
-    SystemStatus,
-    WooCommerceClient,
-    parse_retry_after,
-)
+from merchants.clients.woocommerce import SystemStatus, WooCommerceClient
 from merchants.exceptions import PlatformRejected, PlatformUnavailable
 
 
@@ -35,22 +30,15 @@ def test_get_system_status_returns_a_dataclass(woo, fake_woocommerce):
     )
 
 
-def test_list_products_pages_through_the_catalog_with_wordpress_totals(woo, fake_woocommerce):
-    # given
-    for n in range(5):
-        fake_woocommerce.add_product(sku=f"SKU-{n}")
-
+def test_the_calls_of_one_client_share_one_kept_alive_connection(woo, fake_woocommerce):
     # when
-    first = woo.list_products(page=1, per_page=2)
-    last = woo.list_products(page=3, per_page=2)
+    woo.get_system_status()
+    woo.get("products")
+    woo.get("products", params={"page": 2})
 
     # then
-    assert isinstance(first, ProductPage)
-    assert [p.sku for p in first.items] == ["SKU-0", "SKU-1"]
-    assert (first.total, first.total_pages, first.has_next) == (5, 3, True)
-    assert [p.sku for p in last.items] == ["SKU-4"]
-    assert last.has_next is False
-    assert fake_woocommerce.requests[-1].query["per_page"] == "2"
+    assert len(fake_woocommerce.requests) == 3
+    assert fake_woocommerce.connections == 1
 
 
 def test_the_client_signs_every_call_with_a_fresh_oauth_nonce(woo, fake_woocommerce):
@@ -136,7 +124,7 @@ def test_429_is_platform_unavailable_with_retry_after(woo, fake_woocommerce):
 
     # when / then
     with pytest.raises(PlatformUnavailable) as caught:
-        woo.list_products()
+        woo.get("products")
     assert caught.value.retry_after == 120.0
 
 
@@ -180,22 +168,6 @@ def test_a_store_without_pretty_permalinks_is_platform_rejected(fake_woocommerce
     # when / then
     with pytest.raises(PlatformRejected, match="HTTP 404"):
         client.get_system_status()
-
-
-@pytest.mark.parametrize(
-    ("value", "expected"),
-    [
-        (None, None),
-        ("", None),
-        ("30", 30.0),
-        ("1.5", 1.5),
-        ("-4", 0.0),
-        ("soon", None),
-        ("Wed, 21 Oct 2015 07:28:00 GMT", 0.0),
-    ],
-)
-def test_parse_retry_after(value, expected):
-    assert parse_retry_after(value) == expected
 
 
 # The production path: https with HTTP Basic auth, against the fake store serving TLS.

@@ -22,6 +22,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from bitrecs_site.http import json_list, platform_id
 from catalog_sync.models import OrderLine
 from merchants.models import Store
 from recommendations.models import Arm, AttributedLine, EventType, ShopperEvent
@@ -215,7 +216,7 @@ def order_extras_from_webhook(*, platform: str, body: Any) -> OrderExtras | None
     """
     if not isinstance(body, dict):
         return None
-    order_id = _id(body.get("id"))
+    order_id = platform_id(body.get("id"))
     if not order_id:
         return None
     if platform == Store.Platform.SHOPIFY:
@@ -227,17 +228,17 @@ def order_extras_from_webhook(*, platform: str, body: Any) -> OrderExtras | None
 
 def _shopify_extras(order_id: str, body: dict[str, Any]) -> OrderExtras:
     refunded: dict[str, Decimal] = {}
-    for refund in _list(body.get("refunds")):
-        for item in _list(refund.get("refund_line_items") if isinstance(refund, dict) else None):
+    for refund in json_list(body.get("refunds")):
+        for item in json_list(refund.get("refund_line_items") if isinstance(refund, dict) else None):
             if isinstance(item, dict):
-                line_id = _id(item.get("line_item_id"))
+                line_id = platform_id(item.get("line_item_id"))
                 refunded[line_id] = refunded.get(line_id, ZERO) + _money(item.get("subtotal"))  # before tax
     lines: dict[str, LineExtras] = {}
-    for item in _list(body.get("line_items")):
-        if not isinstance(item, dict) or not _id(item.get("id")):
+    for item in json_list(body.get("line_items")):
+        if not isinstance(item, dict) or not platform_id(item.get("id")):
             continue
-        line_id = _id(item["id"])
-        allocations = _list(item.get("discount_allocations"))
+        line_id = platform_id(item["id"])
+        allocations = json_list(item.get("discount_allocations"))
         discount = (
             sum((_money(a.get("amount")) for a in allocations if isinstance(a, dict)), ZERO)
             if allocations
@@ -256,25 +257,14 @@ def _shopify_extras(order_id: str, body: dict[str, Any]) -> OrderExtras:
 def _woocommerce_extras(order_id: str, body: dict[str, Any]) -> OrderExtras:
     # Line prices in the order sync are already after discounts; refunds are order-level totals (negative).
     lines = {
-        _id(item.get("id")): LineExtras(arm=_meta(item.get("meta_data"), ARM_PROPERTY))
-        for item in _list(body.get("line_items"))
-        if isinstance(item, dict) and _id(item.get("id"))
+        platform_id(item.get("id")): LineExtras(arm=_meta(item.get("meta_data"), ARM_PROPERTY))
+        for item in json_list(body.get("line_items"))
+        if isinstance(item, dict) and platform_id(item.get("id"))
     }
-    refund = sum((abs(_money(r.get("total"))) for r in _list(body.get("refunds")) if isinstance(r, dict)), ZERO)
+    refund = sum((abs(_money(r.get("total"))) for r in json_list(body.get("refunds")) if isinstance(r, dict)), ZERO)
     return OrderExtras(
         order_id=order_id, session_id=_meta(body.get("meta_data"), SESSION_PROPERTY), lines=lines, order_refund=refund
     )
-
-
-def _list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else []
-
-
-def _id(value: Any) -> str:
-    if isinstance(value, bool) or not isinstance(value, int | str):
-        return ""
-    text = str(value).strip()
-    return text.rsplit("/", 1)[-1] if text.startswith("gid://") else text
 
 
 def _money(value: Any) -> Decimal:
@@ -293,14 +283,14 @@ def _property(properties: Any, name: str) -> str:
     if isinstance(properties, dict):
         value = properties.get(name)
         return str(value)[:64] if isinstance(value, str | int) else ""
-    for item in _list(properties):
+    for item in json_list(properties):
         if isinstance(item, dict) and item.get("name") == name and isinstance(item.get("value"), str | int):
             return str(item["value"])[:64]
     return ""
 
 
 def _meta(meta: Any, key: str) -> str:
-    for entry in _list(meta):
+    for entry in json_list(meta):
         if isinstance(entry, dict) and entry.get("key") == key and isinstance(entry.get("value"), str | int):
             return str(entry["value"])[:64]
     return ""

@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 
 import requests
 
+from bitrecs_site.http import error_text
 from bitrecs_site.json_intake import parse_json
 from subnet.protocol import BitrecsRequest, request_for_miners
 from subnet.signing import probe_request_message, probe_response_message
@@ -128,7 +129,8 @@ class GatewayProbes:
         except requests.RequestException as exc:
             raise ProbeFetchError(f"cannot reach {url}: {exc}") from exc
         if response.status_code != 200:
-            raise ProbeFetchError(f"{url} answered {response.status_code}: {response.text[:200]}")
+            reason = error_text(response, fields=("detail",), limit=200)
+            raise ProbeFetchError(f"{url} answered {response.status_code}: {reason}")
         body = response.content
         if len(body) > _MAX_BODY_BYTES:
             raise ProbeFetchError(f"{url} answered more than {_MAX_BODY_BYTES} bytes")

@@ -42,6 +42,11 @@ class FakeWooCommerce(StoreRest):
         """The running socketserver (bench/sync_bench.py counts its connections), None when stopped."""
         return self._http.httpd if self._http is not None else None
 
+    @property
+    def connections(self) -> int:
+        """How many TCP connections the store accepted since it started (connection reuse shows as few)."""
+        return self._http.connections if self._http is not None else 0
+
     # Lifecycle.
 
     def start(self) -> "FakeWooCommerce":

@@ -9,8 +9,10 @@ from collections.abc import Mapping
 from django.db import transaction
 from django.utils import timezone
 
+from merchants.customers import stored_customer_key
 from merchants.exceptions import InvalidRequest, InvalidSignature
 from merchants.models import OAuthState, PlatformCredential, Store, StoreEvent, WebhookEvent
+from merchants.services.handoff import REDACT_CUSTOMER_TASK, enqueue_task_on_commit
 from merchants.services.shopify.shop import app_secrets, validate_shop_domain
 from merchants.services.stores import record_store_event
 from merchants.services.webhooks import parse_json_object, record_webhook_event
@@ -121,10 +123,14 @@ def _handle_customers_data_request(event: WebhookEvent, store: Store) -> str:
 
 
 def _handle_customers_redact(event: WebhookEvent, store: Store) -> str:
+    # No customer record is held; the order lines the customer's anonymous key links go (catalog_sync's task).
+    key = stored_customer_key(event.payload)
+    if key:
+        enqueue_task_on_commit(REDACT_CUSTOMER_TASK, store.id, key)
     record_store_event(
         store=store,
         kind=StoreEvent.Kind.CUSTOMER_REDACTED,
-        detail={"webhook_event_id": event.id, "customer_records_deleted": 0},
+        detail={"webhook_event_id": event.id, "customer_records_deleted": 0, "keyed_order_lines_deleted": bool(key)},
     )
     return WebhookEvent.Status.PROCESSED
 

@@ -1,4 +1,10 @@
-from portal.views import auth, merchant
+from portal.views import auth, merchant, signin, store_settings, why
 
 # Each views module owns its routes under /portal/.
-urlpatterns = [*auth.urlpatterns, *merchant.urlpatterns]
+urlpatterns = [
+    *auth.urlpatterns,
+    *merchant.urlpatterns,
+    *store_settings.urlpatterns,
+    *why.urlpatterns,
+    *signin.urlpatterns,
+]

@@ -326,8 +326,13 @@ def _pick(lists: Sequence[_StoredList], *, source: str, placement: str, fresh_on
 
 
 def _is_fresh(stored: _StoredList) -> bool:
+    return is_network_list_fresh(computed_at=stored.computed_at)
+
+
+def is_network_list_fresh(*, computed_at: datetime) -> bool:
+    """True while a network list computed then may still be served (RECS_NETWORK_MAX_AGE_SECONDS)."""
     max_age = timedelta(seconds=int(settings.RECS_NETWORK_MAX_AGE_SECONDS))
-    return stored.computed_at >= timezone.now() - max_age
+    return computed_at >= timezone.now() - max_age
 
 
 def _merged_session_lists(

@@ -48,7 +48,7 @@ def store_settings(request: HttpRequest, store: Store) -> HttpResponse:
         if not bound.is_valid():
             status = 400
         elif section == "rules" and request.POST.get("action") == "preview":
-            context["preview"] = _preview(store=store, form=bound)  # type: ignore[arg-type]
+            context["preview"] = _preview(store=store, form=bound)
         else:
             try:
                 done = _save(section=section, store=store, form=bound)

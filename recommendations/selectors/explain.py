@@ -46,6 +46,15 @@ REJECTION_LABELS: dict[str, str] = {
     NOT_NEEDED: "passed the rules; the list was already full",
 }
 
+# What the local engine's reasons mean to a merchant (network items carry the miner's choice).
+REASON_LABELS: dict[str, str] = {
+    "similar": "similar text (title, tags, category)",
+    "bought_together": "bought together (co-purchase)",
+    "popular": "popular in the store",
+    "trending": "trending in the store",
+    "pinned": "pinned by you",
+}
+
 
 @dataclass(frozen=True)
 class StoredListInfo:
@@ -80,6 +89,12 @@ class Candidate:
     @property
     def removed_label(self) -> str:
         return REJECTION_LABELS.get(self.removed_by, self.removed_by)
+
+    @property
+    def reason_label(self) -> str:
+        if self.source == Source.NETWORK:
+            return "chosen by a miner"
+        return REASON_LABELS.get(self.reason, self.reason)
 
 
 @dataclass(frozen=True)
@@ -377,3 +392,14 @@ def _catalog_removals(*, store_id: int, rules: StoreRules) -> tuple[dict[str, in
         if hits:
             counts["any"] = counts.get("any", 0) + 1
     return counts, total
+
+
+def sample_skus(*, store_id: int, limit: int) -> list[tuple[str, str]]:
+    """(SKU, title) of a few of the store's products that have a stored list, to try "why this list" on."""
+    rows = (
+        RecommendationList.objects.filter(store_id=store_id, placement="product", product__isnull=False)
+        .order_by("-computed_at", "-id")
+        .values_list("product__sku", "product__external_id", "product__title")[: limit * 3]
+    )
+    found = dict.fromkeys((sku or external_id, title) for sku, external_id, title in rows)
+    return list(found)[:limit]

@@ -5,6 +5,7 @@ Settings are read once per process, so each check runs in a subprocess with the 
 
 import json
 import os
+import re
 import subprocess
 import sys
 from typing import Any
@@ -140,7 +141,8 @@ def test_the_shopify_app_home_keeps_its_frame_ancestors_inside_the_full_policy(c
     assert response.status_code == 200
     policy = dict(part.strip().split(" ", 1) for part in response["Content-Security-Policy"].split(";"))
     assert policy["frame-ancestors"] == f"https://{shop} https://admin.shopify.com"
-    nonce = str(response.wsgi_request.csp_nonce)  # type: ignore[attr-defined]  # set by django-csp
-    assert policy["script-src"] == f"'self' https://cdn.shopify.com 'nonce-{nonce}'"
-    assert f'<script nonce="{nonce}">' in response.content.decode()
+    assert policy["script-src"] == "'self' https://cdn.shopify.com"  # no nonce asked for: no inline script
+    scripts = re.findall(r"<script[^>]*>", response.content.decode())
+    assert len(scripts) == 2
+    assert all(" src=" in tag for tag in scripts)  # App Bridge and the embedded portal's static script
     assert "X-Frame-Options" not in response

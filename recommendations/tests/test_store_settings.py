@@ -1,4 +1,4 @@
-"""Merchant settings: the rule that keeps a candidate out, the writes and their cache invalidation, the network switch."""
+"""Merchant settings: the rule that keeps a candidate out, the writes and their cache forgetting, the network switch."""
 
 from decimal import Decimal
 

@@ -30,10 +30,15 @@ class RulesForm(forms.Form):
 
     in_stock_only = forms.BooleanField(required=False, label="Only products in stock")
     published_only = forms.BooleanField(required=False, label="Only published, active products")
-    exclude_skus = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 3}), help_text=_LIST_HELP)
-    exclude_tags = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}), help_text=_LIST_HELP)
+    exclude_skus = forms.CharField(
+        required=False, widget=forms.Textarea(attrs={"rows": 3}), label="Excluded SKUs", help_text=_LIST_HELP
+    )
+    exclude_tags = forms.CharField(
+        required=False, widget=forms.Textarea(attrs={"rows": 2}), label="Excluded tags", help_text=_LIST_HELP
+    )
     exclude_categories = forms.CharField(
         required=False,
+        label="Excluded categories",
         widget=forms.Textarea(attrs={"rows": 2}),
         help_text='One category path per line, e.g. "Apparel > Socks" (its subcategories too).',
     )
@@ -162,7 +167,7 @@ class PlacementsForm(forms.Form):
             self.fields[f"{view.placement}_title"] = forms.CharField(
                 required=False,
                 max_length=120,
-                label=f"{view.label}: title",
+                label="Title",
                 initial=view.title,
                 widget=forms.TextInput(attrs={"placeholder": view.default_title}),
             )

@@ -29,6 +29,7 @@ from recommendations.services.store_settings import (
     save_network_sharing,
     save_placement_settings,
 )
+from subnet.selectors import DEFAULT_POOL_SIZE
 
 SECTIONS = ("rules", "placements", "attribution", "network")
 
@@ -122,7 +123,13 @@ def _page(
     return render(
         request,
         "portal/settings.html",
-        {**context, "forms": forms, "problem": problem, "network_enabled": is_network_enabled(store=store)},
+        {
+            **context,
+            "forms": forms,
+            "problem": problem,
+            "network_enabled": is_network_enabled(store=store),
+            "network_pool_size": DEFAULT_POOL_SIZE,
+        },
         status=status,
     )
 

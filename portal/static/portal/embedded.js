@@ -68,13 +68,14 @@
   document.addEventListener("submit", function (event) {
     var form = event.target;
     if (!root.contains(form)) { return; }
-    var action = new URL(form.action || window.location.href, window.location.href);
+    // getAttribute: a control named "action" or "method" shadows form.action and form.method.
+    var action = new URL(form.getAttribute("action") || "", window.location.href);
     // A form without its own portal address (action="" or "#section") posts back to the page it is on.
     var url = embeddedUrl(action.href) || (action.pathname === window.location.pathname ? portalBase + current : null);
     if (!url) { return; }
     event.preventDefault();
     var data = new FormData(form, event.submitter || undefined);
-    if ((form.method || "get").toLowerCase() === "post") {
+    if ((form.getAttribute("method") || "get").toLowerCase() === "post") {
       load(url.split("?")[0], { method: "POST", body: data, hash: action.hash });
     } else {
       load(url.split("?")[0] + "?" + new URLSearchParams(data).toString());

@@ -11,6 +11,7 @@ from django.contrib.auth import get_user_model
 from django.test import Client
 from django.utils import timezone
 
+from bitrecs_site.tests.test_wordpress_boot import wordpress  # noqa: F401 (the fixture)
 from merchants.models import PortalSignInNonce, Store, StoreMembership
 from merchants.services.portal_signin import prune_signin_nonces, sign_signin_link
 from merchants.tests.factories import PlatformCredentialFactory, StoreFactory
@@ -173,3 +174,20 @@ def test_expired_nonces_are_pruned():
 
     assert deleted == 1
     assert list(PortalSignInNonce.objects.values_list("nonce", flat=True)) == ["b" * 32]
+
+
+def test_a_link_made_by_the_plugin_in_a_real_wordpress_signs_in(request, settings):
+    # Given: WordPress (Debian's, on MariaDB) with the plugin, and WooCommerce's api_keys table holding the keys the
+    # Bitrecs app was given (key 2 is the current one: cs_111…) and another app's key
+    port, installed = request.getfixturevalue("wordpress")
+    settings.LOCAL_MODE = True  # the shop is http://127.0.0.1:<port>
+    store = StoreFactory.create(platform=Store.Platform.WOOCOMMERCE, domain=f"127.0.0.1:{port}", name="WP shop")
+    PlatformCredentialFactory.create(store=store, access_token="", key_id="2", consumer_secret="cs_" + "1" * 40)
+    assert installed["portal_url_unconnected"] == ""
+    built = urlsplit(installed["portal_url"])
+    assert (built.netloc, built.path) == ("127.0.0.1:9", URL)  # the Bitrecs server the plugin is set up with
+
+    response = Client().get(URL, dict(parse_qsl(built.query)))
+
+    assert response.status_code == 302
+    assert response["Location"] == f"/portal/stores/{store.pk}/"

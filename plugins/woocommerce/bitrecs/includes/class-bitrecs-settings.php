@@ -102,13 +102,15 @@ final class Bitrecs_Settings {
 		if ( ! isset( $wpdb ) ) {
 			return null;
 		}
-		$row = $wpdb->get_row(
+		$suppress = $wpdb->suppress_errors(); // no WooCommerce, no api_keys table: no key, and no error shown.
+		$row      = $wpdb->get_row(
 			$wpdb->prepare(
 				"SELECT key_id, consumer_secret FROM {$wpdb->prefix}woocommerce_api_keys WHERE description LIKE %s ORDER BY key_id DESC LIMIT 1",
 				$wpdb->esc_like( self::APP_NAME . ' - API' ) . '%'
 			),
 			ARRAY_A
 		);
+		$wpdb->suppress_errors( $suppress );
 		if ( ! is_array( $row ) || ! preg_match( '/^cs_[0-9a-f]{40}$/', (string) $row['consumer_secret'] ) ) {
 			return null;
 		}

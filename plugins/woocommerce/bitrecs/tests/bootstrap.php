@@ -46,6 +46,12 @@ namespace {
 		public function prepare( $query, ...$args ) {
 			return vsprintf( str_replace( '%s', "'%s'", $query ), $args );
 		}
+		public $suppressed = false;
+		public function suppress_errors( $suppress = true ) {
+			$previous         = $this->suppressed;
+			$this->suppressed = (bool) $suppress;
+			return $previous;
+		}
 		public function get_row( $query, $output ) {
 			$GLOBALS['bitrecs_wp']['queries'][] = $query;
 			return $GLOBALS['bitrecs_wp']['api_key'];

@@ -14,6 +14,7 @@ from django.conf import settings
 from merchants.models import Store
 from recommendations.experiments import DEFAULT_COUNT, DEFAULT_TITLES
 from recommendations.models import Placement, PlacementSettings
+from recommendations.selectors.stores import _ratio, _str_list
 
 MAX_WINDOW_HOURS = 24 * 30
 
@@ -115,10 +116,4 @@ def _section(store: Store, name: str) -> dict[str, Any]:
 
 
 def _strings(value: Any) -> tuple[str, ...]:
-    return tuple(str(v) for v in value if isinstance(v, str | int)) if isinstance(value, list) else ()
-
-
-def _ratio(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-        return None
-    return float(value)
+    return tuple(_str_list(value))

@@ -339,8 +339,9 @@ def preview_merchant_rules(
     current = build_serving_store(store=store)
     draft = Store(id=store.id, site_key=store.site_key, domain=store.domain, settings=proposed_settings)
     proposed = build_serving_store(store=draft)
-    current_counts, total = _catalog_removals(store_id=store.id, rules=current.rules)
-    proposed_counts, _ = _catalog_removals(store_id=store.id, rules=proposed.rules)
+    (current_counts, proposed_counts), total = _catalog_removals(
+        store_id=store.id, rules=[current.rules, proposed.rules]
+    )
     counts = tuple(
         RuleCount(rule=rule, label=label, current=current_counts.get(rule, 0), proposed=proposed_counts.get(rule, 0))
         for rule, label in PREVIEW_RULES
@@ -360,37 +361,35 @@ def preview_merchant_rules(
     )
 
 
-def _catalog_removals(*, store_id: int, rules: StoreRules) -> tuple[dict[str, int], int]:
-    """Products removed per rule (a product can count under several) and under any rule, with the catalog size."""
-    counts: dict[str, int] = {}
-    total = 0
+def _catalog_removals(*, store_id: int, rules: Sequence[StoreRules]) -> tuple[list[dict[str, int]], int]:
+    """Per rule set: products removed per rule (one product may count under several) and under "any"; catalog size.
+
+    One pass over the catalog for every rule set; stock and publication go through the engine's rejection_reason.
+    """
+    counts: list[dict[str, int]] = [{} for _ in rules]
+    only_stock = [MerchantRules(require_in_stock=r.in_stock_only, require_published=False) for r in rules]
+    only_published = [MerchantRules(require_in_stock=False, require_published=r.published_only) for r in rules]
+    total, active = 0, Product.Status.ACTIVE.value
     fields = ("external_id", "in_stock", "is_published", "status", "tags", "category_path")
-    for external_id, in_stock, is_published, status, tags, category_path in (
-        Product.objects.filter(store_id=store_id).values_list(*fields).iterator(chunk_size=2000)
-    ):
+    rows = Product.objects.filter(store_id=store_id).values_list(*fields).iterator(chunk_size=2000)
+    for external_id, in_stock, is_published, status, tags, category_path in rows:
         total += 1
-        hits = []
-        if external_id in rules.exclude_ids:
-            hits.append(EXCLUDED_BY_SKU)
-        taxonomy = taxonomy_rejection(tags=tags, category_path=category_path, rules=rules)
-        if taxonomy:
-            hits.append(taxonomy)
-        item = CatalogItem(
-            id=external_id, in_stock=in_stock, is_published=is_published and status == Product.Status.ACTIVE
-        )
-        base = MerchantRules(require_in_stock=rules.in_stock_only, require_published=rules.published_only)
-        for rule in (Rejection.OUT_OF_STOCK, Rejection.UNPUBLISHED):
-            only = replace(
-                base,
-                require_in_stock=base.require_in_stock and rule == Rejection.OUT_OF_STOCK,
-                require_published=base.require_published and rule == Rejection.UNPUBLISHED,
-            )
-            if rejection_reason(external_id, lookup={external_id: item}.get, rules=only) == rule:
-                hits.append(rule)
-        for hit in hits:
-            counts[hit] = counts.get(hit, 0) + 1
-        if hits:
-            counts["any"] = counts.get("any", 0) + 1
+        item = CatalogItem(id=external_id, in_stock=in_stock, is_published=is_published and status == active)
+        lookup = {external_id: item}.get
+        for index, rule_set in enumerate(rules):
+            hits = []
+            if external_id in rule_set.exclude_ids:
+                hits.append(EXCLUDED_BY_SKU)
+            taxonomy = taxonomy_rejection(tags=tags, category_path=category_path, rules=rule_set)
+            if taxonomy:
+                hits.append(taxonomy)
+            for rule, check in ((Rejection.OUT_OF_STOCK, only_stock), (Rejection.UNPUBLISHED, only_published)):
+                if rejection_reason(external_id, lookup=lookup, rules=check[index]) == rule:
+                    hits.append(rule)
+            for hit in hits:
+                counts[index][hit] = counts[index].get(hit, 0) + 1
+            if hits:
+                counts[index]["any"] = counts[index].get("any", 0) + 1
     return counts, total
 
 

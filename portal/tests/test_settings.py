@@ -254,3 +254,12 @@ def test_a_visitor_who_is_not_signed_in_is_sent_to_sign_in(shop):
 
     assert response.status_code == 302
     assert response["Location"].startswith("/portal/login?next=")
+
+
+def test_a_null_character_in_a_rule_is_refused_not_a_500(shop):
+    client, store = shop
+
+    response = client.post(url(store), rules_post(action="save", exclude_tags="sale\x00"))
+
+    assert response.status_code == 400
+    assert response.context["forms"]["rules"].errors["exclude_tags"] == ["Null characters are not allowed."]

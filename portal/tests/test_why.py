@@ -123,6 +123,7 @@ def test_an_unknown_sku_says_the_home_list_answers(shop):
     [
         ({"sku": "SKU-0", "placement": "footer"}, "Unknown placement &#x27;footer&#x27;: use product, cart or home."),
         ({"sku": "x" * 256}, "A SKU is at most 255 characters."),
+        ({"sku": "SKU\x00-0"}, "A SKU has no control characters."),
     ],
 )
 def test_bad_parameters_are_a_400_page_with_the_reason(shop, params, message):

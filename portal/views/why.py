@@ -25,6 +25,8 @@ def why(request: HttpRequest, store: Store) -> HttpResponse:
         problem, placement = f"Unknown placement {placement[:20]!r}: use product, cart or home.", Placement.PRODUCT
     elif len(sku) > MAX_SKU_LENGTH:
         problem, sku = f"A SKU is at most {MAX_SKU_LENGTH} characters.", ""
+    elif not sku.isprintable():
+        problem, sku = "A SKU has no control characters.", ""
     explained = None
     if not problem and (sku or placement == Placement.HOME):
         limit = get_widget_settings(store_id=store.id, placement=placement).count

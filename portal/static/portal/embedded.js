@@ -32,6 +32,26 @@
     root.setAttribute("aria-busy", "false");
     var target = hash && document.getElementById(hash.slice(1));
     if (target) { target.scrollIntoView(); } else { window.scrollTo(0, 0); }
+    runScripts(doc);
+  }
+
+  // A shown page's own static scripts (e.g. Chart.js and charts.js, which draw its canvases) run again, in order.
+  function runScripts(doc) {
+    var sources = Array.prototype.map.call(doc.querySelectorAll("script[src]"), function (tag) {
+      return new URL(tag.getAttribute("src"), window.location.href);
+    }).filter(function (url) {
+      return url.origin === window.location.origin && url.pathname.indexOf("/static/") === 0;
+    });
+    sources.reduce(function (previous, url) {
+      return previous.then(function () {
+        return new Promise(function (resolve) {
+          var tag = document.createElement("script");
+          tag.src = url.href;
+          tag.onload = tag.onerror = function () { tag.remove(); resolve(); };
+          document.head.appendChild(tag);
+        });
+      });
+    }, Promise.resolve());
   }
 
   function load(url, options) {

@@ -163,7 +163,9 @@ def explain_recommendations(*, store: ServingStore, placement: str, sku: str, li
         query_sku=sku,
         query_title=query_title,
         query_found=plan.query is not None,
-        lists=tuple(_list_infos(rec_ids=[c.rec_id for c in (plan.network, plan.local) if c is not None])),
+        lists=tuple(
+            _list_infos(store_id=store.id, rec_ids=[c.rec_id for c in (plan.network, plan.local) if c is not None])
+        ),
         candidates=tuple(_with_substitutions(candidates, limit=limit)),
     )
 
@@ -248,10 +250,10 @@ def _with_substitutions(candidates: list[Candidate], *, limit: int) -> list[Cand
     return [replace(c, substitute_for=pairs.get(c.external_id, "")) for c in candidates]
 
 
-def _list_infos(*, rec_ids: Sequence[str]) -> list[StoredListInfo]:
+def _list_infos(*, store_id: int, rec_ids: Sequence[str]) -> list[StoredListInfo]:
     if not rec_ids:
         return []
-    rows = RecommendationList.objects.filter(rec_id__in=list(rec_ids)).values_list(
+    rows = RecommendationList.objects.filter(store_id=store_id, rec_id__in=list(rec_ids)).values_list(
         "source", "placement", "rec_id", "computed_at", "miner_hotkey", "validator", "models_used", "latency_ms"
     )
     now = timezone.now()

@@ -6,24 +6,28 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('merchants', '0002_store_membership'),
+        ("merchants", "0002_store_membership"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='PortalSignInNonce',
+            name="PortalSignInNonce",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('nonce', models.CharField(max_length=64)),
-                ('expires_at', models.DateTimeField()),
-                ('used_at', models.DateTimeField(default=django.utils.timezone.now, editable=False)),
-                ('store', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='merchants.store')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("nonce", models.CharField(max_length=64)),
+                ("expires_at", models.DateTimeField()),
+                ("used_at", models.DateTimeField(default=django.utils.timezone.now, editable=False)),
+                (
+                    "store",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="+", to="merchants.store"
+                    ),
+                ),
             ],
             options={
-                'indexes': [models.Index(fields=['expires_at'], name='portal_nonce_expires_idx')],
-                'constraints': [models.UniqueConstraint(fields=('store', 'nonce'), name='uniq_portal_signin_nonce')],
+                "indexes": [models.Index(fields=["expires_at"], name="portal_nonce_expires_idx")],
+                "constraints": [models.UniqueConstraint(fields=("store", "nonce"), name="uniq_portal_signin_nonce")],
             },
         ),
     ]

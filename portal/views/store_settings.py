@@ -15,7 +15,7 @@ from merchants.exceptions import InvalidRequest
 from merchants.models import Store
 from portal.access import store_view
 from portal.settings_forms import AttributionForm, NetworkForm, PlacementsForm, RulesForm
-from recommendations.experiments import DEFAULT_COUNT
+from recommendations.experiments import get_widget_settings
 from recommendations.selectors.explain import preview_merchant_rules
 from recommendations.selectors.store_settings import (
     get_attribution_settings,
@@ -86,12 +86,13 @@ def _preview(*, store: Store, form: RulesForm) -> Any:
         **(store.settings if isinstance(store.settings, dict) else {}),
         "recommendations": form.rules().as_settings(),
     }
+    placement = form.cleaned_data["preview_placement"]
     return preview_merchant_rules(
         store=store,
         proposed_settings=proposed,
-        placement=form.cleaned_data["preview_placement"],
+        placement=placement,
         sku=form.cleaned_data["preview_sku"],
-        limit=DEFAULT_COUNT,
+        limit=get_widget_settings(store_id=store.id, placement=placement).count,  # as many as the widget shows
     )
 
 

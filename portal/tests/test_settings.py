@@ -263,3 +263,12 @@ def test_a_null_character_in_a_rule_is_refused_not_a_500(shop):
 
     assert response.status_code == 400
     assert response.context["forms"]["rules"].errors["exclude_tags"] == ["Null characters are not allowed."]
+
+
+def test_the_preview_shows_as_many_products_as_the_placement_does(shop):
+    client, store = shop
+    PlacementSettings.objects.create(store=store, placement="product", count=6)
+
+    response = client.post(url(store), rules_post())
+
+    assert served(response, "before") == ["SKU-1", "SKU-2", "SKU-3", "SKU-4", "SKU-6", "SKU-7"]

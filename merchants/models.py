@@ -179,3 +179,23 @@ class WebhookEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.platform} {self.topic} {self.dedup_key}"
+
+
+class PortalSignInNonce(models.Model):
+    """A used nonce of a signed portal sign-in link (the WooCommerce plugin's "Open Bitrecs portal").
+
+    The link carries its expiry; a row exists from the link's first use until it is pruned after that expiry, so a
+    second use of the same link is refused by the unique constraint.
+    """
+
+    store = models.ForeignKey(Store, on_delete=models.CASCADE, related_name="+")
+    nonce = models.CharField(max_length=64)
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["store", "nonce"], name="uniq_portal_signin_nonce")]
+        indexes = [models.Index(fields=["expires_at"], name="portal_nonce_expires_idx")]
+
+    def __str__(self) -> str:
+        return f"sign-in nonce of {self.store_id}"

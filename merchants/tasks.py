@@ -79,8 +79,9 @@ def refresh_expiring_tokens_task() -> int:
 
 @shared_task(name="merchants.prune_expired_installs", ignore_result=True)
 def prune_expired_installs_task() -> int:
-    """Forget Shopify OAuth states and WooCommerce key requests that expired unused."""
-    from merchants.services.shopify import prune_oauth_states  # services enqueue tasks from here
+    """Forget Shopify OAuth states and WooCommerce key requests that expired unused, and expired sign-in nonces."""
+    from merchants.services.portal_signin import prune_signin_nonces  # services enqueue tasks from here
+    from merchants.services.shopify import prune_oauth_states
     from merchants.services.woocommerce import prune_pending_installs
 
-    return prune_oauth_states() + prune_pending_installs()
+    return prune_oauth_states() + prune_pending_installs() + prune_signin_nonces()

@@ -1,4 +1,4 @@
-from portal.views import analytics, auth, experiments, hotkey, merchant, neurons
+from portal.views import analytics, auth, experiments, hotkey, merchant, neurons, signin, store_settings, why
 
 # Each views module owns its routes under /portal/.
 urlpatterns = [
@@ -6,6 +6,9 @@ urlpatterns = [
     *merchant.urlpatterns,
     *analytics.urlpatterns,
     *experiments.urlpatterns,
+    *store_settings.urlpatterns,
+    *why.urlpatterns,
+    *signin.urlpatterns,
     *hotkey.urlpatterns,
     *neurons.urlpatterns,
 ]

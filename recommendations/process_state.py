@@ -8,7 +8,7 @@
   and kept RECS_LIVE_ENGINE_TTL_SECONDS.
 
 Selectors and views read through this module; nothing else keeps per-process state. `clear_process_caches()`
-forgets all of it (tests call it before each test; a settings change otherwise waits the TTLs).
+forgets all of it (tests call it before each test); `forget_store()` one store's part (a settings change).
 """
 
 import logging
@@ -71,6 +71,13 @@ class ExpiringCache(Generic[K, V]):
         """Forget every entry."""
         self._entries.clear()
 
+    def discard_where(self, matches: Callable[[K], bool]) -> int:
+        """Forget the entries whose key matches; returns how many were forgotten."""
+        keys = [key for key in list(self._entries) if matches(key)]
+        for key in keys:
+            self._entries.pop(key, None)
+        return len(keys)
+
 
 serving_stores: "ExpiringCache[str, ServingStore | None]" = ExpiringCache(max_entries=10_000)
 # Keyed by the raw (site_key, sku, placement, limit) and the experiment arm served ("" outside an experiment).
@@ -90,6 +97,18 @@ def clear_process_caches() -> None:
     running_experiments.clear()
     widget_settings.clear()
     _live_engines.clear()
+
+
+def forget_store(*, store_id: int, site_key: str) -> None:
+    """Forget one store's serving config, answers, experiment and placement settings held by this process.
+
+    A settings change calls it so this process serves the change at once; other processes follow within
+    RECS_STORE_CACHE_SECONDS (answers: RECS_ANSWER_CACHE_SECONDS).
+    """
+    serving_stores.discard_where(lambda key: key == site_key)
+    answers.discard_where(lambda key: key[0] == site_key)
+    running_experiments.discard_where(lambda key: key == store_id)
+    widget_settings.discard_where(lambda key: key[0] == store_id)
 
 
 def get_live_engine(*, store_id: int) -> Recommender | None:

@@ -18,6 +18,7 @@ from catalog_sync.models import Product
 from merchants.models import Store
 from recommendations.engine import Recommender
 from recommendations.models import Placement, RecommendationList, Source
+from recommendations.selectors.store_settings import is_network_enabled
 from subnet.answers import NAME_MAX_LENGTH, PRICE_MAX_LENGTH, REASON_MAX_LENGTH, clean_text, find_sku_problem
 from subnet.client import RecAnswer, ValidatorClient, ValidatorError, ValidatorRateLimited
 from subnet.exceptions import AnswerRejected, CandidatePoolTooSmall
@@ -250,9 +251,10 @@ def pick_products_to_ask(*, store: Store, limit: int) -> list[Product]:
 
     Published, active, in-stock products whose product-page network list is missing or older than
     RECS_NETWORK_MAX_AGE_SECONDS, and that were not asked in the last BITRECS_ASK_COOLDOWN_MINUTES
-    (whatever the outcome, so a failing product is not asked again on every run).
+    (whatever the outcome, so a failing product is not asked again on every run). None when the merchant
+    turned the network off (Store.settings["network"]["enabled"] false: nothing of the store is sent).
     """
-    if limit <= 0:
+    if limit <= 0 or not is_network_enabled(store=store):
         return []
     now = timezone.now()
     fresh_list = RecommendationList.objects.filter(

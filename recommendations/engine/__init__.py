@@ -5,7 +5,7 @@ without Django settings.
 """
 
 from recommendations.engine.core import CatalogItem, EngineConfig, Placement, Reason, Recommender, ScoredItem
-from recommendations.engine.rules import MerchantRules, apply_merchant_rules
+from recommendations.engine.rules import MerchantRules, Rejection, apply_merchant_rules, rejection_reason
 
 __all__ = [
     "CatalogItem",
@@ -14,6 +14,8 @@ __all__ = [
     "Placement",
     "Reason",
     "Recommender",
+    "Rejection",
     "ScoredItem",
     "apply_merchant_rules",
+    "rejection_reason",
 ]

@@ -34,21 +34,7 @@ def apply_merchant_rules(
     """
 
     def allowed(item_id: str) -> bool:
-        if item_id in never_ids or item_id in rules.exclude_ids:
-            return False
-        item = lookup(item_id)
-        if item is None:
-            return False
-        if rules.require_in_stock and not item.in_stock:
-            return False
-        if rules.require_published and not item.is_published:
-            return False
-        if item.price is not None:
-            if rules.min_price is not None and item.price < rules.min_price:
-                return False
-            if rules.max_price is not None and item.price > rules.max_price:
-                return False
-        return True
+        return rejection_reason(item_id, lookup=lookup, rules=rules, never_ids=never_ids) is None
 
     top = max((r.score for r in results), default=0.0)
     pinned = [ScoredItem(id=x, score=top, reason=Reason.PINNED) for x in _unique(rules.pinned_ids)]
@@ -62,6 +48,45 @@ def apply_merchant_rules(
         seen.add(result.id)
         out.append(result)
     return out
+
+
+class Rejection:
+    """Why a rule keeps a candidate out of a list (the values are what the portal explains)."""
+
+    QUERY_OR_CART = "query_or_cart"
+    EXCLUDED = "excluded"
+    UNKNOWN = "unknown"
+    OUT_OF_STOCK = "out_of_stock"
+    UNPUBLISHED = "unpublished"
+    BELOW_MIN_PRICE = "below_min_price"
+    ABOVE_MAX_PRICE = "above_max_price"
+
+
+def rejection_reason(
+    item_id: str,
+    *,
+    lookup: Callable[[str], CatalogItem | None],
+    rules: MerchantRules,
+    never_ids: Collection[str] = (),
+) -> str | None:
+    """The first rule that keeps item_id out (a Rejection value), or None when every rule lets it through."""
+    if item_id in never_ids:
+        return Rejection.QUERY_OR_CART
+    if item_id in rules.exclude_ids:
+        return Rejection.EXCLUDED
+    item = lookup(item_id)
+    if item is None:
+        return Rejection.UNKNOWN
+    if rules.require_in_stock and not item.in_stock:
+        return Rejection.OUT_OF_STOCK
+    if rules.require_published and not item.is_published:
+        return Rejection.UNPUBLISHED
+    if item.price is not None:
+        if rules.min_price is not None and item.price < rules.min_price:
+            return Rejection.BELOW_MIN_PRICE
+        if rules.max_price is not None and item.price > rules.max_price:
+            return Rejection.ABOVE_MAX_PRICE
+    return None
 
 
 def _unique(ids: Iterable[str]) -> list[str]:

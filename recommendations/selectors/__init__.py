@@ -1,5 +1,7 @@
 """Reads of the recommendations app, one module per job: stores (serving config), serving (the widget's answer),
-attribution (what a rec_id names). Per-process caches and the live engine live in recommendations.process_state.
+attribution (what a rec_id names), explain (why a list is what it is; a rule change's preview), store_settings (the
+merchant settings as the portal edits them). Per-process caches and the live engine live in
+recommendations.process_state.
 """
 
 from recommendations.selectors.attribution import RecAttribution, get_rec_attribution, rec_id_source

@@ -117,6 +117,37 @@ def get_recommendations(
         return Recommendations(rec_id=None, source=Source.LOCAL, placement=placement, items=(), personalised=True)
     if arm == Arm.INTERLEAVE:
         return _interleaved(store=store, placement=placement, sku=sku, limit=limit, cart=cart, viewed=viewed, seed=seed)
+    plan = _plan(store=store, placement=placement, sku=sku, limit=limit, cart=cart, viewed=viewed, arm=arm)
+    items, contributors = _select(store=store, chain=plan.chain, limit=limit, never=plan.never, query=plan.query)
+    rec_id, source = _attribution(chain=plan.chain, contributors=contributors, fallback=plan.network or plan.local)
+    return Recommendations(
+        rec_id=rec_id, source=source, placement=placement, items=tuple(items), personalised=personalised
+    )
+
+
+@dataclass
+class _Plan:
+    """What an answer is chosen from: the query product, the lists read, and the ordered candidate chain."""
+
+    query: _Query | None
+    lists: list[_StoredList]
+    network: _StoredList | None
+    local: _StoredList | None
+    chain: _Chain
+    never: set[str]
+
+
+def _plan(
+    *,
+    store: ServingStore,
+    placement: str,
+    sku: str,
+    limit: int,
+    cart: Sequence[str] = (),
+    viewed: Sequence[str] = (),
+    arm: str | None = None,
+) -> _Plan:
+    personalised = bool(cart or viewed)
     query: _Query | None = None
     lists: list[_StoredList] = []
     if placement == Placement.HOME:
@@ -157,11 +188,7 @@ def get_recommendations(
                 chain.extend(merged, source=Source.LOCAL, rec_id=rec_id)
 
     never = {*session_ids, *([query.external_id] if query else [])}
-    items, contributors = _select(store=store, chain=chain, limit=limit, never=never, query=query)
-    rec_id, source = _attribution(chain=chain, contributors=contributors, fallback=network or local)
-    return Recommendations(
-        rec_id=rec_id, source=source, placement=placement, items=tuple(items), personalised=personalised
-    )
+    return _Plan(query=query, lists=lists, network=network, local=local, chain=chain, never=never)
 
 
 def _interleaved(
@@ -299,8 +326,13 @@ def _pick(lists: Sequence[_StoredList], *, source: str, placement: str, fresh_on
 
 
 def _is_fresh(stored: _StoredList) -> bool:
+    return is_network_list_fresh(computed_at=stored.computed_at)
+
+
+def is_network_list_fresh(*, computed_at: datetime) -> bool:
+    """True while a network list computed then may still be served (RECS_NETWORK_MAX_AGE_SECONDS)."""
     max_age = timedelta(seconds=int(settings.RECS_NETWORK_MAX_AGE_SECONDS))
-    return stored.computed_at >= timezone.now() - max_age
+    return computed_at >= timezone.now() - max_age
 
 
 def _merged_session_lists(
@@ -364,18 +396,10 @@ def _select(
                 in_stock=row.in_stock,
                 is_published=row.is_published and row.status == Product.Status.ACTIVE,
             )
-            if rules.needs_taxonomy and _taxonomy_excluded(row, rules):
+            if rules.needs_taxonomy and _taxonomy_reason(row, rules):
                 excluded.add(row.external_id)
 
-    query_price = float(query.price) if query is not None and query.price is not None else None
-    merchant_rules = MerchantRules(
-        require_in_stock=rules.in_stock_only,
-        require_published=rules.published_only,
-        exclude_ids=frozenset(excluded),
-        min_price=None if query_price is None or rules.price_min_ratio is None else query_price * rules.price_min_ratio,
-        max_price=None if query_price is None or rules.price_max_ratio is None else query_price * rules.price_max_ratio,
-        pinned_ids=tuple(pinned),
-    )
+    merchant_rules = _merchant_rules(rules=rules, query=query, excluded=excluded, pinned=pinned)
 
     def apply(upto: int) -> list[ScoredItem]:
         candidates = [ScoredItem(id=x, score=0.0, reason=Reason.SIMILAR) for x in chain.ids[:upto]]
@@ -402,14 +426,39 @@ def _select(
     return items, contributors
 
 
-def _taxonomy_excluded(row: _Row, rules: StoreRules) -> bool:
-    tags = row.tags if isinstance(row.tags, list) else []
-    if rules.exclude_tags and any(str(tag).strip().lower() in rules.exclude_tags for tag in tags):
-        return True
-    if rules.exclude_categories and row.category_path:
-        path = normalise_category(row.category_path)
-        return any(path == prefix or path.startswith(prefix + " > ") for prefix in rules.exclude_categories)
-    return False
+def _merchant_rules(
+    *, rules: StoreRules, query: _Query | None, excluded: Iterable[str], pinned: Sequence[str]
+) -> MerchantRules:
+    """The engine's rules for one answer: price bounds are ratios of the query product's price."""
+    query_price = float(query.price) if query is not None and query.price is not None else None
+    return MerchantRules(
+        require_in_stock=rules.in_stock_only,
+        require_published=rules.published_only,
+        exclude_ids=frozenset(excluded),
+        min_price=None if query_price is None or rules.price_min_ratio is None else query_price * rules.price_min_ratio,
+        max_price=None if query_price is None or rules.price_max_ratio is None else query_price * rules.price_max_ratio,
+        pinned_ids=tuple(pinned),
+    )
+
+
+EXCLUDED_BY_TAG = "excluded_tag"
+EXCLUDED_BY_CATEGORY = "excluded_category"
+
+
+def taxonomy_rejection(*, tags: Any, category_path: str, rules: StoreRules) -> str | None:
+    """EXCLUDED_BY_TAG / EXCLUDED_BY_CATEGORY when the store's tag or category exclusions remove a product."""
+    tag_list = tags if isinstance(tags, list) else []
+    if rules.exclude_tags and any(str(tag).strip().lower() in rules.exclude_tags for tag in tag_list):
+        return EXCLUDED_BY_TAG
+    if rules.exclude_categories and category_path:
+        path = normalise_category(category_path)
+        if any(path == prefix or path.startswith(prefix + " > ") for prefix in rules.exclude_categories):
+            return EXCLUDED_BY_CATEGORY
+    return None
+
+
+def _taxonomy_reason(row: _Row, rules: StoreRules) -> str | None:
+    return taxonomy_rejection(tags=row.tags, category_path=row.category_path, rules=rules)
 
 
 def _served(row: _Row, origin: tuple[str, str | None] | None) -> ServedItem:

@@ -1,6 +1,7 @@
 """Recommendation services, one module per concern.
 
 - lists: building, refreshing and storing the recommendation lists the widget is served from
+- store_settings: the merchant settings the portal saves (rules, placements, attribution, network), cache forgetting
 """
 
 from recommendations.services.lists import (

@@ -210,4 +210,86 @@ final class PluginTest extends TestCase {
 		$this->assertSame( 'https://recs.example/base', Bitrecs_Settings::clean_api_base( 'https://recs.example/base/' ) );
 		$this->assertSame( 'https://app.bitrecs.ai/woocommerce/connect?store_url=https%3A%2F%2Fshop.example', Bitrecs_Settings::connect_url() );
 	}
+
+	/** The connected key of the shared test vector (merchants/tests/test_portal_signin.py checks the same link). */
+	private function connect() {
+		$GLOBALS['bitrecs_wp']['api_key'] = array(
+			'key_id'          => '17',
+			'consumer_secret' => 'cs_0123456789abcdef0123456789abcdef01234567',
+		);
+	}
+
+	public function test_the_portal_link_is_signed_with_the_connected_keys_secret_and_lasts_5_minutes() {
+		$this->connect();
+		$url = Bitrecs_Settings::portal_signin_url( 1767225600, '00112233445566778899aabbccddeeff' );
+		$this->assertSame(
+			'https://app.bitrecs.ai/portal/woocommerce/signin?store_url=https%3A%2F%2Fshop.example&key_id=17&expires=1767225900'
+			. '&nonce=00112233445566778899aabbccddeeff&signature=cc0377afce127d6ec4c76e010488f8672299bc5aae12f106a47cc926fc0d393c',
+			$url
+		);
+		$this->assertSame(
+			array( "SELECT key_id, consumer_secret FROM wp_woocommerce_api_keys WHERE description LIKE 'Bitrecs - API%' ORDER BY key_id DESC LIMIT 1" ),
+			$GLOBALS['bitrecs_wp']['queries']
+		);
+	}
+
+	public function test_each_link_gets_a_new_random_nonce() {
+		$this->connect();
+		parse_str( (string) parse_url( Bitrecs_Settings::portal_signin_url(), PHP_URL_QUERY ), $first );
+		parse_str( (string) parse_url( Bitrecs_Settings::portal_signin_url(), PHP_URL_QUERY ), $second );
+		$this->assertMatchesRegularExpression( '/^[0-9a-f]{32}$/', $first['nonce'] );
+		$this->assertNotSame( $first['nonce'], $second['nonce'] );
+	}
+
+	public function test_without_a_connected_key_there_is_no_link() {
+		$this->assertSame( '', Bitrecs_Settings::portal_signin_url( 1767225600, 'n' ) );
+		$GLOBALS['bitrecs_wp']['api_key'] = array( 'key_id' => '3', 'consumer_secret' => 'not-a-secret' );
+		$this->assertSame( '', Bitrecs_Settings::portal_signin_url( 1767225600, 'n' ) );
+	}
+
+	public function test_open_portal_checks_the_admin_nonce_and_redirects_to_a_fresh_link() {
+		$this->connect();
+		$this->assertSame( array( array( array( 'Bitrecs_Settings', 'open_portal' ), 10, 1 ) ), $this->hooked( 'actions', 'admin_post_bitrecs_portal' ) );
+		try {
+			Bitrecs_Settings::open_portal();
+			$this->fail( 'open_portal must redirect' );
+		} catch ( Bitrecs_Test_Exit $exit ) {
+			$this->assertSame( 'redirect', $exit->kind );
+			$this->assertStringStartsWith( 'https://app.bitrecs.ai/portal/woocommerce/signin?store_url=https%3A%2F%2Fshop.example&key_id=17&expires=', $exit->value );
+		}
+		$this->assertSame( array( 'bitrecs_portal' ), $GLOBALS['bitrecs_wp']['referer'] );
+	}
+
+	public function test_open_portal_refuses_a_user_who_cannot_manage_options_and_a_store_not_connected() {
+		$GLOBALS['bitrecs_wp']['can'] = false;
+		try {
+			Bitrecs_Settings::open_portal();
+			$this->fail( 'open_portal must refuse' );
+		} catch ( Bitrecs_Test_Exit $exit ) {
+			$this->assertSame( array( 'die', 403 ), array( $exit->kind, $exit->status ) );
+		}
+		$GLOBALS['bitrecs_wp']['can'] = true;
+		try {
+			Bitrecs_Settings::open_portal();
+			$this->fail( 'open_portal must refuse' );
+		} catch ( Bitrecs_Test_Exit $exit ) {
+			$this->assertSame( array( 'die', 409 ), array( $exit->kind, $exit->status ) );
+		}
+	}
+
+	public function test_the_settings_page_shows_the_portal_button_once_connected() {
+		ob_start();
+		Bitrecs_Settings::render_page();
+		$before = ob_get_clean();
+		$this->connect();
+		ob_start();
+		Bitrecs_Settings::render_page();
+		$after = ob_get_clean();
+		$this->assertStringNotContainsString( 'id="bitrecs-portal"', $before );
+		$this->assertStringContainsString( 'Connect your store first (step 1).', $before );
+		$this->assertStringContainsString(
+			'id="bitrecs-portal" target="_blank" rel="noopener noreferrer" href="https://shop.example/wp-admin/admin-post.php?action=bitrecs_portal&amp;_wpnonce=nonce-of-bitrecs_portal"',
+			$after
+		);
+	}
 }

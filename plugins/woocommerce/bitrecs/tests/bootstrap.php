@@ -22,6 +22,43 @@ namespace {
 	/** Everything the plugin registered or called, reset per test by bitrecs_reset(). */
 	$GLOBALS['bitrecs_wp'] = array();
 
+	define( 'ARRAY_A', 'ARRAY_A' );
+
+	/** What wp_redirect() and wp_die() were asked for (they end the request, so the stubs throw). */
+	class Bitrecs_Test_Exit extends \Exception {
+		public $kind;
+		public $value;
+		public $status;
+		public function __construct( $kind, $value, $status ) {
+			parent::__construct( $kind );
+			$this->kind   = $kind;
+			$this->value  = $value;
+			$this->status = $status;
+		}
+	}
+
+	/** $wpdb: the api_keys row the test sets in $GLOBALS['bitrecs_wp']['api_key'], and the queries asked. */
+	class Bitrecs_Test_Wpdb {
+		public $prefix = 'wp_';
+		public function esc_like( $text ) {
+			return addcslashes( $text, '_%\\' );
+		}
+		public function prepare( $query, ...$args ) {
+			return vsprintf( str_replace( '%s', "'%s'", $query ), $args );
+		}
+		public $suppressed = false;
+		public function suppress_errors( $suppress = true ) {
+			$previous         = $this->suppressed;
+			$this->suppressed = (bool) $suppress;
+			return $previous;
+		}
+		public function get_row( $query, $output ) {
+			$GLOBALS['bitrecs_wp']['queries'][] = $query;
+			return $GLOBALS['bitrecs_wp']['api_key'];
+		}
+	}
+	$GLOBALS['wpdb'] = new Bitrecs_Test_Wpdb();
+
 	function bitrecs_reset() {
 		$GLOBALS['bitrecs_wp'] = array(
 			'actions'    => array(),
@@ -38,6 +75,10 @@ namespace {
 			'cart'       => null,
 			'locale'     => 'en_GB',
 			'currency'   => 'GBP',
+			'api_key'    => null,
+			'queries'    => array(),
+			'can'        => true,
+			'referer'    => array(),
 		);
 		$_GET     = array();
 		$_POST    = array();
@@ -108,6 +149,31 @@ namespace {
 	function add_submenu_page( $parent, $page_title, $menu_title, $capability, $slug, $callback ) {
 		$GLOBALS['bitrecs_wp']['pages'][ $slug ] = array( $parent, $capability, $callback );
 		return $slug;
+	}
+	function admin_url( $path = '' ) {
+		return 'https://shop.example/wp-admin/' . ltrim( $path, '/' );
+	}
+	function wp_nonce_url( $url, $action ) {
+		return $url . '&_wpnonce=nonce-of-' . $action;
+	}
+	function current_user_can( $capability ) {
+		return $GLOBALS['bitrecs_wp']['can'];
+	}
+	function check_admin_referer( $action ) {
+		$GLOBALS['bitrecs_wp']['referer'][] = $action;
+		return 1;
+	}
+	function wp_redirect( $location, $status = 302 ) {
+		throw new Bitrecs_Test_Exit( 'redirect', $location, $status );
+	}
+	function wp_die( $message = '', $title = '', $args = array() ) {
+		throw new Bitrecs_Test_Exit( 'die', $message, $args['response'] ?? 500 );
+	}
+	function settings_fields( $group ) {
+		echo '<input type="hidden" name="option_page" value="' . esc_attr( $group ) . '" />';
+	}
+	function submit_button() {
+		echo '<input type="submit" class="button button-primary" value="Save Changes" />';
 	}
 	function get_locale() {
 		return $GLOBALS['bitrecs_wp']['locale'];

@@ -123,7 +123,7 @@ def test_an_unknown_sku_says_the_home_list_answers(shop):
     [
         ({"sku": "SKU-0", "placement": "footer"}, "Unknown placement &#x27;footer&#x27;: use product, cart or home."),
         ({"sku": "x" * 256}, "A SKU is at most 255 characters."),
-        ({"sku": "SKU\x00-0"}, "A SKU has no control characters."),
+        ({"sku": "SKU\x1f-0"}, "A SKU has no control characters."),
     ],
 )
 def test_bad_parameters_are_a_400_page_with_the_reason(shop, params, message):
@@ -134,6 +134,16 @@ def test_bad_parameters_are_a_400_page_with_the_reason(shop, params, message):
     assert response.status_code == 400
     assert message in response.content.decode()
     assert response.context["explained"] is None
+
+
+def test_a_nul_in_the_query_is_refused_before_the_page(shop):
+    # bitrecs_site.security.NulInRequestMiddleware: no NUL reaches a view (or PostgreSQL)
+    client, store = shop
+
+    response = client.get(url(store), {"sku": "SKU\x00-0"})
+
+    assert response.status_code == 400
+    assert response.json()["detail"] == "The request carries a NUL character (%00); remove it."
 
 
 def test_without_a_sku_the_page_offers_products_to_try(shop):

@@ -9,8 +9,22 @@ from django.http import Http404, HttpRequest, HttpResponse
 
 from merchants.models import Store
 from merchants.selectors import get_store_for_user
+from subnet.signin import HOTKEY_USERNAME_PREFIX
 
 View = Callable[..., HttpResponse]
+
+# The session keys of a hotkey sign-in (portal.views.hotkey writes them).
+SESSION_HOTKEY = "portal_hotkey"
+SESSION_ROLE = "portal_hotkey_role"
+
+
+def signed_in_hotkey(request: HttpRequest) -> str | None:
+    """The hotkey this session signed in with (the session's user must be that hotkey's account), or None."""
+    hotkey = request.session.get(SESSION_HOTKEY)
+    user = request.user
+    if not isinstance(hotkey, str) or not user.is_authenticated:
+        return None
+    return hotkey if user.get_username() == f"{HOTKEY_USERNAME_PREFIX}{hotkey}" else None
 
 
 def merchant_required(view: View) -> View:

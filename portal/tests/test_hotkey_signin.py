@@ -87,6 +87,15 @@ def test_a_registered_miner_signs_in_with_a_raw_or_wrapped_signature(client, reg
     assert page.templates[0].name == "portal/neuron_miner.html"
 
 
+def test_a_signed_in_hotkey_going_to_the_portal_home_lands_on_its_own_page(client, registered):
+    message = ask(client, MINER)
+    post(client, VERIFY, {"hotkey": MINER.ss58_address, "signature": signature(MINER, message)})
+
+    home = client.get("/portal/")
+
+    assert (home.status_code, home["Location"]) == (302, "/portal/neuron")
+
+
 def test_the_role_comes_from_the_chain_validator_permit(client, registered):
     message = ask(client, VALIDATOR)
 

@@ -20,14 +20,13 @@ from django.views.decorators.http import require_GET, require_POST
 
 from bitrecs_site.exception_handler import error_response
 from bitrecs_site.json_intake import parse_json_object
+from portal.access import SESSION_HOTKEY, SESSION_ROLE
 from recommendations.views.widget import WidgetClientRateThrottle
 from subnet.signin import SignInRefused, get_hotkey_user, issue_challenge, redeem_challenge
 from subnet.standings import ChainUnavailable, get_neuron, register_hint
 
 # Session keys: the nonce of the challenge this browser asked for, and the hotkey it signed in with.
 SESSION_NONCE = "portal_hotkey_nonce"
-SESSION_HOTKEY = "portal_hotkey"
-SESSION_ROLE = "portal_hotkey_role"
 MAX_BODY_BYTES = 4_096
 
 

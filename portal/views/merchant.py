@@ -6,13 +6,15 @@ from django.urls import path
 
 from merchants.models import Store
 from merchants.selectors import stores_for_user
-from portal.access import merchant_required, store_view
+from portal.access import merchant_required, signed_in_hotkey, store_view
 from recommendations.selectors.onboarding import RUNNING, get_onboarding_steps
 
 
 @merchant_required
 def home(request: HttpRequest) -> HttpResponse:
-    """The signed-in user's stores; one store goes straight to its overview."""
+    """The signed-in user's stores; one store goes straight to its overview, a hotkey to its own page."""
+    if signed_in_hotkey(request) is not None:
+        return redirect("portal-neuron")
     stores = list(stores_for_user(user=request.user))
     if len(stores) == 1 and not request.user.is_staff:
         return redirect("portal-store", store_id=stores[0].pk)

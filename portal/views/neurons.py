@@ -15,9 +15,8 @@ from django.utils.http import urlencode
 from django.views.decorators.http import require_GET
 
 from bitrecs_site.exception_handler import error_response
-from portal.views.hotkey import SESSION_HOTKEY, SESSION_ROLE
+from portal.access import SESSION_ROLE, signed_in_hotkey
 from subnet.services import check_validator_health
-from subnet.signin import HOTKEY_USERNAME_PREFIX
 from subnet.standings import (
     UPDATED_ALERT_BLOCKS,
     ChainUnavailable,
@@ -27,15 +26,6 @@ from subnet.standings import (
     list_leaderboard,
     register_hint,
 )
-
-
-def signed_in_hotkey(request: HttpRequest) -> str | None:
-    """The hotkey this session signed in with (the session's user must be that hotkey's account), or None."""
-    hotkey = request.session.get(SESSION_HOTKEY)
-    user = request.user
-    if not isinstance(hotkey, str) or not user.is_authenticated:
-        return None
-    return hotkey if user.get_username() == f"{HOTKEY_USERNAME_PREFIX}{hotkey}" else None
 
 
 def _chain_down(request: HttpRequest, exc: ChainUnavailable) -> HttpResponse:

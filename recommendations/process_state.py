@@ -28,7 +28,7 @@ from recommendations.engine.loader import build_recommender_for_store
 if TYPE_CHECKING:
     from recommendations.experiments import RunningExperiment, WidgetSettings
     from recommendations.selectors.stores import ServingStore
-    from recommendations.views.widget import RenderedAnswer
+    from recommendations.views.widget import AnswerKey, RenderedAnswer
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +47,13 @@ class ExpiringCache(Generic[K, V]):
         """The key's value while it is fresh, else None."""
         entry = self._entries.get(key)
         return entry[1] if entry is not None and entry[0] > time.monotonic() else None
+
+    def peek(self, key: K) -> tuple[bool, V | None]:
+        """(True, value) while the key is fresh (a kept None too), else (False, None); never loads."""
+        entry = self._entries.get(key)
+        if entry is not None and entry[0] > time.monotonic():
+            return True, entry[1]
+        return False, None
 
     def put(self, key: K, value: V, *, ttl: float) -> None:
         """Keep value for ttl seconds (junk keys cannot grow the cache past max_entries)."""
@@ -74,7 +81,7 @@ class ExpiringCache(Generic[K, V]):
 
 serving_stores: "ExpiringCache[str, ServingStore | None]" = ExpiringCache(max_entries=10_000)
 # Keyed by the raw (site_key, sku, placement, limit) and the experiment arm served ("" outside an experiment).
-answers: "ExpiringCache[tuple[str, str, str, str, str], RenderedAnswer]" = ExpiringCache(max_entries=20_000)
+answers: "ExpiringCache[AnswerKey, RenderedAnswer]" = ExpiringCache(max_entries=20_000)
 running_experiments: "ExpiringCache[int, RunningExperiment | None]" = ExpiringCache(max_entries=10_000)
 widget_settings: "ExpiringCache[tuple[int, str], WidgetSettings]" = ExpiringCache(max_entries=30_000)
 

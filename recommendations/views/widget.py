@@ -4,6 +4,7 @@ import functools
 import hashlib
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,7 +33,7 @@ SITE_KEY_MAX_LENGTH = 64
 _SITE_KEY_SHAPE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 SESSION_ID_SHAPE = r"^[A-Za-z0-9_-]{8,64}$"
 _SESSION_ID = re.compile(SESSION_ID_SHAPE)
-# The endpoint's route (recommendations/urls.py; the app's URLs are included at the root). CachedAnswerMiddleware
+# The endpoint's route (recommendations/urls.py; the app's URLs are included at the root). WidgetAnswerMiddleware
 # serves fresh cached answers on this path before the URL resolver runs.
 WIDGET_PATH = "api/v1/recommendations"
 # The methods DRF lists in the Allow header of the view's answers.
@@ -269,6 +270,7 @@ def _render(query: QueryDict) -> "RenderedAnswer":
         etag=f'"{hashlib.blake2b(content, digest_size=12).hexdigest()}"',
         personalised=recs.personalised,
         cache_control=_cache_control(personalised=recs.personalised),
+        content_length=str(len(content)),
     )
 
 
@@ -281,34 +283,65 @@ class RenderedAnswer:
     etag: str
     personalised: bool
     cache_control: str
+    content_length: str  # str(len(content)), the Content-Length header's value
 
 
-def _answer_key(query: QueryDict) -> tuple[str, str, str, str, str] | None:
-    # Non-personalised answers are kept in this process for RECS_ANSWER_CACHE_SECONDS, by their raw query
-    # parameters and the experiment arm a session id picks (only answers that validated are kept, so a hit skips
-    # validation too). A few seconds, far below the public max-age, so an item that sold out leaves the answer
-    # within seconds; 0 turns it off.
-    if float(settings.RECS_ANSWER_CACHE_SECONDS) <= 0 or not _is_plain(query):
+# A widget answer's key in the answer caches: the raw (site_key, sku, placement, limit) and the experiment arm served
+# ("" outside an experiment).
+AnswerKey = tuple[str, str, str, str, str]
+
+
+def answer_key(*, query: Mapping[str, str], load: bool = True) -> AnswerKey | None:
+    """The answer cache's key of a request without a session; None when its answer is not kept (or, with load=False,
+    when the store or its experiment is not in this process's caches: finding it would query the database)."""
+    # Non-personalised answers are kept for RECS_ANSWER_CACHE_SECONDS, by their raw query parameters and the
+    # experiment arm a session id picks (only answers that validated are kept, so a hit skips validation too). A few
+    # seconds, far below the public max-age, so an item that sold out leaves the answer within seconds; 0: off.
+    if float(settings.RECS_ANSWER_CACHE_SECONDS) <= 0 or not is_plain(query=query):
         return None
     arm = ""
     sid = query.get("sid", "")
     if sid:
-        store = get_serving_store(site_key=query.get("site_key", ""))
-        choice = (
-            get_arm(store_id=store.id, session_id=sid) if store is not None and _SESSION_ID.fullmatch(sid) else None
-        )
+        if not _SESSION_ID.fullmatch(sid):
+            return None  # the view answers its 400; a bad session id must not share the answer without one
+        site_key = query.get("site_key", "")
+        if load:
+            store = get_serving_store(site_key=site_key)
+            choice = get_arm(store_id=store.id, session_id=sid) if store is not None else None
+        else:
+            found, store = process_state.serving_stores.peek(site_key)
+            if not found:
+                return None
+            choice = None
+            if store is not None:
+                found, running = process_state.running_experiments.peek(store.id)
+                if not found:
+                    return None
+                choice = get_arm(store_id=store.id, session_id=sid) if running is not None else None
         arm = f"{choice.arm}:{int(choice.counted)}" if choice is not None else ""
     return (query.get("site_key", ""), query.get("sku", ""), query.get("placement", ""), query.get("limit", ""), arm)
 
 
-def _is_plain(query: QueryDict) -> bool:
-    return "cart" not in query and "viewed" not in query  # no session: the answer is the same for every shopper
+def is_plain(*, query: Mapping[str, str]) -> bool:
+    """True for a request without a session (no cart/viewed): its answer is the same for every shopper."""
+    return "cart" not in query and "viewed" not in query
 
 
 def _remember(query: QueryDict, answer: RenderedAnswer) -> None:
-    key = _answer_key(query)
+    key = answer_key(query=query)
     if key is not None and not answer.personalised:
         process_state.answers.put(key, answer, ttl=float(settings.RECS_ANSWER_CACHE_SECONDS))
+
+
+def within_rate_limits(*, request: Any) -> bool:
+    """Count the request against the widget's rate limits; False when one refuses it (the view answers the 429).
+
+    `request` is a Django or DRF request, or anything with their META and GET (the WSGI fast path's)."""
+    for throttle_class in WIDGET_THROTTLES:
+        throttle = throttle_class()
+        if throttle.rate is not None and not throttle.allow_request(request, None):  # type: ignore[arg-type]
+            return False
+    return True
 
 
 def serve_plain_answer(request: HttpRequest) -> HttpResponseBase | None:
@@ -316,13 +349,9 @@ def serve_plain_answer(request: HttpRequest) -> HttpResponseBase | None:
     rendered and cached; None leaves the request to the view: a personalised one, a refused rate limit (the view
     answers its 429 with Retry-After), a bad parameter or an unknown site key (its 400 or 404)."""
     query = request.GET
-    if not _is_plain(query):
+    if not is_plain(query=query) or not within_rate_limits(request=request):
         return None
-    for throttle_class in WIDGET_THROTTLES:
-        throttle = throttle_class()
-        if throttle.rate is not None and not throttle.allow_request(request, None):  # type: ignore[arg-type]
-            return None
-    key = _answer_key(query)
+    key = answer_key(query=query)
     answer = process_state.answers.get(key) if key is not None else None
     if answer is None:
         try:
@@ -335,23 +364,31 @@ def serve_plain_answer(request: HttpRequest) -> HttpResponseBase | None:
 
 def _respond(request: HttpRequest, answer: RenderedAnswer) -> HttpResponseBase:
     # Headers are read from META: request.headers would copy every header of the request first.
+    meta = request.META
+    not_modified = not answer.personalised and etag_matches(header=meta.get("HTTP_IF_NONE_MATCH", ""), etag=answer.etag)
     response: HttpResponseBase
-    if answer.personalised:
-        response = HttpResponse(answer.content, content_type="application/json")
-    elif _etag_matches(request.META.get("HTTP_IF_NONE_MATCH", ""), answer.etag):
+    if not_modified:
         response = HttpResponseNotModified()
-        response["ETag"] = answer.etag
     else:
         response = HttpResponse(answer.content, content_type="application/json")
-        response["ETag"] = answer.etag
-    response["Content-Length"] = str(len(response.content))  # what CommonMiddleware adds (a hit skips it)
-    response["Cache-Control"] = answer.cache_control
-    response["Allow"] = ALLOW  # what DRF adds to the view's answers, so a cached answer carries it too
-    origin = request.META.get("HTTP_ORIGIN")
-    if origin and is_origin_allowed(store=answer.store, origin=origin):
-        response["Access-Control-Allow-Origin"] = origin
-    response["Vary"] = "Origin"  # no other part of the stack varies these answers (the tests compare every header)
+    for name, value in answer_headers(answer=answer, not_modified=not_modified, origin=meta.get("HTTP_ORIGIN")):
+        response[name] = value
     return response
+
+
+def answer_headers(*, answer: RenderedAnswer, not_modified: bool, origin: str | None) -> list[tuple[str, str]]:
+    """The headers of an answer (200, or 304 when not_modified) in their order, as the view's response carries them."""
+    headers = [] if not_modified else [("Content-Type", "application/json")]
+    if not answer.personalised:
+        headers.append(("ETag", answer.etag))
+    # What CommonMiddleware adds (a hit skips it).
+    headers.append(("Content-Length", "0" if not_modified else answer.content_length))
+    headers.append(("Cache-Control", answer.cache_control))
+    headers.append(("Allow", ALLOW))  # what DRF adds to the view's answers, so a cached answer carries it too
+    if origin and is_origin_allowed(store=answer.store, origin=origin):
+        headers.append(("Access-Control-Allow-Origin", origin))
+    headers.append(("Vary", "Origin"))  # no other part of the stack varies these answers (the tests compare them all)
+    return headers
 
 
 def _cache_control(*, personalised: bool) -> str:
@@ -363,7 +400,8 @@ def _cache_control(*, personalised: bool) -> str:
     )
 
 
-def _etag_matches(header: str, etag: str) -> bool:
+def etag_matches(*, header: str, etag: str) -> bool:
+    """True when an If-None-Match header names the ETag (weak or strong) or is *."""
     if not header:
         return False
     tags = parse_etags(header)

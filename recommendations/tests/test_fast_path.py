@@ -1,0 +1,398 @@
+"""The WSGI fast path (recommendations.fast_path) answers byte for byte as Django's handler does, or leaves it to it."""
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+from urllib.parse import urlencode
+
+import pytest
+from django.core.cache import cache
+from django.core.handlers.wsgi import WSGIHandler, WSGIRequest
+from django.core.signals import request_finished, request_started
+from django.db import close_old_connections
+from django.http import QueryDict
+from django.test import RequestFactory
+from hypothesis import given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
+
+from catalog_sync.models import Product
+from merchants.models import Store
+from recommendations import process_state
+from recommendations.fast_path import WIDGET_MIDDLEWARE, WidgetFastPath, is_secure, parse_query
+from recommendations.services import rebuild_store_lists
+from recommendations.services.experiments import start_experiment
+from recommendations.tests.test_serving import make_product, make_store, store_list
+from recommendations.tests.test_serving_experiments import sid_for
+
+pytestmark = pytest.mark.django_db
+
+URL = "/api/v1/recommendations"
+Answer = tuple[str, list[tuple[str, str]], bytes]
+
+
+@pytest.fixture(autouse=True)
+def _serving_settings(settings: Any) -> None:
+    settings.RECS_LIVE_ENGINE_MAX_PRODUCTS = 0
+    settings.RECS_ANSWER_CACHE_SECONDS = 300
+    settings.WIDGET_RATE_LIMIT = "off"
+    cache.clear()
+
+
+@pytest.fixture
+def shop() -> Store:
+    store = make_store()
+    products = [make_product(store, n) for n in range(8)]
+    store_list(store, products[0], ["p1", "p2", "p3"])
+    store_list(store, None, ["p4", "p5"], placement="home")
+    return store
+
+
+class CountingApp:
+    """Django's handler, counting the requests the fast path leaves to it."""
+
+    def __init__(self) -> None:
+        self.handler = WSGIHandler()
+        self.calls = 0
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        self.calls += 1
+        return self.handler(environ, start_response)
+
+
+@contextmanager
+def _test_transaction_kept() -> Iterator[None]:
+    # What django.test.Client does: the handler's signals would close the test's connection (its transaction).
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    try:
+        yield
+    finally:
+        request_started.connect(close_old_connections)
+        request_finished.connect(close_old_connections)
+
+
+def call(app: Any, query: str, *, headers: dict[str, str] | None = None, **extra: Any) -> Answer:
+    """One GET through a WSGI application: (status line, headers in order, body)."""
+    request = RequestFactory().get(URL, headers=headers, QUERY_STRING=query, **extra)
+    environ = dict(request.environ)
+    started: dict[str, Any] = {}
+
+    def start_response(status: str, response_headers: list[tuple[str, str]], exc_info: Any = None) -> None:
+        started.update(status=status, headers=list(response_headers))
+
+    with _test_transaction_kept():
+        result = app(environ, start_response)
+        try:
+            body = b"".join(result)
+        finally:
+            getattr(result, "close", lambda: None)()
+    return started["status"], started["headers"], body
+
+
+def without_fast_path(settings: Any) -> WSGIHandler:
+    """Django's handler with every middleware but WidgetAnswerMiddleware: the view answers everything."""
+    with_it = list(settings.MIDDLEWARE)
+    settings.MIDDLEWARE = [name for name in with_it if name != WIDGET_MIDDLEWARE]
+    handler = WSGIHandler()
+    settings.MIDDLEWARE = with_it
+    return handler
+
+
+def etag_of(answer: Answer) -> str:
+    return dict(answer[1])["ETag"]
+
+
+def q(**params: str) -> str:
+    return urlencode({"site_key": "sk_test", **params})
+
+
+# --- hits: the same bytes as Django's ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},
+        {"Origin": "https://shop.example.com"},
+        {"Origin": "https://evil.example"},
+        {"If-None-Match": "{etag}"},
+        {"If-None-Match": 'W/"other", W/{etag}', "Origin": "https://www.shop.example.com"},
+        {"If-None-Match": '"other"'},
+    ],
+)
+@pytest.mark.parametrize("query", [q(sku="SKU-0"), q(sku="SKU-0", limit="2", utm_source="x"), q(placement="home")])
+def test_a_cached_answer_is_sent_byte_for_byte_as_django_sends_it(
+    shop: Store, settings: Any, headers: dict[str, str], query: str
+) -> None:
+    # given: the answer rendered by the view through the whole stack (which keeps it), and its ETag
+    view_only = without_fast_path(settings)
+    etag = etag_of(call(view_only, query))
+    sent = {name: value.format(etag=etag) for name, value in headers.items()}
+    by_view = call(view_only, query, headers=sent)
+    by_middleware = call(WSGIHandler(), query, headers=sent)
+    inner = CountingApp()
+    fast_path = WidgetFastPath(inner)
+
+    # when: p1 and p4 sell out, so a recomputed answer would differ
+    Product.objects.filter(store=shop, external_id__in=["p1", "p4"]).update(in_stock=False)
+    fast = call(fast_path, query, headers=sent)
+
+    # then: served from this process's cache without Django, with Django's status, headers (in order) and body
+    assert inner.calls == 0
+    assert fast == by_middleware
+    assert (fast[0], sorted(fast[1]), fast[2]) == (by_view[0], sorted(by_view[1]), by_view[2])
+    expected = "304 Not Modified" if etag in sent.get("If-None-Match", "") else "200 OK"
+    assert fast[0] == expected
+    names = [name for name, _ in fast[1]]
+    assert {"X-Frame-Options", "X-Content-Type-Options", "Referrer-Policy", "Cache-Control", "Vary"} <= set(names)
+
+
+def test_a_secure_request_carries_hsts_and_a_plain_one_is_redirected_by_django(shop: Store, settings: Any) -> None:
+    # given: production's HTTPS settings, behind a proxy that says https in X-Forwarded-Proto
+    settings.SECURE_SSL_REDIRECT = True
+    settings.SECURE_HSTS_SECONDS = 3600
+    settings.SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    query = q(sku="SKU-0")
+    secure: dict[str, Any] = {"HTTP_X_FORWARDED_PROTO": "https"}
+    by_view = call(without_fast_path(settings), query, **secure)
+    by_middleware = call(WSGIHandler(), query, **secure)
+    inner = CountingApp()
+    fast_path = WidgetFastPath(inner)
+
+    # when
+    fast = call(fast_path, query, **secure)
+    plain = call(fast_path, query, HTTP_X_FORWARDED_PROTO="http")
+
+    # then
+    assert fast == by_middleware
+    assert sorted(fast[1]) == sorted(by_view[1]) and fast[2] == by_view[2]
+    assert dict(fast[1])["Strict-Transport-Security"] == "max-age=3600"
+    assert inner.calls == 1  # the plain request went to Django, which redirects it
+    assert plain[0] == "301 Moved Permanently"
+    assert dict(plain[1])["Location"] == "https://testserver/api/v1/recommendations?site_key=sk_test&sku=SKU-0"
+
+
+def test_without_widget_answer_middleware_the_fast_path_serves_nothing(shop: Store, settings: Any) -> None:
+    settings.MIDDLEWARE = [name for name in settings.MIDDLEWARE if name != WIDGET_MIDDLEWARE]
+    inner = CountingApp()
+    fast_path = WidgetFastPath(inner)
+
+    answers = [call(fast_path, q(sku="SKU-0")) for _ in range(2)]
+
+    assert inner.calls == 2
+    assert answers[0] == answers[1]
+
+
+# --- what goes to Django -------------------------------------------------------------------------------------------
+
+
+def test_a_miss_goes_to_django_which_keeps_it_for_the_next_request(shop: Store, settings: Any) -> None:
+    inner = CountingApp()
+    fast_path = WidgetFastPath(inner)
+
+    first = call(fast_path, q(sku="SKU-0"))
+    second = call(fast_path, q(sku="SKU-0", _="1700000000"))  # a cache buster: the same answer
+
+    assert inner.calls == 1
+    assert first == second
+    assert first[0] == "200 OK"
+
+
+@pytest.mark.parametrize(
+    ("query", "status", "body"),
+    [
+        (
+            q(sku="SKU-0", limit="99"),
+            "400 Bad Request",
+            b'{"error":"invalid_request","detail":"limit: Ensure this value is less than or equal to 20.",'
+            b'"fields":{"limit":["Ensure this value is less than or equal to 20."]}}',
+        ),
+        (
+            q(sku="SKU-0", sid="bad!"),
+            "400 Bad Request",
+            b'{"error":"invalid_request","detail":"sid: This value does not match the required pattern.",'
+            b'"fields":{"sid":["This value does not match the required pattern."]}}',
+        ),
+        (
+            urlencode({"site_key": "sk_nope", "sku": "SKU-0"}),
+            "404 Not Found",
+            b'{"error":"store_not_found","detail":"No store has this site key."}',
+        ),
+        (
+            "site_key=sk_test&sku=SKU-%FF%00",
+            "400 Bad Request",
+            b'{"error":"invalid_request","detail":"sku: Null characters are not allowed.",'
+            b'"fields":{"sku":["Null characters are not allowed."]}}',
+        ),
+        ("site_key=sk_test&sku=SKU-\xe9", "200 OK", b""),
+    ],
+)
+def test_bad_input_and_unknown_site_keys_are_answered_by_django(
+    shop: Store, settings: Any, query: str, status: str, body: bytes
+) -> None:
+    # given: the plain answer for SKU-0 is cached (a bad sid must not be served it)
+    call(WSGIHandler(), q(sku="SKU-0"))
+    by_view = call(without_fast_path(settings), query)
+    inner = CountingApp()
+
+    answers = [call(WidgetFastPath(inner), query) for _ in range(2)]
+
+    assert inner.calls == 2
+    assert answers[0][0] == answers[1][0] == by_view[0] == status
+    assert sorted(answers[0][1]) == sorted(by_view[1]) and answers[0][2] == by_view[2]
+    if body:
+        assert answers[0][2] == body
+
+
+def test_personalised_requests_are_never_served_from_the_shared_cache(shop: Store) -> None:
+    # given: the plain answer for SKU-0 is cached
+    inner = CountingApp()
+    fast_path = WidgetFastPath(inner)
+    plain = call(fast_path, q(sku="SKU-0"))
+
+    # when: the same query with a session, twice
+    viewed = [call(fast_path, q(sku="SKU-0", viewed="SKU-1")) for _ in range(2)]
+    empty_cart = call(fast_path, q(sku="SKU-0", cart=""))
+
+    # then: each went to the view, none was kept
+    assert inner.calls == 4
+    assert b'"sku":"SKU-1"' in plain[2] and b'"sku":"SKU-1"' not in viewed[0][2]
+    assert dict(viewed[0][1])["Cache-Control"] == dict(viewed[1][1])["Cache-Control"] == "private, no-store"
+    assert "ETag" not in dict(viewed[0][1])
+    assert empty_cart[0] == "200 OK"
+    assert list(process_state.answers._entries) == [("sk_test", "SKU-0", "", "", "")]
+
+
+def test_the_rate_limits_count_fast_path_answers_and_django_refuses_the_excess(shop: Store, settings: Any) -> None:
+    settings.WIDGET_RATE_LIMIT = "3/min"
+    inner = CountingApp()
+    fast_path = WidgetFastPath(inner)
+
+    statuses = [call(fast_path, q(sku="SKU-0"))[0] for _ in range(4)]
+    other_client = call(fast_path, q(sku="SKU-0"), REMOTE_ADDR="10.0.0.9")
+
+    assert statuses == ["200 OK", "200 OK", "200 OK", "429 Too Many Requests"]
+    assert inner.calls == 2  # the miss and the refused one
+    assert other_client[0] == "200 OK"
+
+
+# --- experiments and consent ------------------------------------------------------------------------------------
+
+
+def test_each_arm_is_cached_apart_and_sent_as_django_sends_it(shop: Store, settings: Any) -> None:
+    # given: a running split; one session in each arm; a visitor without consent (no sid)
+    weights = {"network": 1, "local": 1}
+    experiment = start_experiment(store=shop, name="split", weights=weights)
+    network_sid = sid_for(shop, experiment.id, "network", weights)
+    local_sid = sid_for(shop, experiment.id, "local", weights)
+    queries = [q(sku="SKU-0", sid=network_sid), q(sku="SKU-0", sid=local_sid), q(sku="SKU-0")]
+    by_middleware = [call(WSGIHandler(), query) for query in queries]
+    inner = CountingApp()
+    fast_path = WidgetFastPath(inner)
+
+    # when
+    fast = [call(fast_path, query) for query in queries]
+    other_network_sid = call(fast_path, q(sku="SKU-0", sid=sid_for(shop, experiment.id, "network", {"network": 1})))
+
+    # then
+    assert inner.calls == 0
+    assert fast == by_middleware
+    assert [b'"arm":"network"' in fast[0][2], b'"arm":"local"' in fast[1][2], b'"arm":null' in fast[2][2]] == [
+        True,
+        True,
+        True,
+    ]
+    assert other_network_sid == fast[0]  # another session in the same arm shares the arm's answer
+
+
+def test_a_session_id_whose_experiment_is_not_cached_goes_to_django(shop: Store) -> None:
+    weights = {"network": 1, "local": 1}
+    experiment = start_experiment(store=shop, name="split", weights=weights)
+    query = q(sku="SKU-0", sid=sid_for(shop, experiment.id, "local", weights))
+    kept = call(WSGIHandler(), query)
+    process_state.running_experiments.clear()
+    inner = CountingApp()
+
+    again = call(WidgetFastPath(inner), query)
+
+    assert inner.calls == 1
+    assert again == kept
+
+
+# --- invalidation -------------------------------------------------------------------------------------------------
+
+
+def test_after_recs_answer_cache_seconds_a_rebuilt_list_and_new_settings_are_served(
+    shop: Store, settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given: a cached answer, then the store's lists rebuilt and its title changed
+    settings.RECS_ANSWER_CACHE_SECONDS = 10
+    settings.RECS_STORE_CACHE_SECONDS = 5
+    inner = CountingApp()
+    fast_path = WidgetFastPath(inner)
+    before = call(fast_path, q(sku="SKU-0"))
+    rebuild_store_lists(store=shop)
+    Product.objects.filter(store=shop, external_id="p1").update(in_stock=False)
+    clock = process_state.time.monotonic() + 10.001
+    cached = call(fast_path, q(sku="SKU-0"))
+
+    # when: the answer's 10 s are over
+    monkeypatch.setattr(process_state.time, "monotonic", lambda: clock)
+    after = call(fast_path, q(sku="SKU-0"))
+
+    # then
+    assert cached == before
+    assert inner.calls == 2
+    assert b'"sku":"SKU-1"' in before[2] and b'"sku":"SKU-1"' not in after[2]
+    assert etag_of(after) != etag_of(before)
+
+
+# --- reading requests as Django does ---------------------------------------------------------------------------------
+
+_QUERY_TEXT = st.text(alphabet=st.sampled_from("ab=&%+;2F0x-_ .~\x7f"), max_size=40)
+
+
+@hypothesis_settings(max_examples=300, deadline=None)
+@given(query=_QUERY_TEXT)
+def test_parse_query_reads_what_request_get_reads(query: str) -> None:
+    parsed = parse_query(query_string=query)
+    django = QueryDict(query)
+
+    assert parsed is not None
+    assert parsed == {name: django[name] for name in django}
+
+
+def test_parse_query_leaves_non_ascii_and_too_many_fields_to_django(settings: Any) -> None:
+    settings.DATA_UPLOAD_MAX_NUMBER_FIELDS = 3
+
+    assert parse_query(query_string="sku=caf\xe9") is None
+    assert parse_query(query_string="a=1&b=2&c=3&d=4") is None
+    assert parse_query(query_string="a=1&b=2&c=3") == {"a": "1", "b": "2", "c": "3"}
+    assert parse_query(query_string="sku=A%2CB+C&sku=D&flag") == {"sku": "D", "flag": ""}
+
+
+@pytest.mark.parametrize("proxy_header", [None, ("HTTP_X_FORWARDED_PROTO", "https")])
+@pytest.mark.parametrize(
+    "extra",
+    [
+        {},
+        {"wsgi.url_scheme": "https"},
+        {"HTTP_X_FORWARDED_PROTO": "https"},
+        {"HTTP_X_FORWARDED_PROTO": "https, http"},
+        {"HTTP_X_FORWARDED_PROTO": " http", "wsgi.url_scheme": "https"},
+    ],
+)
+def test_is_secure_agrees_with_django(settings: Any, proxy_header: Any, extra: dict[str, str]) -> None:
+    settings.SECURE_PROXY_SSL_HEADER = proxy_header
+    environ = {**RequestFactory().get(URL).environ, **extra}
+
+    assert is_secure(environ=environ) is WSGIRequest(environ).is_secure()
+
+
+def test_the_served_wsgi_application_is_the_fast_path_in_front_of_django() -> None:
+    from bitrecs_site.wsgi import application
+
+    assert isinstance(application, WidgetFastPath)
+    assert isinstance(application.application, WSGIHandler)
+    assert application.outer[False] is not None and application.outer[True] is not None

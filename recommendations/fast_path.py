@@ -25,8 +25,14 @@ from django.core.handlers.wsgi import WSGIRequest
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, HttpResponseNotModified
 from django.utils.module_loading import import_string
 
-from recommendations import process_state
-from recommendations.views.widget import WIDGET_PATH, answer_headers, answer_key, etag_matches, within_rate_limits
+from recommendations.views.widget import (
+    WIDGET_PATH,
+    answer_headers,
+    answer_key,
+    etag_matches,
+    find_answer,
+    within_rate_limits,
+)
 
 WIDGET_MIDDLEWARE = "recommendations.middleware.WidgetAnswerMiddleware"
 _PATH = "/" + WIDGET_PATH
@@ -65,7 +71,7 @@ def serve_cached_answer(
     if query is None:
         return None
     key = answer_key(query=query, load=False)
-    answer = process_state.answers.get(key) if key is not None else None
+    answer = find_answer(key=key, load=False) if key is not None else None
     if answer is None or not within_rate_limits(request=_ThrottledRequest(environ, query)):
         return None
     not_modified = etag_matches(header=environ.get("HTTP_IF_NONE_MATCH", ""), etag=answer.etag)

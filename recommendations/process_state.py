@@ -24,6 +24,7 @@ from catalog_sync.models import Product
 from merchants.models import Store
 from recommendations.engine import Recommender
 from recommendations.engine.loader import build_recommender_for_store
+from recommendations.shared_answers import get_shared_answers
 
 if TYPE_CHECKING:
     from recommendations.experiments import RunningExperiment, WidgetSettings
@@ -91,9 +92,12 @@ _live_building: set[int] = set()
 
 
 def clear_process_caches() -> None:
-    """Forget every store config, answer and live engine this process holds."""
+    """Forget every store config, answer and live engine this process holds, and the answers shared with others."""
     serving_stores.clear()
     answers.clear()
+    shared = get_shared_answers()
+    if shared is not None:
+        shared.clear()
     running_experiments.clear()
     widget_settings.clear()
     _live_engines.clear()

@@ -4,6 +4,7 @@ import functools
 import hashlib
 import json
 import re
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -24,6 +25,7 @@ from recommendations import process_state
 from recommendations.experiments import get_arm, get_widget_settings
 from recommendations.models import Arm, Placement, Source
 from recommendations.selectors import ServingStore, get_recommendations, get_serving_store, is_origin_allowed
+from recommendations.shared_answers import SharedAnswer, get_shared_answers
 
 MAX_LIMIT = 20
 DEFAULT_LIMIT = 4
@@ -329,8 +331,46 @@ def is_plain(*, query: Mapping[str, str]) -> bool:
 
 def _remember(query: QueryDict, answer: RenderedAnswer) -> None:
     key = answer_key(query=query)
-    if key is not None and not answer.personalised:
-        process_state.answers.put(key, answer, ttl=float(settings.RECS_ANSWER_CACHE_SECONDS))
+    if key is None or answer.personalised:
+        return
+    ttl = float(settings.RECS_ANSWER_CACHE_SECONDS)
+    process_state.answers.put(key, answer, ttl=ttl)
+    shared = get_shared_answers()
+    if shared is not None:
+        kept = SharedAnswer(
+            expires_at=time.time() + ttl, etag=answer.etag, cache_control=answer.cache_control, content=answer.content
+        )
+        shared.put(key, kept)
+
+
+def find_answer(*, key: AnswerKey, load: bool = True) -> RenderedAnswer | None:
+    """The fresh kept answer for this key: this process's, else the one the processes share (then kept here for
+    what is left of its time); with load=False, None rather than reading the store from the database."""
+    answer = process_state.answers.get(key)
+    shared = get_shared_answers() if answer is None else None
+    kept = shared.get(key) if shared is not None else None
+    if kept is None:
+        return answer
+    if load:
+        store = get_serving_store(site_key=key[0])
+    else:
+        found, store = process_state.serving_stores.peek(key[0])
+        if not found:
+            return None
+    if store is None:
+        return None  # uninstalled since: the view answers its 404
+    answer = RenderedAnswer(
+        store=store,
+        content=kept.content,
+        etag=kept.etag,
+        personalised=False,
+        cache_control=kept.cache_control,
+        content_length=str(len(kept.content)),
+    )
+    left = min(kept.expires_at - time.time(), float(settings.RECS_ANSWER_CACHE_SECONDS))
+    if left > 0:
+        process_state.answers.put(key, answer, ttl=left)
+    return answer
 
 
 def within_rate_limits(*, request: Any) -> bool:
@@ -352,7 +392,7 @@ def serve_plain_answer(request: HttpRequest) -> HttpResponseBase | None:
     if not is_plain(query=query) or not within_rate_limits(request=request):
         return None
     key = answer_key(query=query)
-    answer = process_state.answers.get(key) if key is not None else None
+    answer = find_answer(key=key) if key is not None else None
     if answer is None:
         try:
             answer = _render(query)

@@ -16,6 +16,7 @@ from django.test import RequestFactory
 from hypothesis import given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
+from rest_framework.exceptions import ValidationError
 
 from catalog_sync.models import Product
 from merchants.models import Store
@@ -25,6 +26,7 @@ from recommendations.services import rebuild_store_lists
 from recommendations.services.experiments import start_experiment
 from recommendations.tests.test_serving import make_product, make_store, store_list
 from recommendations.tests.test_serving_experiments import sid_for
+from recommendations.views.widget import _input_serializer, plain_input
 
 pytestmark = pytest.mark.django_db
 
@@ -356,7 +358,7 @@ def test_after_recs_answer_cache_seconds_a_rebuilt_list_and_new_settings_are_ser
 _QUERY_TEXT = st.text(alphabet=st.sampled_from("ab=&%+;2F0x-_ .~\x7f"), max_size=40)
 
 
-@hypothesis_settings(max_examples=300, deadline=None)
+@hypothesis_settings(max_examples=200, deadline=None)
 @given(query=_QUERY_TEXT)
 def test_parse_query_reads_what_request_get_reads(query: str) -> None:
     parsed = parse_query(query_string=query)
@@ -399,3 +401,46 @@ def test_the_served_wsgi_application_is_the_fast_path_in_front_of_django() -> No
     assert isinstance(application, WidgetFastPath)
     assert isinstance(application.application, WSGIHandler)
     assert application.outer[False] is not None and application.outer[True] is not None
+
+
+_VALUES = st.one_of(
+    st.sampled_from(["", " ", "0", "1", "4", "04", "+4", "4.0", "20", "21", "99", "-1", "product", "cart", "home"]),
+    st.sampled_from(["PRODUCT", "sk_test", "sk test", "SKU-0", " SKU-0", "SKU-0 ", "a\x00b", "x" * 256, "x" * 65]),
+    st.sampled_from(["session-0001", "short", "session 0001", "s" * 64, "s" * 65]),
+    st.text(max_size=6),
+)
+
+
+@hypothesis_settings(max_examples=200, deadline=None)
+@given(
+    params=st.dictionaries(
+        st.sampled_from(["site_key", "sku", "placement", "limit", "sid", "other"]), _VALUES, max_size=6
+    )
+)
+def test_plain_input_reads_what_the_input_serializer_validates(params: dict[str, str]) -> None:
+    query = QueryDict(urlencode(params))
+    plain = plain_input(query=query)
+    try:
+        validated: dict[str, Any] | None = dict(_input_serializer().run_validation(query))
+    except ValidationError:
+        validated = None
+
+    if plain is not None:
+        assert plain == validated
+        assert [type(plain[name]) for name in ("limit", "cart", "viewed")] == [int, list, list]
+
+
+def test_plain_input_reads_the_widgets_requests_and_leaves_the_rest_to_the_serializer() -> None:
+    assert plain_input(query=QueryDict("site_key=sk_test&sku=SKU-0&limit=4&_=1")) == {
+        "site_key": "sk_test",
+        "sku": "SKU-0",
+        "placement": "product",
+        "limit": 4,
+        "cart": [],
+        "viewed": [],
+        "sid": "",
+    }
+    assert plain_input(query=QueryDict("site_key=sk_test&placement=home&sid=session-0001"))["limit"] == 4  # type: ignore[index]
+    assert plain_input(query=QueryDict("site_key=sk_test&sku=SKU-0&limit=04")) is None
+    assert plain_input(query=QueryDict("site_key=sk_test&sku=SKU-0&viewed=")) is None
+    assert plain_input(query=QueryDict("site_key=sk_test&placement=product")) is None

@@ -222,12 +222,54 @@ def _input_serializer() -> serializers.Serializer:
 
 def _validate_input(query: QueryDict) -> dict[str, Any]:
     """The validated parameters; raises ValidationError (400 with every field's message) like is_valid() does."""
-    return dict(_input_serializer().run_validation(query))
+    data = plain_input(query=query)
+    return data if data is not None else dict(_input_serializer().run_validation(query))
+
+
+_PLACEMENTS = frozenset(Placement.values)
+_LIMIT_SHAPE = re.compile(r"[1-9][0-9]?")
+
+
+def plain_input(*, query: Mapping[str, str]) -> dict[str, Any] | None:
+    """What the InputSerializer returns for a request without a session whose parameters are all in their plain form
+    (a site key's shape, a trimmed SKU, a placement, a limit in 1-20 without sign or zeros, a session id's shape),
+    read in a fraction of its time; None leaves any other request (and its error messages) to the serializer."""
+    if "cart" in query or "viewed" in query:
+        return None
+    site_key = query.get("site_key", "")
+    placement = query.get("placement", Placement.PRODUCT)
+    sku = query.get("sku", "")
+    limit = query.get("limit")
+    sid = query.get("sid", "")
+    if (
+        not _SITE_KEY_SHAPE.fullmatch(site_key)
+        or placement not in _PLACEMENTS
+        or len(sku) > SKU_MAX_LENGTH
+        or sku != sku.strip()
+        or "\x00" in sku
+        or (not sku and placement == Placement.PRODUCT)
+        or (limit is not None and not (_LIMIT_SHAPE.fullmatch(limit) and int(limit) <= MAX_LIMIT))
+        or (sid and not _SESSION_ID.fullmatch(sid))
+    ):
+        return None
+    return {
+        "site_key": site_key,
+        "sku": sku,
+        "placement": placement,
+        "limit": DEFAULT_LIMIT if limit is None else int(limit),
+        "cart": [],
+        "viewed": [],
+        "sid": sid,
+    }
 
 
 def _render(query: QueryDict) -> "RenderedAnswer":
     """Validate the parameters and render the answer; raises ValidationError (400) or StoreNotFound (404)."""
-    data = _validate_input(query)
+    return render_answer(data=_validate_input(query))
+
+
+def render_answer(*, data: dict[str, Any]) -> "RenderedAnswer":
+    """Render the answer to validated parameters; raises StoreNotFound (404) for an unknown site key."""
     store = get_serving_store(site_key=data["site_key"])
     if store is None:
         raise StoreNotFound("No store has this site key.")

@@ -1,10 +1,12 @@
 """The widget's cached answers served in front of Django's WSGI handler (bitrecs_site.wsgi wraps it).
 
-A fresh answer this process keeps (recommendations.process_state.answers, RECS_ANSWER_CACHE_SECONDS) for a GET
-without a session is sent from here: no request object, no middleware, no URL resolving. Everything else goes to
-Django unchanged: misses (WidgetAnswerMiddleware renders and keeps them), personalised requests, refused rate limits,
-bad input, and any request this module cannot read as cheaply as Django would (non-ASCII query strings, too many
-fields, a store or experiment not in this process's caches).
+A GET without a session is answered from here: no request object, no middleware, no URL resolving. A fresh kept
+answer (this process's, process_state.answers, or the one the processes share, shared_answers) is sent as it is; a
+miss whose parameters are in their plain form (views.widget.plain_input) for a known store is rendered and kept
+between the request signals Django sends (they recycle database connections). Everything else goes to Django
+unchanged: personalised requests, refused rate limits, bad input and unknown site keys (their 400 and 404),
+parameters in another form (WidgetAnswerMiddleware renders those), and any request this module cannot read as
+Django would (non-ASCII query strings, too many fields).
 
 A served answer carries exactly what the Django path sends: the answer's own headers (views.widget.answer_headers,
 the same function the view's responses are built from) followed by those the middlewares in front of
@@ -22,15 +24,21 @@ from urllib.parse import unquote
 
 from django.conf import settings
 from django.core.handlers.wsgi import WSGIRequest
+from django.core.signals import request_finished, request_started
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, HttpResponseNotModified
 from django.utils.module_loading import import_string
 
+from recommendations.selectors import get_serving_store
 from recommendations.views.widget import (
     WIDGET_PATH,
+    RenderedAnswer,
     answer_headers,
     answer_key,
     etag_matches,
     find_answer,
+    plain_input,
+    remember_answer,
+    render_answer,
     within_rate_limits,
 )
 
@@ -72,15 +80,41 @@ def serve_cached_answer(
         return None
     key = answer_key(query=query, load=False)
     answer = find_answer(key=key, load=False) if key is not None else None
-    if answer is None or not within_rate_limits(request=_ThrottledRequest(environ, query)):
+    if answer is None:
+        answer = _render_here(environ=environ, query=query)
+        if answer is None:
+            return None
+    elif not within_rate_limits(request=_ThrottledRequest(environ, query)):
         return None
-    not_modified = etag_matches(header=environ.get("HTTP_IF_NONE_MATCH", ""), etag=answer.etag)
+    not_modified = not answer.personalised and etag_matches(
+        header=environ.get("HTTP_IF_NONE_MATCH", ""), etag=answer.etag
+    )
     headers = answer_headers(answer=answer, not_modified=not_modified, origin=environ.get("HTTP_ORIGIN"))
     if not_modified:
         headers.extend(outer[1])
         return "304 Not Modified", headers, b""
     headers.extend(outer[0])
     return "200 OK", headers, answer.content
+
+
+def _render_here(*, environ: Mapping[str, Any], query: dict[str, str]) -> RenderedAnswer | None:
+    """Render (and keep) the answer to a request in plain form for a known store within the rate limits, between the
+    request signals Django sends (they recycle database connections); None leaves the request to Django."""
+    data = plain_input(query=query)
+    if data is None:
+        return None
+    request_started.send(sender=WidgetFastPath, environ=environ)
+    try:
+        store = get_serving_store(site_key=data["site_key"])
+        if store is None or not within_rate_limits(request=_ThrottledRequest(environ, query)):
+            return None  # Django answers the 404 or the 429
+        answer = render_answer(data=data)
+        remember_answer(query=query, answer=answer)
+        return answer
+    except Exception:  # a database error, say: Django's handler meets it again, and answers and logs it
+        return None
+    finally:
+        request_finished.send(sender=WidgetFastPath)
 
 
 def parse_query(*, query_string: str) -> dict[str, str] | None:

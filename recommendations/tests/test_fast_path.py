@@ -22,6 +22,7 @@ from catalog_sync.models import Product
 from merchants.models import Store
 from recommendations import process_state
 from recommendations.fast_path import WIDGET_MIDDLEWARE, WidgetFastPath, is_secure, parse_query
+from recommendations.process_state import clear_process_caches
 from recommendations.services import rebuild_store_lists
 from recommendations.services.experiments import start_experiment
 from recommendations.tests.test_serving import make_product, make_store, store_list
@@ -190,16 +191,36 @@ def test_without_widget_answer_middleware_the_fast_path_serves_nothing(shop: Sto
 # --- what goes to Django -------------------------------------------------------------------------------------------
 
 
-def test_a_miss_goes_to_django_which_keeps_it_for_the_next_request(shop: Store, settings: Any) -> None:
+def test_a_miss_is_rendered_here_as_django_renders_it_and_kept_for_the_next_request(shop: Store, settings: Any) -> None:
+    # given: the answer as the view renders it, and as WidgetAnswerMiddleware renders it
+    by_view = call(without_fast_path(settings), q(sku="SKU-0"))
+    clear_process_caches()
+    by_middleware = call(WSGIHandler(), q(sku="SKU-0"))
+    clear_process_caches()
     inner = CountingApp()
     fast_path = WidgetFastPath(inner)
 
+    # when: rendered here, then (p1 sold out meanwhile) asked again with a cache buster
     first = call(fast_path, q(sku="SKU-0"))
-    second = call(fast_path, q(sku="SKU-0", _="1700000000"))  # a cache buster: the same answer
+    Product.objects.filter(store=shop, external_id="p1").update(in_stock=False)
+    second = call(fast_path, q(sku="SKU-0", _="1700000000"))
 
-    assert inner.calls == 1
-    assert first == second
-    assert first[0] == "200 OK"
+    # then
+    assert inner.calls == 0
+    assert first == second == by_middleware
+    assert (first[0], sorted(first[1]), first[2]) == (by_view[0], sorted(by_view[1]), by_view[2])
+    assert list(process_state.answers._entries) == [("sk_test", "SKU-0", "", "", "")]
+
+
+def test_parameters_in_another_form_are_rendered_by_django_and_then_sent_from_here(shop: Store) -> None:
+    inner = CountingApp()
+    fast_path = WidgetFastPath(inner)
+
+    answers = [call(fast_path, q(sku="SKU-0", limit="04")) for _ in range(2)]
+
+    assert inner.calls == 1  # WidgetAnswerMiddleware rendered and kept it
+    assert answers[0] == answers[1]
+    assert answers[0][2].count(b'"sku":') == 4  # limit 04 is 4
 
 
 @pytest.mark.parametrize(
@@ -259,7 +280,7 @@ def test_personalised_requests_are_never_served_from_the_shared_cache(shop: Stor
     empty_cart = call(fast_path, q(sku="SKU-0", cart=""))
 
     # then: each went to the view, none was kept
-    assert inner.calls == 4
+    assert inner.calls == 3
     assert b'"sku":"SKU-1"' in plain[2] and b'"sku":"SKU-1"' not in viewed[0][2]
     assert dict(viewed[0][1])["Cache-Control"] == dict(viewed[1][1])["Cache-Control"] == "private, no-store"
     assert "ETag" not in dict(viewed[0][1])
@@ -276,7 +297,7 @@ def test_the_rate_limits_count_fast_path_answers_and_django_refuses_the_excess(s
     other_client = call(fast_path, q(sku="SKU-0"), REMOTE_ADDR="10.0.0.9")
 
     assert statuses == ["200 OK", "200 OK", "200 OK", "429 Too Many Requests"]
-    assert inner.calls == 2  # the miss and the refused one
+    assert inner.calls == 1  # the refused one: Django answers the 429
     assert other_client[0] == "200 OK"
 
 
@@ -309,7 +330,7 @@ def test_each_arm_is_cached_apart_and_sent_as_django_sends_it(shop: Store, setti
     assert other_network_sid == fast[0]  # another session in the same arm shares the arm's answer
 
 
-def test_a_session_id_whose_experiment_is_not_cached_goes_to_django(shop: Store) -> None:
+def test_a_session_id_whose_experiment_is_not_cached_is_rendered_with_its_arm(shop: Store) -> None:
     weights = {"network": 1, "local": 1}
     experiment = start_experiment(store=shop, name="split", weights=weights)
     query = q(sku="SKU-0", sid=sid_for(shop, experiment.id, "local", weights))
@@ -319,8 +340,9 @@ def test_a_session_id_whose_experiment_is_not_cached_goes_to_django(shop: Store)
 
     again = call(WidgetFastPath(inner), query)
 
-    assert inner.calls == 1
+    assert inner.calls == 0
     assert again == kept
+    assert b'"arm":"local"' in again[2]
 
 
 # --- invalidation -------------------------------------------------------------------------------------------------
@@ -348,7 +370,7 @@ def test_after_recs_answer_cache_seconds_a_rebuilt_list_and_new_settings_are_ser
 
     # then
     assert cached == before
-    assert inner.calls == 2
+    assert inner.calls == 0
     assert b'"sku":"SKU-1"' in before[2] and b'"sku":"SKU-1"' not in after[2]
     assert etag_of(after) != etag_of(before)
 

@@ -200,7 +200,7 @@ class RecommendationsView(APIView):
     )
     def get(self, request: Request) -> HttpResponseBase:
         answer = _render(request.query_params)
-        _remember(request.query_params, answer)
+        remember_answer(query=request.query_params, answer=answer)
         return _respond(request, answer)
 
     def finalize_response(self, request: Request, response: Any, *args: Any, **kwargs: Any) -> Any:
@@ -371,7 +371,8 @@ def is_plain(*, query: Mapping[str, str]) -> bool:
     return "cart" not in query and "viewed" not in query
 
 
-def _remember(query: QueryDict, answer: RenderedAnswer) -> None:
+def remember_answer(*, query: Mapping[str, str], answer: RenderedAnswer) -> None:
+    """Keep a non-personalised answer for RECS_ANSWER_CACHE_SECONDS, in this process and (when on) the shared cache."""
     key = answer_key(query=query)
     if key is None or answer.personalised:
         return
@@ -440,7 +441,7 @@ def serve_plain_answer(request: HttpRequest) -> HttpResponseBase | None:
             answer = _render(query)
         except (serializers.ValidationError, StoreNotFound):
             return None
-        _remember(query, answer)
+        remember_answer(query=query, answer=answer)
     return _respond(request, answer)
 
 

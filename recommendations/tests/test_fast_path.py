@@ -21,6 +21,7 @@ from rest_framework.exceptions import ValidationError
 from catalog_sync.models import Product
 from merchants.models import Store
 from recommendations import process_state
+from recommendations.experiments import assign_arm
 from recommendations.fast_path import WIDGET_MIDDLEWARE, WidgetFastPath, is_secure, parse_query
 from recommendations.process_state import clear_process_caches
 from recommendations.services import rebuild_store_lists
@@ -317,7 +318,12 @@ def test_each_arm_is_cached_apart_and_sent_as_django_sends_it(shop: Store, setti
 
     # when
     fast = [call(fast_path, query) for query in queries]
-    other_network_sid = call(fast_path, q(sku="SKU-0", sid=sid_for(shop, experiment.id, "network", {"network": 1})))
+    another = next(
+        sid
+        for sid in (f"visitor-{n:04d}" for n in range(1000))
+        if assign_arm(store_id=shop.id, experiment_id=experiment.id, session_id=sid, weights=weights) == "network"
+    )
+    other_network_sid = call(fast_path, q(sku="SKU-0", sid=another))
 
     # then
     assert inner.calls == 0

@@ -62,7 +62,10 @@ class WidgetFastPath:
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         if environ.get("PATH_INFO") == _PATH and environ.get("REQUEST_METHOD") == "GET":
             outer = self.outer.get(is_secure(environ=environ))
-            served = serve_cached_answer(environ=environ, outer=outer) if outer is not None else None
+            try:
+                served = serve_cached_answer(environ=environ, outer=outer) if outer is not None else None
+            except Exception:  # the rate limits' cache down, say: Django meets it again, answers its 500 and logs it
+                served = None
             if served is not None:
                 status, headers, body = served
                 start_response(status, headers)

@@ -289,6 +289,31 @@ def test_personalised_requests_are_never_served_from_the_shared_cache(shop: Stor
     assert list(process_state.answers._entries) == [("sk_test", "SKU-0", "", "", "")]
 
 
+def test_when_the_rate_limits_cache_fails_django_answers_its_json_500(
+    shop: Store, settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # given: a cached answer, then the cache that counts the rate limits fails (as a Redis cache that is down does)
+    settings.WIDGET_RATE_LIMIT = "100/min"
+    inner = CountingApp()
+    fast_path = WidgetFastPath(inner)
+    call(fast_path, q(sku="SKU-0"))
+
+    def down(*args: Any, **kwargs: Any) -> Any:
+        raise ConnectionError("cache down")
+
+    monkeypatch.setattr(cache, "get", down)
+
+    # when
+    status, _, body = call(fast_path, q(sku="SKU-0"))
+
+    # then
+    assert inner.calls == 1
+    assert (status, body) == (
+        "500 Internal Server Error",
+        b'{"error": "server_error", "detail": "Something failed on our side; try again later."}',
+    )
+
+
 def test_the_rate_limits_count_fast_path_answers_and_django_refuses_the_excess(shop: Store, settings: Any) -> None:
     settings.WIDGET_RATE_LIMIT = "3/min"
     inner = CountingApp()

@@ -361,6 +361,26 @@ def test_each_arm_is_cached_apart_and_sent_as_django_sends_it(shop: Store, setti
     assert other_network_sid == fast[0]  # another session in the same arm shares the arm's answer
 
 
+@pytest.mark.parametrize("arm", ["holdout", "interleave"])
+def test_arms_whose_answer_is_the_visitors_own_are_rendered_each_time_and_never_kept(
+    shop: Store, settings: Any, arm: str
+) -> None:
+    experiment = start_experiment(store=shop, name="own", weights={arm: 1})
+    query = q(sku="SKU-0", sid=sid_for(shop, experiment.id, arm, {arm: 1}))
+    by_middleware = call(WSGIHandler(), query)
+    by_view = call(without_fast_path(settings), query)
+    inner = CountingApp()
+    fast_path = WidgetFastPath(inner)
+
+    fast = [call(fast_path, query, headers={"If-None-Match": "*"}) for _ in range(2)]
+
+    assert inner.calls == 0
+    assert fast[0] == fast[1] == by_middleware
+    assert (fast[0][0], sorted(fast[0][1]), fast[0][2]) == (by_view[0], sorted(by_view[1]), by_view[2])
+    assert dict(fast[0][1])["Cache-Control"] == "private, no-store"
+    assert list(process_state.answers._entries) == []
+
+
 def test_a_session_id_whose_experiment_is_not_cached_is_rendered_with_its_arm(shop: Store) -> None:
     weights = {"network": 1, "local": 1}
     experiment = start_experiment(store=shop, name="split", weights=weights)

@@ -1,4 +1,4 @@
-"""The widget's cached answers served in front of Django's WSGI handler (bitrecs_site.wsgi wraps it).
+"""The widget's answers without a session, served in front of Django's WSGI handler (bitrecs_site.wsgi wraps it).
 
 A GET without a session is answered from here: no request object, no middleware, no URL resolving. A fresh kept
 answer (this process's, process_state.answers, or the one the processes share, shared_answers) is sent as it is; a
@@ -51,7 +51,8 @@ Headers = tuple[tuple[str, str], ...]
 
 
 class WidgetFastPath:
-    """A WSGI application: fresh cached widget answers from this process, everything else from `application`."""
+    """A WSGI application: the widget's answers without a session from here (see the module), all else from
+    `application`, Django's handler."""
 
     def __init__(self, application: WsgiApp) -> None:
         self.application = application
@@ -76,8 +77,8 @@ class WidgetFastPath:
 def serve_cached_answer(
     *, environ: Mapping[str, Any], outer: tuple[Headers, Headers]
 ) -> tuple[str, list[tuple[str, str]], bytes] | None:
-    """(status line, headers, body) of the fresh cached answer to this GET, counted against the rate limits; None
-    leaves the request to Django (no such answer, a personalised request, a refused rate limit, unusual input)."""
+    """(status line, headers, body) of the answer to this GET, kept or rendered here, counted against the rate limits;
+    None leaves the request to Django (a personalised request, a refused rate limit, bad or unusual input)."""
     query = parse_query(query_string=environ.get("QUERY_STRING", ""))
     if query is None:
         return None

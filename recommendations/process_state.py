@@ -1,14 +1,16 @@
 """Everything the widget path keeps in a web process between requests, in one place.
 
 - `serving_stores`: each site key's serving config (or None for an unknown key), RECS_STORE_CACHE_SECONDS.
-- `answers`: rendered non-personalised widget answers by their raw query parameters, RECS_ANSWER_CACHE_SECONDS.
+- `answers`: rendered non-personalised widget answers by their raw query parameters, RECS_ANSWER_CACHE_SECONDS
+  (also shared with the other web processes through recommendations.shared_answers when that is on).
 - `running_experiments`: each store's running experiment (or None), and `widget_settings`: each (store, placement)'s
   settings, RECS_STORE_CACHE_SECONDS (recommendations.experiments reads them).
 - the live engines: one in-memory recommender per store for personalised answers, built in a background thread
   and kept RECS_LIVE_ENGINE_TTL_SECONDS.
 
-Selectors and views read through this module; nothing else keeps per-process state. `clear_process_caches()`
-forgets all of it (tests call it before each test; a settings change otherwise waits the TTLs).
+Selectors and views read through this module; nothing else keeps per-process state (but the fast path's headers,
+learnt once from the middlewares, and the shared answers' Redis client). `clear_process_caches()` forgets all of it,
+and the shared answers (tests call it before each test; a settings change otherwise waits the TTLs).
 """
 
 import logging

@@ -402,7 +402,7 @@ def test_a_session_id_whose_experiment_is_not_cached_is_rendered_with_its_arm(sh
 def test_after_recs_answer_cache_seconds_a_rebuilt_list_and_new_settings_are_served(
     shop: Store, settings: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # given: a cached answer, then the store's lists rebuilt and its title changed
+    # given: a cached answer, then the store's lists rebuilt, p1 sold out and SKU-2 excluded by the merchant
     settings.RECS_ANSWER_CACHE_SECONDS = 10
     settings.RECS_STORE_CACHE_SECONDS = 5
     inner = CountingApp()
@@ -410,6 +410,8 @@ def test_after_recs_answer_cache_seconds_a_rebuilt_list_and_new_settings_are_ser
     before = call(fast_path, q(sku="SKU-0"))
     rebuild_store_lists(store=shop)
     Product.objects.filter(store=shop, external_id="p1").update(in_stock=False)
+    shop.settings = {"recommendations": {"exclude_skus": ["SKU-2"]}}
+    shop.save(update_fields=["settings"])
     later = (time.monotonic() + 10.001, time.time() + 10.001)
     cached = call(fast_path, q(sku="SKU-0"))
 
@@ -423,6 +425,7 @@ def test_after_recs_answer_cache_seconds_a_rebuilt_list_and_new_settings_are_ser
     assert cached == before
     assert inner.calls == 0
     assert b'"sku":"SKU-1"' in before[2] and b'"sku":"SKU-1"' not in after[2]
+    assert b'"sku":"SKU-2"' in before[2] and b'"sku":"SKU-2"' not in after[2]
     assert etag_of(after) != etag_of(before)
 
 

@@ -1,7 +1,8 @@
 """Widget endpoint benchmark: GET /api/v1/recommendations against a bare Django JsonResponse view.
 
     .venv/bin/python -m bench.widget_bench [--catalog PATH] [--duration 10] [--connections 16] [--rounds 3]
-                                           [--skus 1000] [--reseed] [--json]
+                                           [--skus 1000] [--answer-cache both|on|off]
+                                           [--shared-answers auto|both|on|off] [--reseed] [--json]
 
 What it does (EVALUATION.md "Speed": a ratio against a reference measured in the same run):
 
@@ -10,14 +11,20 @@ What it does (EVALUATION.md "Speed": a ratio against a reference measured in the
    sample in ../shared/data when present, else the demo catalog in the repo), and builds its lists synchronously.
 2. Starts gunicorn (2 sync workers, WIDGET_RATE_LIMIT=off, DEBUG off) on a free loopback port, serving
    bench.bench_settings, whose URLs add `GET /bench/bare`: a static JsonResponse of the same shape and size.
+   The application is bitrecs_site.wsgi's, so the widget's answers go through its fast path. With
+   `--shared-answers on` (the default `auto`: on when REDIS_URL is set, as in production) the workers share their
+   rendered answers through that Redis; `both` measures with and without.
 3. Drives both endpoints with the same load generator, the same connection count and duration, alternating
    which goes first per round: wrk (with a Lua script cycling through --skus product URLs; the bare view gets
    as many distinct URLs) when it is installed, else a bounded Python loop of threads with keep-alive
    connections. Each round is preceded by a short warm-up.
 4. Prints requests/s, p50 and p99 of both, and the ratios widget/bare (throughput; p99), median over rounds.
-   Targets (issue 10): throughput >= 1.0x the bare view's, p99 <= 1.2x. Also the gunicorn workers' CPU time per
-   request of each (from /proc), as a ratio bare/widget: on a shared machine it moves far less with the other
-   load than requests/s do, so it tells whether a throughput ratio is the endpoint or the neighbours.
+   Targets (issue 10): throughput >= 1.0x the bare view's, p99 <= 1.2x. Each worker renders each answer once per
+   RECS_ANSWER_CACHE_SECONDS (once in all with shared answers), so the share of requests that render falls as the
+   request rate rises: below about (--skus / 10 s) requests/s per worker nearly every request renders. Also the
+   gunicorn workers' CPU time per request of each (from /proc), as a ratio bare/widget: on a shared machine it
+   moves far less with the other load than requests/s do, so it tells whether a throughput ratio is the endpoint
+   or the neighbours.
 
 gunicorn is started in its own process group and always stopped (also on Ctrl-C); every loop is bounded.
 """
@@ -121,7 +128,9 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def start_server(port: int, log_path: Path, *, answer_cache_seconds: float) -> subprocess.Popen[bytes]:
+def start_server(
+    port: int, log_path: Path, *, answer_cache_seconds: float, shared_answers_url: str = "off"
+) -> subprocess.Popen[bytes]:
     gunicorn = Path(sys.executable).with_name("gunicorn")
     env = {
         **os.environ,
@@ -129,6 +138,7 @@ def start_server(port: int, log_path: Path, *, answer_cache_seconds: float) -> s
         "BITRECS_LOCAL_DIR": str(BENCH_DIR),
         "WIDGET_RATE_LIMIT": "off",
         "RECS_ANSWER_CACHE_SECONDS": str(answer_cache_seconds),
+        "RECS_SHARED_ANSWERS_URL": shared_answers_url,
     }
     command = [
         str(gunicorn),
@@ -333,6 +343,7 @@ def run_python_load(
 def measure(
     *,
     answer_cache_seconds: float,
+    shared_answers_url: str,
     widget_paths: list[str],
     bare_paths: list[str],
     load: Any,
@@ -340,9 +351,16 @@ def measure(
 ) -> list[dict[str, Any]]:
     """Start a server with this answer-cache setting, run the bare/widget rounds, stop it; return the rounds."""
     port = _free_port()
-    server = start_server(port, BENCH_DIR / "gunicorn.log", answer_cache_seconds=answer_cache_seconds)
+    server = start_server(
+        port,
+        BENCH_DIR / "gunicorn.log",
+        answer_cache_seconds=answer_cache_seconds,
+        shared_answers_url=shared_answers_url,
+    )
     rows: list[dict[str, Any]] = []
     label = f"answer cache {answer_cache_seconds:g}s" if answer_cache_seconds > 0 else "answer cache off"
+    if answer_cache_seconds > 0 and shared_answers_url != "off":
+        label += " + shared (Redis)"
     try:
         wait_until_up(port, server)
         status, body = _get(port, widget_paths[0])
@@ -417,7 +435,14 @@ def main(argv: list[str] | None = None) -> int:
         "--answer-cache",
         choices=["both", "on", "off"],
         default="both",
-        help="the per-process answer cache as configured (RECS_ANSWER_CACHE_SECONDS, default 5 s), off, or both",
+        help="the answer cache as configured (RECS_ANSWER_CACHE_SECONDS, default 10 s), off, or both",
+    )
+    parser.add_argument(
+        "--shared-answers",
+        choices=["auto", "both", "on", "off"],
+        default="auto",
+        help="answers shared by the workers through Redis (RECS_SHARED_ANSWERS_URL = REDIS_URL): on, off, both, or "
+        "auto (on when REDIS_URL is set, as in production)",
     )
     parser.add_argument("--reseed", action="store_true", help="rebuild the bench store from the catalog")
     parser.add_argument("--python-load", action="store_true", help="use the Python load loop even if wrk exists")
@@ -437,7 +462,14 @@ def main(argv: list[str] | None = None) -> int:
     load = run_wrk if use_wrk else run_python_load
     generator = "wrk (2 threads, Lua script cycling URLs)" if use_wrk else "Python threads with keep-alive"
     configured = float(settings.RECS_ANSWER_CACHE_SECONDS)
-    modes = {"on": [configured], "off": [0.0], "both": [configured, 0.0]}[args.answer_cache]
+    redis_url = os.environ.get("REDIS_URL", "")
+    shared = args.shared_answers if args.shared_answers != "auto" else ("on" if redis_url else "off")
+    if shared != "off" and not redis_url:
+        print("--shared-answers on/both needs REDIS_URL (e.g. redis://127.0.0.1:6379/15)", file=sys.stderr)
+        return 1
+    shared_urls = {"on": [redis_url], "off": ["off"], "both": [redis_url, "off"]}[shared]
+    cache_seconds = {"on": [configured], "off": [0.0], "both": [configured, 0.0]}[args.answer_cache]
+    modes = [(seconds, url) for seconds in cache_seconds for url in (shared_urls if seconds > 0 else ["off"])]
     if not args.json:
         print(
             f"catalog: {products} products; {len(skus)} SKUs cycled; load: {generator}; {args.connections} "
@@ -451,11 +483,18 @@ def main(argv: list[str] | None = None) -> int:
         "duration_s": args.duration,
         "modes": {},
     }
-    for seconds in modes:
+    for seconds, url in modes:
         rows = measure(
-            answer_cache_seconds=seconds, widget_paths=widget_paths, bare_paths=bare_paths, load=load, args=args
+            answer_cache_seconds=seconds,
+            shared_answers_url=url,
+            widget_paths=widget_paths,
+            bare_paths=bare_paths,
+            load=load,
+            args=args,
         )
         name = f"answer_cache_{seconds:g}s" if seconds > 0 else "answer_cache_off"
+        if seconds > 0 and url != "off":
+            name += "_shared"
         summary["modes"][name] = {"rounds": rows, "median": summarise(rows)}
 
     results_dir = BASE_DIR / "bench" / "results"

@@ -429,6 +429,9 @@ RECS_CACHE_STALE_SECONDS = env.int("RECS_CACHE_STALE_SECONDS", default=20)
 # Each web process reuses a non-personalised answer it rendered for this many seconds (0: off); keep it far
 # below the public max-age so a product that sold out leaves the answer within seconds.
 RECS_ANSWER_CACHE_SECONDS = env.float("RECS_ANSWER_CACHE_SECONDS", default=10.0)
+# The web processes also share the answers they render through this Redis (default REDIS_URL; "off": each renders
+# its own), each never served past RECS_ANSWER_CACHE_SECONDS after it was rendered.
+RECS_SHARED_ANSWERS_URL = env.str("RECS_SHARED_ANSWERS_URL", default=REDIS_URL)
 # How long a web process keeps a store's serving config (site key, domain, rules) before re-reading it.
 RECS_STORE_CACHE_SECONDS = env.float("RECS_STORE_CACHE_SECONDS", default=30.0)
 # Personalised answers (cart/viewed) use an in-memory engine that a web process builds in a background

@@ -8,8 +8,13 @@ from recommendations.views.widget import WIDGET_PATH, serve_plain_answer
 
 
 class WidgetAnswerMiddleware:
-    """Serve the widget's answers without a session before the rest of the stack: from this process's answer cache
-    or rendered and cached, with rate limits, ETag/304 and CORS applied.
+    """Serve the widget's answers without a session before the rest of the stack: from the answer caches or
+    rendered and cached, with rate limits, ETag/304 and CORS applied.
+
+    In front of Django, recommendations.fast_path already sends fresh cached answers and renders the misses whose
+    parameters are in their plain form; this middleware answers the rest of these requests (parameters in another
+    form, a server without the fast path such as the test client), and its place in MIDDLEWARE tells the fast path
+    which middlewares' headers its answers carry (those before this one).
 
     Such an answer skips the middlewares below this one, URL resolving and DRF: a cached one then costs less than
     a bare view. Personalised requests, refused rate limits and bad input go down the stack to the view, which

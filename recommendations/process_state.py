@@ -1,14 +1,16 @@
 """Everything the widget path keeps in a web process between requests, in one place.
 
 - `serving_stores`: each site key's serving config (or None for an unknown key), RECS_STORE_CACHE_SECONDS.
-- `answers`: rendered non-personalised widget answers by their raw query parameters, RECS_ANSWER_CACHE_SECONDS.
+- `answers`: rendered non-personalised widget answers by their raw query parameters, RECS_ANSWER_CACHE_SECONDS
+  (also shared with the other web processes through recommendations.shared_answers when that is on).
 - `running_experiments`: each store's running experiment (or None), and `widget_settings`: each (store, placement)'s
   settings, RECS_STORE_CACHE_SECONDS (recommendations.experiments reads them).
 - the live engines: one in-memory recommender per store for personalised answers, built in a background thread
   and kept RECS_LIVE_ENGINE_TTL_SECONDS.
 
-Selectors and views read through this module; nothing else keeps per-process state. `clear_process_caches()`
-forgets all of it (tests call it before each test); `forget_store()` one store's part (a settings change).
+Selectors and views read through this module; nothing else keeps per-process state (but the fast path's headers,
+learnt once from the middlewares, and the shared answers' Redis client). `clear_process_caches()` forgets all of it,
+and the shared answers (tests call it before each test); `forget_store()` one store's part (a settings change).
 """
 
 import logging
@@ -24,11 +26,12 @@ from catalog_sync.models import Product
 from merchants.models import Store
 from recommendations.engine import Recommender
 from recommendations.engine.loader import build_recommender_for_store
+from recommendations.shared_answers import get_shared_answers
 
 if TYPE_CHECKING:
     from recommendations.experiments import RunningExperiment, WidgetSettings
     from recommendations.selectors.stores import ServingStore
-    from recommendations.views.widget import RenderedAnswer
+    from recommendations.views.widget import AnswerKey, RenderedAnswer
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +50,13 @@ class ExpiringCache(Generic[K, V]):
         """The key's value while it is fresh, else None."""
         entry = self._entries.get(key)
         return entry[1] if entry is not None and entry[0] > time.monotonic() else None
+
+    def peek(self, key: K) -> tuple[bool, V | None]:
+        """(True, value) while the key is fresh (a kept None too), else (False, None); never loads."""
+        entry = self._entries.get(key)
+        if entry is not None and entry[0] > time.monotonic():
+            return True, entry[1]
+        return False, None
 
     def put(self, key: K, value: V, *, ttl: float) -> None:
         """Keep value for ttl seconds (junk keys cannot grow the cache past max_entries)."""
@@ -81,7 +91,7 @@ class ExpiringCache(Generic[K, V]):
 
 serving_stores: "ExpiringCache[str, ServingStore | None]" = ExpiringCache(max_entries=10_000)
 # Keyed by the raw (site_key, sku, placement, limit) and the experiment arm served ("" outside an experiment).
-answers: "ExpiringCache[tuple[str, str, str, str, str], RenderedAnswer]" = ExpiringCache(max_entries=20_000)
+answers: "ExpiringCache[AnswerKey, RenderedAnswer]" = ExpiringCache(max_entries=20_000)
 running_experiments: "ExpiringCache[int, RunningExperiment | None]" = ExpiringCache(max_entries=10_000)
 widget_settings: "ExpiringCache[tuple[int, str], WidgetSettings]" = ExpiringCache(max_entries=30_000)
 
@@ -91,9 +101,12 @@ _live_building: set[int] = set()
 
 
 def clear_process_caches() -> None:
-    """Forget every store config, answer and live engine this process holds."""
+    """Forget every store config, answer and live engine this process holds, and the answers shared with others."""
     serving_stores.clear()
     answers.clear()
+    shared = get_shared_answers()
+    if shared is not None:
+        shared.clear()
     running_experiments.clear()
     widget_settings.clear()
     _live_engines.clear()
@@ -109,6 +122,9 @@ def forget_store(*, store_id: int, site_key: str) -> None:
     answers.discard_where(lambda key: key[0] == site_key)
     running_experiments.discard_where(lambda key: key == store_id)
     widget_settings.discard_where(lambda key: key[0] == store_id)
+    shared = get_shared_answers()
+    if shared is not None:
+        shared.forget_site(site_key)
 
 
 def get_live_engine(*, store_id: int) -> Recommender | None:

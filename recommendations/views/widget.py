@@ -4,6 +4,8 @@ import functools
 import hashlib
 import json
 import re
+import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +26,7 @@ from recommendations import process_state
 from recommendations.experiments import get_arm, get_widget_settings
 from recommendations.models import Arm, Placement, Source
 from recommendations.selectors import ServingStore, get_recommendations, get_serving_store, is_origin_allowed
+from recommendations.shared_answers import SharedAnswer, get_shared_answers
 
 MAX_LIMIT = 20
 DEFAULT_LIMIT = 4
@@ -33,7 +36,7 @@ SITE_KEY_MAX_LENGTH = 64
 _SITE_KEY_SHAPE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 SESSION_ID_SHAPE = r"^[A-Za-z0-9_-]{8,64}$"
 _SESSION_ID = re.compile(SESSION_ID_SHAPE)
-# The endpoint's route (recommendations/urls.py; the app's URLs are included at the root). CachedAnswerMiddleware
+# The endpoint's route (recommendations/urls.py; the app's URLs are included at the root). WidgetAnswerMiddleware
 # serves fresh cached answers on this path before the URL resolver runs.
 WIDGET_PATH = "api/v1/recommendations"
 # The methods DRF lists in the Allow header of the view's answers.
@@ -193,7 +196,7 @@ class RecommendationsView(APIView):
     )
     def get(self, request: Request) -> HttpResponseBase:
         answer = _render(request.query_params)
-        _remember(request.query_params, answer)
+        remember_answer(query=request.query_params, answer=answer)
         return _respond(request, answer)
 
     def finalize_response(self, request: Request, response: Any, *args: Any, **kwargs: Any) -> Any:
@@ -215,12 +218,54 @@ def _input_serializer() -> serializers.Serializer:
 
 def _validate_input(query: QueryDict) -> dict[str, Any]:
     """The validated parameters; raises ValidationError (400 with every field's message) like is_valid() does."""
-    return dict(_input_serializer().run_validation(query))
+    data = plain_input(query=query)
+    return data if data is not None else dict(_input_serializer().run_validation(query))
+
+
+_PLACEMENTS = frozenset(Placement.values)
+_LIMIT_SHAPE = re.compile(r"[1-9][0-9]?")
+
+
+def plain_input(*, query: Mapping[str, str]) -> dict[str, Any] | None:
+    """What the InputSerializer returns for a request without a session whose parameters are all in their plain form
+    (a site key's shape, a trimmed SKU, a placement, a limit in 1-20 without sign or zeros, a session id's shape),
+    read in a fraction of its time; None leaves any other request (and its error messages) to the serializer."""
+    if "cart" in query or "viewed" in query:
+        return None
+    site_key = query.get("site_key", "")
+    placement = query.get("placement", Placement.PRODUCT)
+    sku = query.get("sku", "")
+    limit = query.get("limit")
+    sid = query.get("sid", "")
+    if (
+        not _SITE_KEY_SHAPE.fullmatch(site_key)
+        or placement not in _PLACEMENTS
+        or len(sku) > SKU_MAX_LENGTH
+        or sku != sku.strip()
+        or "\x00" in sku
+        or (not sku and placement == Placement.PRODUCT)
+        or (limit is not None and not (_LIMIT_SHAPE.fullmatch(limit) and int(limit) <= MAX_LIMIT))
+        or (sid and not _SESSION_ID.fullmatch(sid))
+    ):
+        return None
+    return {
+        "site_key": site_key,
+        "sku": sku,
+        "placement": placement,
+        "limit": DEFAULT_LIMIT if limit is None else int(limit),
+        "cart": [],
+        "viewed": [],
+        "sid": sid,
+    }
 
 
 def _render(query: QueryDict) -> "RenderedAnswer":
     """Validate the parameters and render the answer; raises ValidationError (400) or StoreNotFound (404)."""
-    data = _validate_input(query)
+    return render_answer(data=_validate_input(query))
+
+
+def render_answer(*, data: dict[str, Any]) -> "RenderedAnswer":
+    """Render the answer to validated parameters; raises StoreNotFound (404) for an unknown site key."""
     store = get_serving_store(site_key=data["site_key"])
     if store is None:
         raise StoreNotFound("No store has this site key.")
@@ -265,6 +310,7 @@ def _render(query: QueryDict) -> "RenderedAnswer":
         etag=f'"{hashlib.blake2b(content, digest_size=12).hexdigest()}"',
         personalised=recs.personalised,
         cache_control=_cache_control(personalised=recs.personalised),
+        content_length=str(len(content)),
     )
 
 
@@ -277,34 +323,104 @@ class RenderedAnswer:
     etag: str
     personalised: bool
     cache_control: str
+    content_length: str  # str(len(content)), the Content-Length header's value
 
 
-def _answer_key(query: QueryDict) -> tuple[str, str, str, str, str] | None:
-    # Non-personalised answers are kept in this process for RECS_ANSWER_CACHE_SECONDS, by their raw query
-    # parameters and the experiment arm a session id picks (only answers that validated are kept, so a hit skips
-    # validation too). A few seconds, far below the public max-age, so an item that sold out leaves the answer
-    # within seconds; 0 turns it off.
-    if float(settings.RECS_ANSWER_CACHE_SECONDS) <= 0 or not _is_plain(query):
+# A widget answer's key in the answer caches: the raw (site_key, sku, placement, limit) and the experiment arm served
+# ("" outside an experiment).
+AnswerKey = tuple[str, str, str, str, str]
+
+
+def answer_key(*, query: Mapping[str, str], load: bool = True) -> AnswerKey | None:
+    """The answer cache's key of a request without a session; None when its answer is not kept (or, with load=False,
+    when the store or its experiment is not in this process's caches: finding it would query the database)."""
+    # Non-personalised answers are kept for RECS_ANSWER_CACHE_SECONDS, by their raw query parameters and the
+    # experiment arm a session id picks (only answers that validated are kept, so a hit skips validation too). A few
+    # seconds, far below the public max-age, so an item that sold out leaves the answer within seconds; 0: off.
+    if float(settings.RECS_ANSWER_CACHE_SECONDS) <= 0 or not is_plain(query=query):
         return None
     arm = ""
     sid = query.get("sid", "")
     if sid:
-        store = get_serving_store(site_key=query.get("site_key", ""))
-        choice = (
-            get_arm(store_id=store.id, session_id=sid) if store is not None and _SESSION_ID.fullmatch(sid) else None
-        )
+        if not _SESSION_ID.fullmatch(sid):
+            return None  # the view answers its 400; a bad session id must not share the answer without one
+        site_key = query.get("site_key", "")
+        if load:
+            store = get_serving_store(site_key=site_key)
+            choice = get_arm(store_id=store.id, session_id=sid) if store is not None else None
+        else:
+            found, store = process_state.serving_stores.peek(site_key)
+            if not found:
+                return None
+            choice = None
+            if store is not None:
+                found, running = process_state.running_experiments.peek(store.id)
+                if not found:
+                    return None
+                choice = get_arm(store_id=store.id, session_id=sid) if running is not None else None
         arm = f"{choice.arm}:{int(choice.counted)}" if choice is not None else ""
     return (query.get("site_key", ""), query.get("sku", ""), query.get("placement", ""), query.get("limit", ""), arm)
 
 
-def _is_plain(query: QueryDict) -> bool:
-    return "cart" not in query and "viewed" not in query  # no session: the answer is the same for every shopper
+def is_plain(*, query: Mapping[str, str]) -> bool:
+    """True for a request without a session (no cart/viewed): its answer is the same for every shopper."""
+    return "cart" not in query and "viewed" not in query
 
 
-def _remember(query: QueryDict, answer: RenderedAnswer) -> None:
-    key = _answer_key(query)
-    if key is not None and not answer.personalised:
-        process_state.answers.put(key, answer, ttl=float(settings.RECS_ANSWER_CACHE_SECONDS))
+def remember_answer(*, query: Mapping[str, str], answer: RenderedAnswer) -> None:
+    """Keep a non-personalised answer for RECS_ANSWER_CACHE_SECONDS, in this process and (when on) the shared cache."""
+    key = answer_key(query=query)
+    if key is None or answer.personalised:
+        return
+    ttl = float(settings.RECS_ANSWER_CACHE_SECONDS)
+    process_state.answers.put(key, answer, ttl=ttl)
+    shared = get_shared_answers()
+    if shared is not None:
+        kept = SharedAnswer(
+            expires_at=time.time() + ttl, etag=answer.etag, cache_control=answer.cache_control, content=answer.content
+        )
+        shared.put(key, kept)
+
+
+def find_answer(*, key: AnswerKey, load: bool = True) -> RenderedAnswer | None:
+    """The fresh kept answer for this key: this process's, else the one the processes share (then kept here for
+    what is left of its time); with load=False, None rather than reading the store from the database."""
+    answer = process_state.answers.get(key)
+    shared = get_shared_answers() if answer is None else None
+    kept = shared.get(key) if shared is not None else None
+    if kept is None:
+        return answer
+    if load:
+        store = get_serving_store(site_key=key[0])
+    else:
+        found, store = process_state.serving_stores.peek(key[0])
+        if not found:
+            return None
+    if store is None:
+        return None  # uninstalled since: the view answers its 404
+    answer = RenderedAnswer(
+        store=store,
+        content=kept.content,
+        etag=kept.etag,
+        personalised=False,
+        cache_control=kept.cache_control,
+        content_length=str(len(kept.content)),
+    )
+    left = min(kept.expires_at - time.time(), float(settings.RECS_ANSWER_CACHE_SECONDS))
+    if left > 0:
+        process_state.answers.put(key, answer, ttl=left)
+    return answer
+
+
+def within_rate_limits(*, request: Any) -> bool:
+    """Count the request against the widget's rate limits; False when one refuses it (the view answers the 429).
+
+    `request` is a Django or DRF request, or anything with their META and GET (the WSGI fast path's)."""
+    for throttle_class in WIDGET_THROTTLES:
+        throttle = throttle_class()
+        if throttle.rate is not None and not throttle.allow_request(request, None):  # type: ignore[arg-type]
+            return False
+    return True
 
 
 def serve_plain_answer(request: HttpRequest) -> HttpResponseBase | None:
@@ -312,42 +428,46 @@ def serve_plain_answer(request: HttpRequest) -> HttpResponseBase | None:
     rendered and cached; None leaves the request to the view: a personalised one, a refused rate limit (the view
     answers its 429 with Retry-After), a bad parameter or an unknown site key (its 400 or 404)."""
     query = request.GET
-    if not _is_plain(query):
+    if not is_plain(query=query) or not within_rate_limits(request=request):
         return None
-    for throttle_class in WIDGET_THROTTLES:
-        throttle = throttle_class()
-        if throttle.rate is not None and not throttle.allow_request(request, None):  # type: ignore[arg-type]
-            return None
-    key = _answer_key(query)
-    answer = process_state.answers.get(key) if key is not None else None
+    key = answer_key(query=query)
+    answer = find_answer(key=key) if key is not None else None
     if answer is None:
         try:
             answer = _render(query)
         except (serializers.ValidationError, StoreNotFound):
             return None
-        _remember(query, answer)
+        remember_answer(query=query, answer=answer)
     return _respond(request, answer)
 
 
 def _respond(request: HttpRequest, answer: RenderedAnswer) -> HttpResponseBase:
     # Headers are read from META: request.headers would copy every header of the request first.
+    meta = request.META
+    not_modified = not answer.personalised and etag_matches(header=meta.get("HTTP_IF_NONE_MATCH", ""), etag=answer.etag)
     response: HttpResponseBase
-    if answer.personalised:
-        response = HttpResponse(answer.content, content_type="application/json")
-    elif _etag_matches(request.META.get("HTTP_IF_NONE_MATCH", ""), answer.etag):
+    if not_modified:
         response = HttpResponseNotModified()
-        response["ETag"] = answer.etag
     else:
         response = HttpResponse(answer.content, content_type="application/json")
-        response["ETag"] = answer.etag
-    response["Content-Length"] = str(len(response.content))  # what CommonMiddleware adds (a hit skips it)
-    response["Cache-Control"] = answer.cache_control
-    response["Allow"] = ALLOW  # what DRF adds to the view's answers, so a cached answer carries it too
-    origin = request.META.get("HTTP_ORIGIN")
-    if origin and is_origin_allowed(store=answer.store, origin=origin):
-        response["Access-Control-Allow-Origin"] = origin
-    response["Vary"] = "Origin"  # no other part of the stack varies these answers (the tests compare every header)
+    for name, value in answer_headers(answer=answer, not_modified=not_modified, origin=meta.get("HTTP_ORIGIN")):
+        response[name] = value
     return response
+
+
+def answer_headers(*, answer: RenderedAnswer, not_modified: bool, origin: str | None) -> list[tuple[str, str]]:
+    """The headers of an answer (200, or 304 when not_modified) in their order, as the view's response carries them."""
+    headers = [] if not_modified else [("Content-Type", "application/json")]
+    if not answer.personalised:
+        headers.append(("ETag", answer.etag))
+    # What CommonMiddleware adds (a hit skips it).
+    headers.append(("Content-Length", "0" if not_modified else answer.content_length))
+    headers.append(("Cache-Control", answer.cache_control))
+    headers.append(("Allow", ALLOW))  # what DRF adds to the view's answers, so a cached answer carries it too
+    if origin and is_origin_allowed(store=answer.store, origin=origin):
+        headers.append(("Access-Control-Allow-Origin", origin))
+    headers.append(("Vary", "Origin"))  # no other part of the stack varies these answers (the tests compare them all)
+    return headers
 
 
 def _cache_control(*, personalised: bool) -> str:
@@ -359,7 +479,8 @@ def _cache_control(*, personalised: bool) -> str:
     )
 
 
-def _etag_matches(header: str, etag: str) -> bool:
+def etag_matches(*, header: str, etag: str) -> bool:
+    """True when an If-None-Match header names the ETag (weak or strong) or is *."""
     if not header:
         return False
     tags = parse_etags(header)

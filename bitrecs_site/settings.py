@@ -345,7 +345,11 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "prune-network-requests": {"task": "subnet.prune_network_requests", "schedule": crontab(minute="47", hour="4")},
     # Shopper events: write spooled batches (intake also kicks a drain), roll yesterday and today up, prune.
     "drain-events": {"task": "recommendations.drain_events", "schedule": 60.0},
-    "rollup-events": {"task": "recommendations.rollup_recent_days", "schedule": 900.0},
+    # Every minute in local mode, so the demo's portal figures move while the demo storefront is used.
+    "rollup-events": {
+        "task": "recommendations.rollup_recent_days",
+        "schedule": env.float("BITRECS_ROLLUP_INTERVAL_SECONDS", default=60.0 if LOCAL_MODE else 900.0),
+    },
     "prune-events": {"task": "recommendations.prune_events", "schedule": crontab(minute="53", hour="4")},
     "ask-network": {
         "task": "subnet.ask_network",

@@ -25,6 +25,7 @@ items, above that an inverted-file search over random sketches with exact cosine
 """
 
 import copy
+import dataclasses
 import functools
 import math
 import re
@@ -47,7 +48,7 @@ from recommendations.engine.behaviour import (
     scaled_popularity,
     scaled_trending,
 )
-from recommendations.engine.tuning import Case, TuningReport, tune
+from recommendations.engine.tuning import TUNING_ALPHAS, Case, TuningReport, significantly_better, tune
 
 __all__ = [
     "CatalogItem",
@@ -129,6 +130,11 @@ class EngineConfig:
     copurchase_weight: float = 1.0  # bought together (one order)
     customer_weight: float = 0.1  # bought by one customer (any of their orders)
     sequence_weight: float = 0.1  # bought next by one customer
+    # Weight of the session item at position p in the order signals (text keeps recency_decay): a shopper's older
+    # items still say what they buy with (item-kNN scores sum over the whole profile) while text follows the query.
+    behaviour_decay: float = 0.7
+    # Normalisation of the item-item order signals (behaviour.py): 0.5 the cosine, 1.0 the conditional P(b | a).
+    behaviour_alpha: float = 0.5
     # Scale of the popularity prior (log-scaled to [0, 1]); enough to break ties between weak text matches.
     popularity_weight: float = 0.02
     product_trending_weight: float = 0.0
@@ -382,9 +388,8 @@ class Recommender:
         indexed = index_orders(orders, index)
         if not indexed:  # the signals given directly: each basket one guest order
             indexed = index_orders((Order(customer="", when=0.0, items=tuple(b)) for b in baskets), index)
-        behaviour = build_behaviour(indexed, n=n, now=now) if indexed else None
         tuning: TuningReport | None = None
-        if behaviour is not None and config.self_tune:
+        if indexed and config.self_tune:
             config, tuning = _self_tune(
                 catalog=catalog,
                 orders=indexed,
@@ -395,6 +400,7 @@ class Recommender:
                 hub=hub,
                 config=config,
             )
+        behaviour = build_behaviour(indexed, n=n, now=now, alpha=config.behaviour_alpha) if indexed else None
         signals = _build_signals(
             n=n, index=index, behaviour=behaviour, popularity=popularity, trending=trending, config=config
         )
@@ -523,8 +529,10 @@ class Recommender:
                 history.append(i)
         return history[: self.config.max_history + 1]
 
-    def _weights(self, history: Sequence[int]) -> np.ndarray:
-        weights = self.config.recency_decay ** np.arange(len(history), dtype=np.float64)
+    def _weights(self, history: Sequence[int], decay: float | None = None) -> np.ndarray:
+        """Weights of the history items (most recent first): decay (default recency_decay) ** position, sum 1."""
+        decay = self.config.recency_decay if decay is None else decay
+        weights = decay ** np.arange(len(history), dtype=np.float64)
         return weights / weights.sum()
 
     def _text_scores(self, history: Sequence[int], weights: np.ndarray) -> np.ndarray:
@@ -537,9 +545,10 @@ class Recommender:
         postings = self._postings[features]
         return np.asarray(postings.T @ values.astype(np.float64), dtype=np.float64).ravel()
 
-    def _behaviour_scores(self, history: Sequence[int], weights: np.ndarray) -> np.ndarray:
+    def _behaviour_scores(self, history: Sequence[int]) -> np.ndarray:
         """The blend's order part: each signal's weighted history row over its best value, times its weight."""
         out = np.zeros(len(self.items))
+        weights = self._weights(history, self.config.behaviour_decay)
         for name, matrix in self._signals.behaviour():
             weight = float(getattr(self.config, name))
             if weight == 0.0:
@@ -554,7 +563,7 @@ class Recommender:
     def _product_scores(self, history: list[int]) -> tuple[np.ndarray, np.ndarray]:
         weights = self._weights(history)
         text = self._text_scores(history, weights)
-        co = self._behaviour_scores(history, weights)
+        co = self._behaviour_scores(history)
         scores = text + co + self._prior
         reasons = np.where(co > text, 1, 0)
         return scores, reasons
@@ -566,7 +575,7 @@ class Recommender:
         # One similarity vector per cart item; the weighted text score is their weighted sum (cosine is linear).
         per_item = np.stack([self._scores_for(row.indices, row.data) for row in (self._matrix[h] for h in history)])
         text = weights @ per_item
-        co = 2.0 * self._behaviour_scores(history, weights)
+        co = 2.0 * self._behaviour_scores(history)
         # The highest similarity to any single cart item: a second phone is a substitute, a case is not.
         nearest = np.maximum(per_item.max(axis=0), 0.0)
         substitute = np.maximum(nearest - config.substitute_similarity, 0.0)
@@ -819,6 +828,7 @@ def _self_tune(
     config: EngineConfig,
 ) -> tuple[EngineConfig, TuningReport | None]:
     """Choose the blend on the store's own history: each recent customer's last new item held out (tuning.py)."""
+    fold_alpha = config.behaviour_alpha
     sequences = customer_sequences(orders)
     last_seen: dict[str, float] = {}
     for order in orders:
@@ -842,6 +852,7 @@ def _self_tune(
     # items but with the other fold's full histories, so a shop whose customers buy two items each still shows the
     # validation what its customers buy together.
     folds: list[tuple[list[Case], Behaviour]] = []
+    fold_orders: list[tuple[list[Case], list]] = []
     cases: list[Case] = []
     for fold in (recent[0::2], recent[1::2]):
         held_out: dict[str, set[int]] = {}
@@ -853,8 +864,10 @@ def _self_tune(
             for t in range(first, len(sequence)):
                 history = tuple(sequence[t - 1 :: -1][: config.max_history + 1])
                 fold_cases.append(Case(history=history, target=sequence[t]))
-        before = build_behaviour(hold_out_last_items(orders, held_out), n=len(catalog), now=now)
+        before_orders = hold_out_last_items(orders, held_out)
+        before = build_behaviour(before_orders, n=len(catalog), now=now, alpha=fold_alpha)
         folds.append((fold_cases, before))
+        fold_orders.append((fold_cases, before_orders))
         cases.extend(fold_cases)
     groups: dict[str, list[int]] = {}
     for i, item in enumerate(catalog):
@@ -866,14 +879,34 @@ def _self_tune(
                 item = catalog[h]
                 near = neighbour_ids[h][(neighbour_sims[h] >= config.history_near_duplicate) & (neighbour_ids[h] >= 0)]
                 blocked[h] = set(groups[item.group_id or f"\0{item.id}"]) | set(near.tolist())
-    return tune(
-        config=config,
-        folds=folds,
-        matrix=matrix,
-        neighbour_ids=neighbour_ids,
-        blocked=blocked,
-        hub=hub,
+    # One search per normalisation of the order signals (each needs its own signals); another normalisation than
+    # the configured one wins only when its tuned blend is significantly better on the same cases.
+    alphas = (config.behaviour_alpha, *(a for a in TUNING_ALPHAS if a != config.behaviour_alpha))
+    best: tuple[EngineConfig, TuningReport] = (
+        config,
+        TuningReport(cases=0, chosen={}, default_ndcg=0.0, tuned_ndcg=0.0, evaluated=0),
     )
+    for alpha in alphas:
+        alpha_folds = folds
+        if alpha != fold_alpha:
+            alpha_folds = [
+                (fold_cases, build_behaviour(before, n=len(catalog), now=now, alpha=alpha))
+                for fold_cases, before in fold_orders
+            ]
+        tuned, report = tune(
+            config=dataclasses.replace(config, behaviour_alpha=alpha),
+            folds=alpha_folds,
+            matrix=matrix,
+            neighbour_ids=neighbour_ids,
+            blocked=blocked,
+            hub=hub,
+        )
+        report = dataclasses.replace(report, chosen={**report.chosen, "behaviour_alpha": alpha})
+        if alpha == alphas[0]:
+            best = (tuned, report)
+        elif significantly_better(np.asarray(report.per_case), np.asarray(best[1].per_case)):
+            best = (tuned, dataclasses.replace(report, default_ndcg=best[1].default_ndcg))
+    return best
 
 
 def _prune_rows(matrix: sp.csr_matrix, k: int) -> sp.csr_matrix:

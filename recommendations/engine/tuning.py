@@ -33,7 +33,7 @@ from recommendations.engine.behaviour import Behaviour, scaled_popularity, scale
 if TYPE_CHECKING:
     from recommendations.engine.core import EngineConfig
 
-__all__ = ["TUNING_GRID", "Case", "TuningReport", "tune"]
+__all__ = ["TUNING_ALPHAS", "TUNING_GRID", "Case", "TuningReport", "significantly_better", "tune"]
 
 K = 10
 TUNING_ROUNDS = 3
@@ -45,8 +45,12 @@ TUNING_GRID: dict[str, tuple[float, ...]] = {
     "popularity_weight": (0.0, 0.01, 0.03, 0.1, 0.3, 1.0),
     "product_trending_weight": (0.0, 0.03, 0.1, 0.3, 1.0),
     "recency_decay": (0.3, 0.5, 0.7, 0.9, 1.0),
+    "behaviour_decay": (0.5, 0.7, 1.0),
     "copurchase_neighbours": (10, 30, 100),
 }
+# The normalisations of the order signals tried at build (EngineConfig.behaviour_alpha; behaviour.py): the cosine
+# and the conditional probability. Each needs its own signals, so it is searched outside the coordinate ascent.
+TUNING_ALPHAS: tuple[float, ...] = (0.5, 1.0)
 _BEHAVIOUR = ("basket", "customer", "sequence")
 _POOL_PER_SOURCE = 20
 
@@ -66,6 +70,8 @@ class TuningReport:
     default_ndcg: float
     tuned_ndcg: float
     evaluated: int
+    # Each case's NDCG@10 under the chosen settings (for paired comparisons between searches).
+    per_case: tuple[float, ...] = dataclasses.field(default=(), repr=False, compare=False)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -153,18 +159,21 @@ def _ndcg(pools: Sequence[_Pool], settings: Mapping[str, float], *, hub_penalty:
     """NDCG@10 of each pool's target under the blend with these settings."""
     out = np.zeros(len(pools))
     decay = float(settings["recency_decay"])
+    behaviour_decay = float(settings["behaviour_decay"])
     k = float(settings["copurchase_neighbours"])
     weights = {name: float(settings[field]) for name, field in zip(_BEHAVIOUR, _FIELDS, strict=True)}
     for n, pool in enumerate(pools):
         length = pool.text.shape[1]
         w = decay ** np.arange(length, dtype=np.float32)
         w /= w.sum()
+        bw = behaviour_decay ** np.arange(length, dtype=np.float32)
+        bw /= bw.sum()
         score = pool.text @ w - hub_penalty * pool.prior[:, 0]
         for name, weight in weights.items():
             if weight == 0.0:
                 continue
             values, ranks = pool.behaviour[name]
-            part = np.where((ranks > 0) & (ranks <= k), values, 0.0) @ w
+            part = np.where((ranks > 0) & (ranks <= k), values, 0.0) @ bw
             top = part.max() if scale == "max" else 1.0
             if top > 0:
                 score = score + weight * part / top
@@ -185,7 +194,7 @@ def _ndcg(pools: Sequence[_Pool], settings: Mapping[str, float], *, hub_penalty:
 SIGNIFICANCE = 1.0
 
 
-def _significantly_better(candidate: np.ndarray, current: np.ndarray) -> bool:
+def significantly_better(candidate: np.ndarray, current: np.ndarray) -> bool:
     diff = candidate - current
     gain = float(diff.mean())
     if gain <= 1e-12:
@@ -194,6 +203,15 @@ def _significantly_better(candidate: np.ndarray, current: np.ndarray) -> bool:
 
 
 _FIELDS = ("copurchase_weight", "customer_weight", "sequence_weight")
+# Every EngineConfig field _ndcg reads; those outside the grid keep the config's value.
+_SETTINGS = (
+    *_FIELDS,
+    "popularity_weight",
+    "product_trending_weight",
+    "recency_decay",
+    "behaviour_decay",
+    "copurchase_neighbours",
+)
 
 
 def tune(
@@ -224,7 +242,7 @@ def tune(
             trending=scaled_trending(behaviour.trending),
         )
     ]
-    current = {field: getattr(config, field) for field in grid}
+    current = {field: getattr(config, field) for field in (*_SETTINGS, *grid)}
     cache: dict[tuple[tuple[str, float], ...], np.ndarray] = {}
 
     def score(settings: Mapping[str, float]) -> np.ndarray:
@@ -240,11 +258,13 @@ def tune(
             for level in levels:
                 candidate = {**current, field: level}
                 value = score(candidate)
-                if _significantly_better(value, best):
+                if significantly_better(value, best):
                     best, current, changed = value, candidate, True
         if not changed:
             break
-    chosen: dict[str, Any] = {f: (int(v) if f == "copurchase_neighbours" else float(v)) for f, v in current.items()}
+    chosen: dict[str, Any] = {
+        f: (int(v) if f == "copurchase_neighbours" else float(v)) for f, v in current.items() if f in grid
+    }
     tuned = dataclasses.replace(config, **chosen)
     report = TuningReport(
         cases=len(pools),
@@ -252,5 +272,6 @@ def tune(
         default_ndcg=float(default.mean()) if pools else 0.0,
         tuned_ndcg=float(best.mean()) if pools else 0.0,
         evaluated=len(cache),
+        per_case=tuple(float(x) for x in best),
     )
     return tuned, report

@@ -138,7 +138,7 @@ class EngineConfig:
     # Scale of the popularity prior (log-scaled to [0, 1]); enough to break ties between weak text matches.
     popularity_weight: float = 0.02
     product_trending_weight: float = 0.0
-    behaviour_scale: str = "max"
+    behaviour_scale: str = "none"
     # Choose the settings of tuning.TUNING_GRID on the store's own recent history at every build (needs orders
     # with customer keys from at least tune_min_cases customers; about tune_max_cases cases, up to
     # tune_holdouts from each of the most recent customers).

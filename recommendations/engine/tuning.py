@@ -39,9 +39,9 @@ K = 10
 TUNING_ROUNDS = 3
 # The levels each setting may take (EngineConfig field -> levels).
 TUNING_GRID: dict[str, tuple[float, ...]] = {
-    "copurchase_weight": (0.0, 0.1, 0.3, 1.0, 3.0),
-    "customer_weight": (0.0, 0.1, 0.3, 1.0, 3.0),
-    "sequence_weight": (0.0, 0.1, 0.3, 1.0, 3.0),
+    "copurchase_weight": (0.0, 0.1, 0.3, 1.0, 3.0, 10.0),
+    "customer_weight": (0.0, 0.1, 0.3, 1.0, 3.0, 10.0),
+    "sequence_weight": (0.0, 0.1, 0.3, 1.0, 3.0, 10.0),
     "popularity_weight": (0.0, 0.01, 0.03, 0.1, 0.3, 1.0),
     "product_trending_weight": (0.0, 0.03, 0.1, 0.3, 1.0),
     "recency_decay": (0.3, 0.5, 0.7, 0.9, 1.0),

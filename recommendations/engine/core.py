@@ -135,8 +135,9 @@ class EngineConfig:
     behaviour_decay: float = 0.7
     # Normalisation of the item-item order signals (behaviour.py): 0.5 the cosine, 1.0 the conditional P(b | a).
     behaviour_alpha: float = 0.5
-    # Scale of the popularity prior (log-scaled to [0, 1]); enough to break ties between weak text matches.
-    popularity_weight: float = 0.02
+    # Scale of the popularity prior (log-scaled to [0, 1]). A priori a tie-breaker only (it must not reorder text
+    # matches that differ by a thousandth): a store whose own history shows its bestsellers sell raises it (tuning).
+    popularity_weight: float = 0.001
     product_trending_weight: float = 0.0
     behaviour_scale: str = "none"
     # Choose the settings of tuning.TUNING_GRID on the store's own recent history at every build (needs orders

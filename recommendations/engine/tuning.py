@@ -42,7 +42,7 @@ TUNING_GRID: dict[str, tuple[float, ...]] = {
     "copurchase_weight": (0.0, 0.1, 0.3, 1.0, 3.0, 10.0),
     "customer_weight": (0.0, 0.1, 0.3, 1.0, 3.0, 10.0),
     "sequence_weight": (0.0, 0.1, 0.3, 1.0, 3.0, 10.0),
-    "popularity_weight": (0.0, 0.01, 0.03, 0.1, 0.3, 1.0),
+    "popularity_weight": (0.0, 0.001, 0.01, 0.03, 0.1, 0.3, 1.0),
     "product_trending_weight": (0.0, 0.03, 0.1, 0.3, 1.0),
     "recency_decay": (0.3, 0.5, 0.7, 0.9, 1.0),
     "behaviour_decay": (0.5, 0.7, 1.0),
@@ -251,6 +251,7 @@ def tune(
             cache[key] = _ndcg(pools, settings, hub_penalty=config.hub_penalty, scale=config.behaviour_scale)
         return cache[key]
 
+    start = dict(current)
     default = best = score(current)
     for _ in range(TUNING_ROUNDS if len(pools) > 1 else 0):
         changed = False
@@ -258,10 +259,12 @@ def tune(
             for level in levels:
                 candidate = {**current, field: level}
                 value = score(candidate)
-                if significantly_better(value, best):
+                if float((value - best).mean()) > 1e-12:
                     best, current, changed = value, candidate, True
         if not changed:
             break
+    if not significantly_better(best, default):  # the whole path must beat the defaults, not each step
+        best, current = default, start
     chosen: dict[str, Any] = {
         f: (int(v) if f == "copurchase_neighbours" else float(v)) for f, v in current.items() if f in grid
     }

@@ -849,6 +849,7 @@ def _self_tune(
         recent.append(c)
         total += min(config.tune_holdouts, len(sequences[c]) - 1)
     recent.sort(key=position.__getitem__)
+    rank = {c: r for r, c in enumerate(recent)}
     # Two folds of customers (alternating): each fold's cases are scored on signals without that fold's held-out
     # items but with the other fold's full histories, so a shop whose customers buy two items each still shows the
     # validation what its customers buy together.
@@ -864,7 +865,7 @@ def _self_tune(
             held_out[c] = set(sequence[first:])
             for t in range(first, len(sequence)):
                 history = tuple(sequence[t - 1 :: -1][: config.max_history + 1])
-                fold_cases.append(Case(history=history, target=sequence[t]))
+                fold_cases.append(Case(history=history, target=sequence[t], customer=rank[c]))
         before_orders = hold_out_last_items(orders, held_out)
         before = build_behaviour(before_orders, n=len(catalog), now=now, alpha=fold_alpha)
         folds.append((fold_cases, before))

@@ -9,8 +9,12 @@ and evaluate_recs ask. The order signals are rebuilt without the held-out items,
 Search (Gorse's model search keeps a fixed, small space per model and picks by a validation score on each data
 set; we do the same, with coordinate ascent instead of random search so a few hundred cases suffice): starting
 from EngineConfig's defaults, each setting in turn takes the level of TUNING_GRID with the best NDCG@10 on the
-cases (strict improvement only, so ties keep the simpler default), for up to TUNING_ROUNDS rounds. Every level in
-the grid is a priori (decades of weight, common decays), never fitted to a data set.
+search half of the cases (strict improvement only, so ties keep the simpler default), for up to TUNING_ROUNDS
+rounds; the settings found are kept only when they beat the defaults on the other half of the customers, which the
+search never saw, by more than one standard error of the paired difference (else the defaults stay). The order
+signals' normalisation (cosine or P(b | a), TUNING_ALPHAS) is searched the same way, one search per normalisation.
+Every level in the grid is a priori (decades of weight, common decays), never fitted to a data set. The report's
+NDCG figures are the confirm half's.
 
 Speed: each case's candidate pool (text neighbours and behaviour neighbours of its history, the bestsellers and
 trending items, the target) is scored once per history item; a setting then costs a few small matrix products per
@@ -59,6 +63,9 @@ _POOL_PER_SOURCE = 20
 class Case:
     history: tuple[int, ...]  # most recent first: history[0] is the query product
     target: int
+    # The customer's position among the validation customers: cases of one customer stay on one side of the split
+    # between searching and confirming.
+    customer: int = 0
 
 
 @dataclass(frozen=True)
@@ -90,6 +97,7 @@ class _Pool:
     text: np.ndarray  # pool x history cosines
     behaviour: dict[str, tuple[np.ndarray, np.ndarray]]  # name -> (values, row ranks; 0 = absent), pool x history
     prior: np.ndarray  # pool x 3: hub, popularity, trending
+    customer: int = 0
 
 
 def _row_ranks(matrix: sp.csr_matrix) -> sp.csr_matrix:
@@ -151,7 +159,9 @@ def _build_pools(
             for name, m in mats.items()
         }
         prior = np.stack([hub[pool], popularity[pool], trending[pool]], axis=1).astype(np.float32)
-        pools.append(_Pool(items=pool, target=target, text=text, behaviour=values, prior=prior))
+        pools.append(
+            _Pool(items=pool, target=target, text=text, behaviour=values, prior=prior, customer=case.customer)
+        )
     return pools
 
 
@@ -251,19 +261,24 @@ def tune(
             cache[key] = _ndcg(pools, settings, hub_penalty=config.hub_penalty, scale=config.behaviour_scale)
         return cache[key]
 
+    # Customers in pairs of two (one of each signal fold) alternate between the search half and the confirm half.
+    search = np.array([(pool.customer // 2) % 2 == 0 for pool in pools], dtype=bool)
+    confirm = ~search
     start = dict(current)
     default = best = score(current)
-    for _ in range(TUNING_ROUNDS if len(pools) > 1 else 0):
+    for _ in range(TUNING_ROUNDS if search.sum() > 1 and confirm.sum() > 1 else 0):
         changed = False
         for field, levels in grid.items():
             for level in levels:
                 candidate = {**current, field: level}
                 value = score(candidate)
-                if float((value - best).mean()) > 1e-12:
+                if float((value[search] - best[search]).mean()) > 1e-12:
                     best, current, changed = value, candidate, True
         if not changed:
             break
-    if not significantly_better(best, default):  # the whole path must beat the defaults, not each step
+    # The path found on the search half must beat the defaults significantly on the other half, which it never saw:
+    # a search over many settings always finds some gain on the cases it searched, even on noise.
+    if confirm.sum() < 2 or not significantly_better(best[confirm], default[confirm]):
         best, current = default, start
     chosen: dict[str, Any] = {
         f: (int(v) if f == "copurchase_neighbours" else float(v)) for f, v in current.items() if f in grid
@@ -272,9 +287,9 @@ def tune(
     report = TuningReport(
         cases=len(pools),
         chosen=chosen,
-        default_ndcg=float(default.mean()) if pools else 0.0,
-        tuned_ndcg=float(best.mean()) if pools else 0.0,
+        default_ndcg=float(default[confirm].mean()) if confirm.any() else 0.0,
+        tuned_ndcg=float(best[confirm].mean()) if confirm.any() else 0.0,
         evaluated=len(cache),
-        per_case=tuple(float(x) for x in best),
+        per_case=tuple(float(x) for x in best[confirm]),
     )
     return tuned, report

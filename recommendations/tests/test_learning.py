@@ -15,6 +15,7 @@ from merchants.tests.factories import StoreFactory
 from recommendations.engine import CatalogItem, EngineConfig, Recommender
 from recommendations.engine.behaviour import Order, build_behaviour, hold_out_last_items, index_orders
 from recommendations.engine.loader import build_recommender_for_store, load_orders
+from recommendations.engine.tuning import TUNING_GRID
 from recommendations.evaluation import build_cases, read_interactions, training_orders
 
 TINY = Path(__file__).parent / "data" / "tiny_interactions.json"
@@ -302,3 +303,29 @@ def test_weak_order_evidence_does_not_outrank_a_strong_text_match_untuned():
 
     # then: a single co-purchase in a 22-item order is weak evidence (a small cosine), so the text match stays first
     assert [r.id for r in engine.recommend(query_id="mug-red", placement="product", limit=1)] == ["mug-blue"]
+
+
+def test_tuning_keeps_the_defaults_when_the_search_half_finds_what_the_other_half_does_not_show():
+    # given: opaque titles; customers 0, 1, 4, 5, 8, ... (the search half) buy a_j then its fixed companion b_j, the
+    # others (the confirm half) buy a_j then a random item, never b_j
+    items = opaque_catalog(40)
+    rng = random.Random(4)
+    orders = []
+    for n in range(300):
+        j = rng.randrange(20)
+        second = j + 20 if (n // 2) % 2 == 0 else rng.choice([k for k in range(40) if k not in (j, j + 20)])
+        orders.append(Order(customer=f"c{n}", when=n * DAY, items=(f"i{j}",)))
+        orders.append(Order(customer=f"c{n}", when=n * DAY + 60, items=(f"i{second}",)))
+    consistent = pair_orders(300, 20)
+
+    # when
+    engine = Recommender.build(items, orders=orders)
+    learned = Recommender.build(items, orders=consistent)
+
+    # then: what the search found does not hold on customers it never saw, so the default blend stays (the
+    # normalisation is a separate, paired choice); where every customer shows the pairs, the same search is confirmed
+    assert engine.tuning is not None
+    assert {f: getattr(engine.config, f) for f in TUNING_GRID} == {f: getattr(EngineConfig(), f) for f in TUNING_GRID}
+    assert learned.tuning is not None
+    assert learned.config != EngineConfig()
+    assert learned.tuning.tuned_ndcg > learned.tuning.default_ndcg

@@ -6,8 +6,9 @@ Scoring (placement ``product``), for the query item q and the session s_1..s_m (
 
     score(c) = sum_h w_h * cos(x_h, x_c)          text similarity, w = decay**position, normalised to sum 1
              - hub_penalty * hub(c)                hubness correction: hub(c) = mean cos of c to its k nearest items
-             + copurchase_weight * sum_h w_h * co(h, c)
-             + popularity_weight * pop(c)          a small prior; the last fallback when nothing else scores
+             + sum_s weight_s * sum_h v_h * S_s(h, c)  order signals s (bought together / by one customer / next),
+                                                   v = behaviour_decay**position, normalised to sum 1
+             + popularity_weight * pop(c)          a tie-breaker a priori; tuned up where bestsellers sell
 
 x is a TF-IDF vector over title, brand, type, category path and tags (word unigrams + character 3-5-grams,
 sublinear tf), plus the description at a lower weight. The title/brand blocks weight terms by the BM25 idf
@@ -16,7 +17,9 @@ shares more than scikit-learn's smooth idf does; the word block conflates plural
 The hubness correction (CSLS, Conneau et al. 2018) stops items that are close to everything (generic,
 keyword-stuffed titles; items with many near-identical siblings) from crowding every list; offline it is the
 largest single gain (see recommendations/evaluation.py).
-co is item-item co-occurrence over order baskets, cosine-normalised with a down-weight for large baskets.
+S_s is item-item co-occurrence (behaviour.py), normalised by Aiolli's asymmetric cosine (alpha 0.5: cosine; 1.0:
+P(c | h)) with a down-weight for large orders, and added at its absolute value: a pair seen once in a big order
+adds little, so weak evidence never outranks a strong text match, and a store without orders is ranked by text.
 
 Queries score exactly (the postings of the query's features). The build's quadratic part is the sparse
 neighbour graph (hubness, near-duplicates, precompute): exact up to EngineConfig.exact_graph_max_items
@@ -103,7 +106,8 @@ class ScoredItem:
 
 @dataclass(frozen=True)
 class EngineConfig:
-    """Model settings. The defaults were chosen on amazon_office_sample_5000 and checked on the 1000 sample."""
+    """Model settings. The text defaults were chosen on amazon_office_sample_5000 and checked on the 1000 sample; the
+    order-signal defaults are a-priori starting points that self-tuning moves per store (tuning.py)."""
 
     # Weight of the session item at position p (0 = the query, or the most recent session item).
     recency_decay: float = 0.7
@@ -124,8 +128,8 @@ class EngineConfig:
     # Hubness correction: hub(c) = mean similarity of c to its hub_k nearest neighbours.
     hub_k: int = 10
     hub_penalty: float = 0.3
-    # The blend (product placement): text cosine + w * each order signal divided by its best value for the query
-    # (so a weight means the same on every store), + the popularity and trending priors (both in [0, 1]).
+    # The blend (product placement): text cosine + w * each order signal at its absolute value (behaviour_scale
+    # "none"; "max" divides it by its best value for the query), + the popularity and trending priors (in [0, 1]).
     # These are a-priori starting points; with self_tune the build picks them per store (engine/tuning.py).
     copurchase_weight: float = 1.0  # bought together (one order)
     customer_weight: float = 0.1  # bought by one customer (any of their orders)
@@ -547,7 +551,7 @@ class Recommender:
         return np.asarray(postings.T @ values.astype(np.float64), dtype=np.float64).ravel()
 
     def _behaviour_scores(self, history: Sequence[int]) -> np.ndarray:
-        """The blend's order part: each signal's weighted history row over its best value, times its weight."""
+        """The blend's order part: each signal's weighted history row (behaviour_decay) times its weight."""
         out = np.zeros(len(self.items))
         weights = self._weights(history, self.config.behaviour_decay)
         for name, matrix in self._signals.behaviour():

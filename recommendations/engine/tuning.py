@@ -159,9 +159,7 @@ def _build_pools(
             for name, m in mats.items()
         }
         prior = np.stack([hub[pool], popularity[pool], trending[pool]], axis=1).astype(np.float32)
-        pools.append(
-            _Pool(items=pool, target=target, text=text, behaviour=values, prior=prior, customer=case.customer)
-        )
+        pools.append(_Pool(items=pool, target=target, text=text, behaviour=values, prior=prior, customer=case.customer))
     return pools
 
 

@@ -9,12 +9,13 @@ and evaluate_recs ask. The order signals are rebuilt without the held-out items,
 Search (Gorse's model search keeps a fixed, small space per model and picks by a validation score on each data
 set; we do the same, with coordinate ascent instead of random search so a few hundred cases suffice): starting
 from EngineConfig's defaults, each setting in turn takes the level of TUNING_GRID with the best NDCG@10 on the
-search half of the cases (strict improvement only, so ties keep the simpler default), for up to TUNING_ROUNDS
-rounds; the settings found are kept only when they beat the defaults on the other half of the customers, which the
-search never saw, by more than one standard error of the paired difference (else the defaults stay). The order
-signals' normalisation (cosine or P(b | a), TUNING_ALPHAS) is searched the same way, one search per normalisation.
-Every level in the grid is a priori (decades of weight, common decays), never fitted to a data set. The report's
-NDCG figures are the confirm half's.
+cases (strict improvement only, so ties keep the simpler default), for up to TUNING_ROUNDS rounds. The search
+itself is checked out of sample first (cross-fitting): the customers are split in two halves, each half's cases are
+scored with the settings the search found on the other half, and only when that beats the defaults by more than one
+standard error of the paired difference is the search's result on all cases kept (else the defaults stay). The order
+signals' normalisation (cosine or P(b | a), TUNING_ALPHAS) is chosen the same way, one search per normalisation,
+compared on the cross-fitted scores. Every level in the grid is a priori (decades of weight, common decays), never
+fitted to a data set. The report's tuned NDCG is the cross-fitted (out-of-sample) one.
 
 Speed: each case's candidate pool (text neighbours and behaviour neighbours of its history, the bestsellers and
 trending items, the target) is scored once per history item; a setting then costs a few small matrix products per
@@ -77,7 +78,7 @@ class TuningReport:
     default_ndcg: float
     tuned_ndcg: float
     evaluated: int
-    # Each case's NDCG@10 under the chosen settings (for paired comparisons between searches).
+    # Each case's cross-fitted NDCG@10 (for paired comparisons between searches).
     per_case: tuple[float, ...] = dataclasses.field(default=(), repr=False, compare=False)
 
     def as_dict(self) -> dict[str, Any]:
@@ -259,35 +260,48 @@ def tune(
             cache[key] = _ndcg(pools, settings, hub_penalty=config.hub_penalty, scale=config.behaviour_scale)
         return cache[key]
 
-    # Customers in pairs of two (one of each signal fold) alternate between the search half and the confirm half.
-    search = np.array([(pool.customer // 2) % 2 == 0 for pool in pools], dtype=bool)
-    confirm = ~search
+    def ascent(mask: np.ndarray) -> tuple[dict[str, float], np.ndarray]:
+        """Coordinate ascent from the defaults on the cases of mask: (settings, every case's NDCG under them)."""
+        current, best = dict(start), default
+        for _ in range(TUNING_ROUNDS):
+            changed = False
+            for field, levels in grid.items():
+                for level in levels:
+                    candidate = {**current, field: level}
+                    value = score(candidate)
+                    if float((value[mask] - best[mask]).mean()) > 1e-12:
+                        best, current, changed = value, candidate, True
+            if not changed:
+                break
+        return current, best
+
     start = dict(current)
-    default = best = score(current)
-    for _ in range(TUNING_ROUNDS if search.sum() > 1 and confirm.sum() > 1 else 0):
-        changed = False
-        for field, levels in grid.items():
-            for level in levels:
-                candidate = {**current, field: level}
-                value = score(candidate)
-                if float((value[search] - best[search]).mean()) > 1e-12:
-                    best, current, changed = value, candidate, True
-        if not changed:
-            break
-    # The path found on the search half must beat the defaults significantly on the other half, which it never saw:
-    # a search over many settings always finds some gain on the cases it searched, even on noise.
-    if confirm.sum() < 2 or not significantly_better(best[confirm], default[confirm]):
-        best, current = default, start
+    default = score(current)
+    # Cross-fitted check of the search itself: customers in pairs of two (one of each signal fold) alternate between
+    # two halves; each half's cases are scored with the settings the search found on the other half, which never saw
+    # them (a search over many settings always finds some gain on the cases it searched, even on noise). Only when
+    # that beats the defaults by more than one standard error is the search run on every case and its result kept.
+    half = np.array([(pool.customer // 2) % 2 == 0 for pool in pools], dtype=bool)
+    crossed = default
+    chosen_settings = start
+    if half.sum() > 1 and (~half).sum() > 1:
+        _, on_first = ascent(half)
+        _, on_second = ascent(~half)
+        crossed = np.where(half, on_second, on_first)
+        if significantly_better(crossed, default):
+            chosen_settings, _ = ascent(np.ones(len(pools), dtype=bool))
+        else:
+            crossed = default
     chosen: dict[str, Any] = {
-        f: (int(v) if f == "copurchase_neighbours" else float(v)) for f, v in current.items() if f in grid
+        f: (int(v) if f == "copurchase_neighbours" else float(v)) for f, v in chosen_settings.items() if f in grid
     }
     tuned = dataclasses.replace(config, **chosen)
     report = TuningReport(
         cases=len(pools),
         chosen=chosen,
-        default_ndcg=float(default[confirm].mean()) if confirm.any() else 0.0,
-        tuned_ndcg=float(best[confirm].mean()) if confirm.any() else 0.0,
+        default_ndcg=float(default.mean()) if pools else 0.0,
+        tuned_ndcg=float(crossed.mean()) if pools else 0.0,
         evaluated=len(cache),
-        per_case=tuple(float(x) for x in best[confirm]),
+        per_case=tuple(float(x) for x in crossed),
     )
     return tuned, report

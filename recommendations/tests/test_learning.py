@@ -305,9 +305,9 @@ def test_weak_order_evidence_does_not_outrank_a_strong_text_match_untuned():
     assert [r.id for r in engine.recommend(query_id="mug-red", placement="product", limit=1)] == ["mug-blue"]
 
 
-def test_tuning_keeps_the_defaults_when_the_search_half_finds_what_the_other_half_does_not_show():
-    # given: opaque titles; customers 0, 1, 4, 5, 8, ... (the search half) buy a_j then its fixed companion b_j, the
-    # others (the confirm half) buy a_j then a random item, never b_j
+def test_tuning_keeps_the_defaults_when_what_one_half_of_the_customers_shows_does_not_hold_for_the_other():
+    # given: opaque titles; customers 0, 1, 4, 5, 8, ... (one cross-fitting half) buy a_j then its fixed companion
+    # b_j, the others buy a_j then a random item, never b_j
     items = opaque_catalog(40)
     rng = random.Random(4)
     orders = []
@@ -322,8 +322,8 @@ def test_tuning_keeps_the_defaults_when_the_search_half_finds_what_the_other_hal
     engine = Recommender.build(items, orders=orders)
     learned = Recommender.build(items, orders=consistent)
 
-    # then: what the search found does not hold on customers it never saw, so the default blend stays (the
-    # normalisation is a separate, paired choice); where every customer shows the pairs, the same search is confirmed
+    # then: what a search finds on one half does not hold on the other, so the default blend stays (the
+    # normalisation is a separate, paired choice); where every customer shows the pairs, the search is confirmed
     assert engine.tuning is not None
     assert {f: getattr(engine.config, f) for f in TUNING_GRID} == {f: getattr(EngineConfig(), f) for f in TUNING_GRID}
     assert learned.tuning is not None

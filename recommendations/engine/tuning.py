@@ -164,38 +164,80 @@ def _build_pools(
     return pools
 
 
-def _ndcg(pools: Sequence[_Pool], settings: Mapping[str, float], *, hub_penalty: float, scale: str) -> np.ndarray:
-    """NDCG@10 of each pool's target under the blend with these settings."""
-    out = np.zeros(len(pools))
-    decay = float(settings["recency_decay"])
-    behaviour_decay = float(settings["behaviour_decay"])
-    k = float(settings["copurchase_neighbours"])
-    weights = {name: float(settings[field]) for name, field in zip(_BEHAVIOUR, _FIELDS, strict=True)}
-    for n, pool in enumerate(pools):
-        length = pool.text.shape[1]
-        w = decay ** np.arange(length, dtype=np.float32)
-        w /= w.sum()
-        bw = behaviour_decay ** np.arange(length, dtype=np.float32)
-        bw /= bw.sum()
-        score = pool.text @ w - hub_penalty * pool.prior[:, 0]
-        for name, weight in weights.items():
-            if weight == 0.0:
-                continue
-            values, ranks = pool.behaviour[name]
-            part = np.where((ranks > 0) & (ranks <= k), values, 0.0) @ bw
-            top = part.max() if scale == "max" else 1.0
-            if top > 0:
-                score = score + weight * part / top
+class _FlatPools:
+    """Every pool's candidates as rows of one padded array, so a setting is scored with a few vector operations over
+    all cases (the text and order parts are cached per decay and neighbourhood size)."""
+
+    def __init__(self, pools: Sequence[_Pool], *, hub_penalty: float, scale: str) -> None:
+        self.n = len(pools)
+        self.scale = scale
+        sizes = np.array([pool.items.size for pool in pools], dtype=np.int64)
+        self.lengths = np.array([pool.text.shape[1] for pool in pools], dtype=np.int64)
+        width = int(self.lengths.max()) if self.n else 0
+        self.starts = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64) if self.n else sizes
+        self.owner = np.repeat(np.arange(self.n), sizes)
+        rows = int(sizes.sum())
+        self.local = np.arange(rows) - np.repeat(self.starts, sizes)
+
+        def padded(blocks: Sequence[np.ndarray]) -> np.ndarray:
+            out = np.zeros((rows, width), dtype=np.float32)
+            for start, block in zip(self.starts.tolist(), blocks, strict=True):
+                out[start : start + block.shape[0], : block.shape[1]] = block
+            return out
+
+        self.text = padded([pool.text for pool in pools])
+        self.values = {name: padded([pool.behaviour[name][0] for pool in pools]) for name in _BEHAVIOUR}
+        self.ranks = {name: padded([pool.behaviour[name][1] for pool in pools]) for name in _BEHAVIOUR}
+        prior = np.concatenate([pool.prior for pool in pools]) if self.n else np.zeros((0, 3), dtype=np.float32)
+        self.hub = (hub_penalty * prior[:, 0]).astype(np.float32)
+        self.popularity, self.trending = prior[:, 1], prior[:, 2]
+        self.target_rows = self.starts + np.array([pool.target for pool in pools], dtype=np.int64)
+        self.targets = np.array([pool.target for pool in pools], dtype=np.int64)
+        self._parts: dict[tuple[str, float, float], np.ndarray] = {}
+
+    def _weights(self, decay: float) -> np.ndarray:
+        """decay ** position over each pool's history, normalised to sum 1, one row per candidate row."""
+        width = self.text.shape[1]
+        w = (decay ** np.arange(width, dtype=np.float32))[None, :] * (
+            np.arange(width)[None, :] < self.lengths[:, None]
+        ).astype(np.float32)
+        w /= w.sum(axis=1, keepdims=True)
+        return w[self.owner]
+
+    def _part(self, name: str, decay: float, k: float) -> np.ndarray:
+        key = (name, decay, k)
+        if key not in self._parts:
+            if name == "text":
+                part = (self.text * self._weights(decay)).sum(axis=1)
+            else:
+                ranks = self.ranks[name]
+                kept = np.where((ranks > 0) & (ranks <= k), self.values[name], 0.0)
+                part = (kept * self._weights(decay)).sum(axis=1)
+                if self.scale == "max" and part.size:
+                    top = np.maximum.reduceat(part, self.starts)[self.owner]
+                    part = np.divide(part, top, out=np.zeros_like(part), where=top > 0)
+            self._parts[key] = part.astype(np.float32)
+        return self._parts[key]
+
+    def ndcg(self, settings: Mapping[str, float]) -> np.ndarray:
+        """NDCG@10 of each pool's target under the blend with these settings."""
+        if not self.n:
+            return np.zeros(0)
+        score = self._part("text", float(settings["recency_decay"]), 0.0) - self.hub
+        for name, field in zip(_BEHAVIOUR, _FIELDS, strict=True):
+            weight = float(settings[field])
+            if weight:
+                part = self._part(name, float(settings["behaviour_decay"]), float(settings["copurchase_neighbours"]))
+                score = score + np.float32(weight) * part
         score = (
             score
-            + float(settings["popularity_weight"]) * pool.prior[:, 1]
-            + float(settings["product_trending_weight"]) * pool.prior[:, 2]
+            + np.float32(settings["popularity_weight"]) * self.popularity
+            + np.float32(settings["product_trending_weight"]) * self.trending
         )
-        target_score = score[pool.target]
-        rank = int((score > target_score).sum() + (score[: pool.target] == target_score).sum())
-        if rank < K:
-            out[n] = 1.0 / math.log2(rank + 2)
-    return out
+        target_score = score[self.target_rows][self.owner]
+        ahead = (score > target_score) | ((score == target_score) & (self.local < self.targets[self.owner]))
+        rank = np.bincount(self.owner, weights=ahead.astype(np.float64), minlength=self.n)
+        return np.where(rank < K, 1.0 / np.log2(rank + 2.0), 0.0)
 
 
 # A setting replaces the current one only when its mean gain over the cases exceeds this many standard errors of
@@ -253,11 +295,12 @@ def tune(
     ]
     current = {field: getattr(config, field) for field in (*_SETTINGS, *grid)}
     cache: dict[tuple[tuple[str, float], ...], np.ndarray] = {}
+    flat = _FlatPools(pools, hub_penalty=config.hub_penalty, scale=config.behaviour_scale)
 
     def score(settings: Mapping[str, float]) -> np.ndarray:
         key = tuple(sorted((f, float(v)) for f, v in settings.items()))
         if key not in cache:
-            cache[key] = _ndcg(pools, settings, hub_penalty=config.hub_penalty, scale=config.behaviour_scale)
+            cache[key] = flat.ndcg(settings)
         return cache[key]
 
     def ascent(mask: np.ndarray) -> tuple[dict[str, float], np.ndarray]:

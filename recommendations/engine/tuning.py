@@ -223,7 +223,7 @@ class _FlatPools:
         """NDCG@10 of each pool's target under the blend with these settings."""
         if not self.n:
             return np.zeros(0)
-        score = self._part("text", float(settings["recency_decay"]), 0.0) - self.hub
+        score: np.ndarray = self._part("text", float(settings["recency_decay"]), 0.0) - self.hub
         for name, field in zip(_BEHAVIOUR, _FIELDS, strict=True):
             weight = float(settings[field])
             if weight:

@@ -8,9 +8,11 @@ line order); the output is three item-item matrices and two item vectors, all ov
 - sequence(a, b): b bought after a by one customer, within SEQUENCE_WINDOW of their later items (directed);
 - popularity: distinct orders per item; trending: the same, each order weighted 0.5 ** (age / half-life).
 
-Every matrix is cosine-normalised, c(a, b) / sqrt(n_a * n_b), with each order (customer) weighted
-1 / log2(1 + its size) so a 40-item order says less about any one pair than a 2-item order (the IUF
-weighting of Breese et al. 1998, per basket). The diagonal is zero.
+Every matrix is normalised by the asymmetric cosine of Aiolli (2013), c(a, b) / (n_a ** alpha * n_b ** (1 - alpha))
+for the row (query) item a: alpha = 0.5 is the cosine, alpha = 1 the conditional probability P(b | a) of
+Deshpande & Karypis (2004), which lets a popular companion keep its popularity. Each order (customer) is weighted
+1 / log2(1 + its size) so a 40-item order says less about any one pair than a 2-item order (the IUF weighting of
+Breese et al. 1998, per basket). The diagonal is zero. Self-tuning picks alpha per store (tuning.py).
 """
 
 import math
@@ -109,8 +111,8 @@ def hold_out_last_items(orders: Sequence[_IndexedOrder], held_out: Mapping[str, 
     return out
 
 
-def _cosine(groups: Sequence[Sequence[int]], n: int) -> sp.csr_matrix:
-    """Cosine co-occurrence over groups of item ids (each group weighted 1 / log2(1 + size))."""
+def _cosine(groups: Sequence[Sequence[int]], n: int, alpha: float = 0.5) -> sp.csr_matrix:
+    """Asymmetric-cosine co-occurrence over groups of item ids (each group weighted 1 / log2(1 + size))."""
     rows: list[int] = []
     cols: list[int] = []
     vals: list[float] = []
@@ -132,16 +134,17 @@ def _cosine(groups: Sequence[Sequence[int]], n: int) -> sp.csr_matrix:
     co = sp.csr_matrix(binary.T @ weighted)
     co.setdiag(0)
     co.eliminate_zeros()
-    return _scale(co, counts)
+    return _scale(co, counts, alpha)
 
 
-def _scale(co: sp.csr_matrix, counts: np.ndarray) -> sp.csr_matrix:
+def _scale(co: sp.csr_matrix, counts: np.ndarray, alpha: float = 0.5) -> sp.csr_matrix:
+    """co(a, b) / (n_a ** alpha * n_b ** (1 - alpha)): alpha 0.5 is the cosine, 1.0 the conditional P(b | a)."""
     coo = co.tocoo()
-    denom = np.sqrt(np.maximum(counts[coo.row], 1) * np.maximum(counts[coo.col], 1))
+    denom = np.maximum(counts[coo.row], 1) ** alpha * np.maximum(counts[coo.col], 1) ** (1.0 - alpha)
     return sp.csr_matrix((coo.data / denom, (coo.row, coo.col)), shape=co.shape)
 
 
-def _sequence(sequences: Iterable[Sequence[int]], n: int) -> sp.csr_matrix:
+def _sequence(sequences: Iterable[Sequence[int]], n: int, alpha: float = 0.5) -> sp.csr_matrix:
     """Directed "bought next": a -> b when b comes within SEQUENCE_WINDOW places after a in a sequence."""
     rows: list[np.ndarray] = []
     cols: list[np.ndarray] = []
@@ -161,11 +164,14 @@ def _sequence(sequences: Iterable[Sequence[int]], n: int) -> sp.csr_matrix:
         return sp.csr_matrix((n, n))
     co = sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(n, n))
     co.sum_duplicates()
-    return _scale(co, counts)
+    return _scale(co, counts, alpha)
 
 
-def build_behaviour(orders: Sequence[_IndexedOrder], *, n: int, now: float | None = None) -> Behaviour:
-    """Every order signal over n items; trending ages are taken from now (default: the latest order)."""
+def build_behaviour(
+    orders: Sequence[_IndexedOrder], *, n: int, now: float | None = None, alpha: float = 0.5
+) -> Behaviour:
+    """Every order signal over n items, item-item ones normalised with exponent alpha (see the module docstring);
+    trending ages are taken from now (default: the latest order)."""
     popularity = np.zeros(n)
     trending = np.zeros(n)
     if orders:
@@ -179,9 +185,9 @@ def build_behaviour(orders: Sequence[_IndexedOrder], *, n: int, now: float | Non
     return Behaviour(
         popularity=popularity,
         trending=trending,
-        basket=_cosine([o.items for o in orders], n),
-        customer=_cosine(list(sequences.values()), n),
-        sequence=_sequence(sequences.values(), n),
+        basket=_cosine([o.items for o in orders], n, alpha),
+        customer=_cosine(list(sequences.values()), n, alpha),
+        sequence=_sequence(sequences.values(), n, alpha),
     )
 
 

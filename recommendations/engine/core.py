@@ -6,8 +6,9 @@ Scoring (placement ``product``), for the query item q and the session s_1..s_m (
 
     score(c) = sum_h w_h * cos(x_h, x_c)          text similarity, w = decay**position, normalised to sum 1
              - hub_penalty * hub(c)                hubness correction: hub(c) = mean cos of c to its k nearest items
-             + copurchase_weight * sum_h w_h * co(h, c)
-             + popularity_weight * pop(c)          a small prior; the last fallback when nothing else scores
+             + sum_s weight_s * sum_h v_h * S_s(h, c)  order signals s (bought together / by one customer / next),
+                                                   v = behaviour_decay**position, normalised to sum 1
+             + popularity_weight * pop(c)          a tie-breaker a priori; tuned up where bestsellers sell
 
 x is a TF-IDF vector over title, brand, type, category path and tags (word unigrams + character 3-5-grams,
 sublinear tf), plus the description at a lower weight. The title/brand blocks weight terms by the BM25 idf
@@ -16,7 +17,9 @@ shares more than scikit-learn's smooth idf does; the word block conflates plural
 The hubness correction (CSLS, Conneau et al. 2018) stops items that are close to everything (generic,
 keyword-stuffed titles; items with many near-identical siblings) from crowding every list; offline it is the
 largest single gain (see recommendations/evaluation.py).
-co is item-item co-occurrence over order baskets, cosine-normalised with a down-weight for large baskets.
+S_s is item-item co-occurrence (behaviour.py), normalised by Aiolli's asymmetric cosine (alpha 0.5: cosine; 1.0:
+P(c | h)) with a down-weight for large orders, and added at its absolute value: a pair seen once in a big order
+adds little, so weak evidence never outranks a strong text match, and a store without orders is ranked by text.
 
 Queries score exactly (the postings of the query's features). The build's quadratic part is the sparse
 neighbour graph (hubness, near-duplicates, precompute): exact up to EngineConfig.exact_graph_max_items
@@ -25,6 +28,7 @@ items, above that an inverted-file search over random sketches with exact cosine
 """
 
 import copy
+import dataclasses
 import functools
 import math
 import re
@@ -47,7 +51,7 @@ from recommendations.engine.behaviour import (
     scaled_popularity,
     scaled_trending,
 )
-from recommendations.engine.tuning import Case, TuningReport, tune
+from recommendations.engine.tuning import TUNING_ALPHAS, Case, TuningReport, significantly_better, tune
 
 __all__ = [
     "CatalogItem",
@@ -102,7 +106,8 @@ class ScoredItem:
 
 @dataclass(frozen=True)
 class EngineConfig:
-    """Model settings. The defaults were chosen on amazon_office_sample_5000 and checked on the 1000 sample."""
+    """Model settings. The text defaults were chosen on amazon_office_sample_5000 and checked on the 1000 sample; the
+    order-signal defaults are a-priori starting points that self-tuning moves per store (tuning.py)."""
 
     # Weight of the session item at position p (0 = the query, or the most recent session item).
     recency_decay: float = 0.7
@@ -123,16 +128,22 @@ class EngineConfig:
     # Hubness correction: hub(c) = mean similarity of c to its hub_k nearest neighbours.
     hub_k: int = 10
     hub_penalty: float = 0.3
-    # The blend (product placement): text cosine + w * each order signal divided by its best value for the query
-    # (so a weight means the same on every store), + the popularity and trending priors (both in [0, 1]).
+    # The blend (product placement): text cosine + w * each order signal at its absolute value (behaviour_scale
+    # "none"; "max" divides it by its best value for the query), + the popularity and trending priors (in [0, 1]).
     # These are a-priori starting points; with self_tune the build picks them per store (engine/tuning.py).
     copurchase_weight: float = 1.0  # bought together (one order)
     customer_weight: float = 0.1  # bought by one customer (any of their orders)
     sequence_weight: float = 0.1  # bought next by one customer
-    # Scale of the popularity prior (log-scaled to [0, 1]); enough to break ties between weak text matches.
-    popularity_weight: float = 0.02
+    # Weight of the session item at position p in the order signals (text keeps recency_decay): a shopper's older
+    # items still say what they buy with (item-kNN scores sum over the whole profile) while text follows the query.
+    behaviour_decay: float = 0.7
+    # Normalisation of the item-item order signals (behaviour.py): 0.5 the cosine, 1.0 the conditional P(b | a).
+    behaviour_alpha: float = 0.5
+    # Scale of the popularity prior (log-scaled to [0, 1]). A priori a tie-breaker only (it must not reorder text
+    # matches that differ by a thousandth): a store whose own history shows its bestsellers sell raises it (tuning).
+    popularity_weight: float = 0.001
     product_trending_weight: float = 0.0
-    behaviour_scale: str = "max"
+    behaviour_scale: str = "none"
     # Choose the settings of tuning.TUNING_GRID on the store's own recent history at every build (needs orders
     # with customer keys from at least tune_min_cases customers; about tune_max_cases cases, up to
     # tune_holdouts from each of the most recent customers).
@@ -382,9 +393,8 @@ class Recommender:
         indexed = index_orders(orders, index)
         if not indexed:  # the signals given directly: each basket one guest order
             indexed = index_orders((Order(customer="", when=0.0, items=tuple(b)) for b in baskets), index)
-        behaviour = build_behaviour(indexed, n=n, now=now) if indexed else None
         tuning: TuningReport | None = None
-        if behaviour is not None and config.self_tune:
+        if indexed and config.self_tune:
             config, tuning = _self_tune(
                 catalog=catalog,
                 orders=indexed,
@@ -395,6 +405,7 @@ class Recommender:
                 hub=hub,
                 config=config,
             )
+        behaviour = build_behaviour(indexed, n=n, now=now, alpha=config.behaviour_alpha) if indexed else None
         signals = _build_signals(
             n=n, index=index, behaviour=behaviour, popularity=popularity, trending=trending, config=config
         )
@@ -523,8 +534,10 @@ class Recommender:
                 history.append(i)
         return history[: self.config.max_history + 1]
 
-    def _weights(self, history: Sequence[int]) -> np.ndarray:
-        weights = self.config.recency_decay ** np.arange(len(history), dtype=np.float64)
+    def _weights(self, history: Sequence[int], decay: float | None = None) -> np.ndarray:
+        """Weights of the history items (most recent first): decay (default recency_decay) ** position, sum 1."""
+        decay = self.config.recency_decay if decay is None else decay
+        weights = decay ** np.arange(len(history), dtype=np.float64)
         return weights / weights.sum()
 
     def _text_scores(self, history: Sequence[int], weights: np.ndarray) -> np.ndarray:
@@ -537,9 +550,10 @@ class Recommender:
         postings = self._postings[features]
         return np.asarray(postings.T @ values.astype(np.float64), dtype=np.float64).ravel()
 
-    def _behaviour_scores(self, history: Sequence[int], weights: np.ndarray) -> np.ndarray:
-        """The blend's order part: each signal's weighted history row over its best value, times its weight."""
+    def _behaviour_scores(self, history: Sequence[int]) -> np.ndarray:
+        """The blend's order part: each signal's weighted history row (behaviour_decay) times its weight."""
         out = np.zeros(len(self.items))
+        weights = self._weights(history, self.config.behaviour_decay)
         for name, matrix in self._signals.behaviour():
             weight = float(getattr(self.config, name))
             if weight == 0.0:
@@ -554,7 +568,7 @@ class Recommender:
     def _product_scores(self, history: list[int]) -> tuple[np.ndarray, np.ndarray]:
         weights = self._weights(history)
         text = self._text_scores(history, weights)
-        co = self._behaviour_scores(history, weights)
+        co = self._behaviour_scores(history)
         scores = text + co + self._prior
         reasons = np.where(co > text, 1, 0)
         return scores, reasons
@@ -566,7 +580,7 @@ class Recommender:
         # One similarity vector per cart item; the weighted text score is their weighted sum (cosine is linear).
         per_item = np.stack([self._scores_for(row.indices, row.data) for row in (self._matrix[h] for h in history)])
         text = weights @ per_item
-        co = 2.0 * self._behaviour_scores(history, weights)
+        co = 2.0 * self._behaviour_scores(history)
         # The highest similarity to any single cart item: a second phone is a substitute, a case is not.
         nearest = np.maximum(per_item.max(axis=0), 0.0)
         substitute = np.maximum(nearest - config.substitute_similarity, 0.0)
@@ -819,6 +833,7 @@ def _self_tune(
     config: EngineConfig,
 ) -> tuple[EngineConfig, TuningReport | None]:
     """Choose the blend on the store's own history: each recent customer's last new item held out (tuning.py)."""
+    fold_alpha = config.behaviour_alpha
     sequences = customer_sequences(orders)
     last_seen: dict[str, float] = {}
     for order in orders:
@@ -838,10 +853,12 @@ def _self_tune(
         recent.append(c)
         total += min(config.tune_holdouts, len(sequences[c]) - 1)
     recent.sort(key=position.__getitem__)
+    rank = {c: r for r, c in enumerate(recent)}
     # Two folds of customers (alternating): each fold's cases are scored on signals without that fold's held-out
     # items but with the other fold's full histories, so a shop whose customers buy two items each still shows the
     # validation what its customers buy together.
     folds: list[tuple[list[Case], Behaviour]] = []
+    fold_orders: list[tuple[list[Case], list]] = []
     cases: list[Case] = []
     for fold in (recent[0::2], recent[1::2]):
         held_out: dict[str, set[int]] = {}
@@ -852,9 +869,11 @@ def _self_tune(
             held_out[c] = set(sequence[first:])
             for t in range(first, len(sequence)):
                 history = tuple(sequence[t - 1 :: -1][: config.max_history + 1])
-                fold_cases.append(Case(history=history, target=sequence[t]))
-        before = build_behaviour(hold_out_last_items(orders, held_out), n=len(catalog), now=now)
+                fold_cases.append(Case(history=history, target=sequence[t], customer=rank[c]))
+        before_orders = hold_out_last_items(orders, held_out)
+        before = build_behaviour(before_orders, n=len(catalog), now=now, alpha=fold_alpha)
         folds.append((fold_cases, before))
+        fold_orders.append((fold_cases, before_orders))
         cases.extend(fold_cases)
     groups: dict[str, list[int]] = {}
     for i, item in enumerate(catalog):
@@ -866,14 +885,34 @@ def _self_tune(
                 item = catalog[h]
                 near = neighbour_ids[h][(neighbour_sims[h] >= config.history_near_duplicate) & (neighbour_ids[h] >= 0)]
                 blocked[h] = set(groups[item.group_id or f"\0{item.id}"]) | set(near.tolist())
-    return tune(
-        config=config,
-        folds=folds,
-        matrix=matrix,
-        neighbour_ids=neighbour_ids,
-        blocked=blocked,
-        hub=hub,
+    # One search per normalisation of the order signals (each needs its own signals); another normalisation than
+    # the configured one wins only when its tuned blend is significantly better on the same cases.
+    alphas = (config.behaviour_alpha, *(a for a in TUNING_ALPHAS if a != config.behaviour_alpha))
+    best: tuple[EngineConfig, TuningReport] = (
+        config,
+        TuningReport(cases=0, chosen={}, default_ndcg=0.0, tuned_ndcg=0.0, evaluated=0),
     )
+    for alpha in alphas:
+        alpha_folds = folds
+        if alpha != fold_alpha:
+            alpha_folds = [
+                (fold_cases, build_behaviour(before, n=len(catalog), now=now, alpha=alpha))
+                for fold_cases, before in fold_orders
+            ]
+        tuned, report = tune(
+            config=dataclasses.replace(config, behaviour_alpha=alpha),
+            folds=alpha_folds,
+            matrix=matrix,
+            neighbour_ids=neighbour_ids,
+            blocked=blocked,
+            hub=hub,
+        )
+        report = dataclasses.replace(report, chosen={**report.chosen, "behaviour_alpha": alpha})
+        if alpha == alphas[0]:
+            best = (tuned, report)
+        elif significantly_better(np.asarray(report.per_case), np.asarray(best[1].per_case)):
+            best = (tuned, dataclasses.replace(report, default_ndcg=best[1].default_ndcg))
+    return best
 
 
 def _prune_rows(matrix: sp.csr_matrix, k: int) -> sp.csr_matrix:

@@ -9,8 +9,13 @@ and evaluate_recs ask. The order signals are rebuilt without the held-out items,
 Search (Gorse's model search keeps a fixed, small space per model and picks by a validation score on each data
 set; we do the same, with coordinate ascent instead of random search so a few hundred cases suffice): starting
 from EngineConfig's defaults, each setting in turn takes the level of TUNING_GRID with the best NDCG@10 on the
-cases (strict improvement only, so ties keep the simpler default), for up to TUNING_ROUNDS rounds. Every level in
-the grid is a priori (decades of weight, common decays), never fitted to a data set.
+cases (strict improvement only, so ties keep the simpler default), for up to TUNING_ROUNDS rounds. The search
+itself is checked out of sample first (cross-fitting): the customers are split in two halves, each half's cases are
+scored with the settings the search found on the other half, and only when that beats the defaults by more than one
+standard error of the paired difference is the search's result on all cases kept (else the defaults stay). The order
+signals' normalisation (cosine or P(b | a), TUNING_ALPHAS) is chosen the same way, one search per normalisation,
+compared on the cross-fitted scores. Every level in the grid is a priori (decades of weight, common decays), never
+fitted to a data set. The report's tuned NDCG is the cross-fitted (out-of-sample) one.
 
 Speed: each case's candidate pool (text neighbours and behaviour neighbours of its history, the bestsellers and
 trending items, the target) is scored once per history item; a setting then costs a few small matrix products per
@@ -33,20 +38,24 @@ from recommendations.engine.behaviour import Behaviour, scaled_popularity, scale
 if TYPE_CHECKING:
     from recommendations.engine.core import EngineConfig
 
-__all__ = ["TUNING_GRID", "Case", "TuningReport", "tune"]
+__all__ = ["TUNING_ALPHAS", "TUNING_GRID", "Case", "TuningReport", "significantly_better", "tune"]
 
 K = 10
 TUNING_ROUNDS = 3
 # The levels each setting may take (EngineConfig field -> levels).
 TUNING_GRID: dict[str, tuple[float, ...]] = {
-    "copurchase_weight": (0.0, 0.1, 0.3, 1.0, 3.0),
-    "customer_weight": (0.0, 0.1, 0.3, 1.0, 3.0),
-    "sequence_weight": (0.0, 0.1, 0.3, 1.0, 3.0),
-    "popularity_weight": (0.0, 0.01, 0.03, 0.1, 0.3, 1.0),
+    "copurchase_weight": (0.0, 0.1, 0.3, 1.0, 3.0, 10.0),
+    "customer_weight": (0.0, 0.1, 0.3, 1.0, 3.0, 10.0),
+    "sequence_weight": (0.0, 0.1, 0.3, 1.0, 3.0, 10.0),
+    "popularity_weight": (0.0, 0.001, 0.01, 0.03, 0.1, 0.3, 1.0),
     "product_trending_weight": (0.0, 0.03, 0.1, 0.3, 1.0),
     "recency_decay": (0.3, 0.5, 0.7, 0.9, 1.0),
+    "behaviour_decay": (0.5, 0.7, 1.0),
     "copurchase_neighbours": (10, 30, 100),
 }
+# The normalisations of the order signals tried at build (EngineConfig.behaviour_alpha; behaviour.py): the cosine
+# and the conditional probability. Each needs its own signals, so it is searched outside the coordinate ascent.
+TUNING_ALPHAS: tuple[float, ...] = (0.5, 1.0)
 _BEHAVIOUR = ("basket", "customer", "sequence")
 _POOL_PER_SOURCE = 20
 
@@ -55,6 +64,9 @@ _POOL_PER_SOURCE = 20
 class Case:
     history: tuple[int, ...]  # most recent first: history[0] is the query product
     target: int
+    # The customer's position among the validation customers: cases of one customer stay on one side of the split
+    # between searching and confirming.
+    customer: int = 0
 
 
 @dataclass(frozen=True)
@@ -66,6 +78,8 @@ class TuningReport:
     default_ndcg: float
     tuned_ndcg: float
     evaluated: int
+    # Each case's cross-fitted NDCG@10 (for paired comparisons between searches).
+    per_case: tuple[float, ...] = dataclasses.field(default=(), repr=False, compare=False)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -84,6 +98,7 @@ class _Pool:
     text: np.ndarray  # pool x history cosines
     behaviour: dict[str, tuple[np.ndarray, np.ndarray]]  # name -> (values, row ranks; 0 = absent), pool x history
     prior: np.ndarray  # pool x 3: hub, popularity, trending
+    customer: int = 0
 
 
 def _row_ranks(matrix: sp.csr_matrix) -> sp.csr_matrix:
@@ -145,39 +160,84 @@ def _build_pools(
             for name, m in mats.items()
         }
         prior = np.stack([hub[pool], popularity[pool], trending[pool]], axis=1).astype(np.float32)
-        pools.append(_Pool(items=pool, target=target, text=text, behaviour=values, prior=prior))
+        pools.append(_Pool(items=pool, target=target, text=text, behaviour=values, prior=prior, customer=case.customer))
     return pools
 
 
-def _ndcg(pools: Sequence[_Pool], settings: Mapping[str, float], *, hub_penalty: float, scale: str) -> np.ndarray:
-    """NDCG@10 of each pool's target under the blend with these settings."""
-    out = np.zeros(len(pools))
-    decay = float(settings["recency_decay"])
-    k = float(settings["copurchase_neighbours"])
-    weights = {name: float(settings[field]) for name, field in zip(_BEHAVIOUR, _FIELDS, strict=True)}
-    for n, pool in enumerate(pools):
-        length = pool.text.shape[1]
-        w = decay ** np.arange(length, dtype=np.float32)
-        w /= w.sum()
-        score = pool.text @ w - hub_penalty * pool.prior[:, 0]
-        for name, weight in weights.items():
-            if weight == 0.0:
-                continue
-            values, ranks = pool.behaviour[name]
-            part = np.where((ranks > 0) & (ranks <= k), values, 0.0) @ w
-            top = part.max() if scale == "max" else 1.0
-            if top > 0:
-                score = score + weight * part / top
+class _FlatPools:
+    """Every pool's candidates as rows of one padded array, so a setting is scored with a few vector operations over
+    all cases (the text and order parts are cached per decay and neighbourhood size)."""
+
+    def __init__(self, pools: Sequence[_Pool], *, hub_penalty: float, scale: str) -> None:
+        self.n = len(pools)
+        self.scale = scale
+        sizes = np.array([pool.items.size for pool in pools], dtype=np.int64)
+        self.lengths = np.array([pool.text.shape[1] for pool in pools], dtype=np.int64)
+        width = int(self.lengths.max()) if self.n else 0
+        self.starts = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64) if self.n else sizes
+        self.owner = np.repeat(np.arange(self.n), sizes)
+        rows = int(sizes.sum())
+        self.local = np.arange(rows) - np.repeat(self.starts, sizes)
+
+        def padded(blocks: Sequence[np.ndarray]) -> np.ndarray:
+            out = np.zeros((rows, width), dtype=np.float32)
+            for start, block in zip(self.starts.tolist(), blocks, strict=True):
+                out[start : start + block.shape[0], : block.shape[1]] = block
+            return out
+
+        self.text = padded([pool.text for pool in pools])
+        self.values = {name: padded([pool.behaviour[name][0] for pool in pools]) for name in _BEHAVIOUR}
+        self.ranks = {name: padded([pool.behaviour[name][1] for pool in pools]) for name in _BEHAVIOUR}
+        prior = np.concatenate([pool.prior for pool in pools]) if self.n else np.zeros((0, 3), dtype=np.float32)
+        self.hub = (hub_penalty * prior[:, 0]).astype(np.float32)
+        self.popularity, self.trending = prior[:, 1], prior[:, 2]
+        self.target_rows = self.starts + np.array([pool.target for pool in pools], dtype=np.int64)
+        self.targets = np.array([pool.target for pool in pools], dtype=np.int64)
+        self._parts: dict[tuple[str, float, float], np.ndarray] = {}
+
+    def _weights(self, decay: float) -> np.ndarray:
+        """decay ** position over each pool's history, normalised to sum 1, one row per candidate row."""
+        width = self.text.shape[1]
+        w = (decay ** np.arange(width, dtype=np.float32))[None, :] * (
+            np.arange(width)[None, :] < self.lengths[:, None]
+        ).astype(np.float32)
+        w /= w.sum(axis=1, keepdims=True)
+        return w[self.owner]
+
+    def _part(self, name: str, decay: float, k: float) -> np.ndarray:
+        key = (name, decay, k)
+        if key not in self._parts:
+            if name == "text":
+                part = (self.text * self._weights(decay)).sum(axis=1)
+            else:
+                ranks = self.ranks[name]
+                kept = np.where((ranks > 0) & (ranks <= k), self.values[name], 0.0)
+                part = (kept * self._weights(decay)).sum(axis=1)
+                if self.scale == "max" and part.size:
+                    top = np.maximum.reduceat(part, self.starts)[self.owner]
+                    part = np.divide(part, top, out=np.zeros_like(part), where=top > 0)
+            self._parts[key] = part.astype(np.float32)
+        return self._parts[key]
+
+    def ndcg(self, settings: Mapping[str, float]) -> np.ndarray:
+        """NDCG@10 of each pool's target under the blend with these settings."""
+        if not self.n:
+            return np.zeros(0)
+        score: np.ndarray = self._part("text", float(settings["recency_decay"]), 0.0) - self.hub
+        for name, field in zip(_BEHAVIOUR, _FIELDS, strict=True):
+            weight = float(settings[field])
+            if weight:
+                part = self._part(name, float(settings["behaviour_decay"]), float(settings["copurchase_neighbours"]))
+                score = score + np.float32(weight) * part
         score = (
             score
-            + float(settings["popularity_weight"]) * pool.prior[:, 1]
-            + float(settings["product_trending_weight"]) * pool.prior[:, 2]
+            + np.float32(settings["popularity_weight"]) * self.popularity
+            + np.float32(settings["product_trending_weight"]) * self.trending
         )
-        target_score = score[pool.target]
-        rank = int((score > target_score).sum() + (score[: pool.target] == target_score).sum())
-        if rank < K:
-            out[n] = 1.0 / math.log2(rank + 2)
-    return out
+        target_score = score[self.target_rows][self.owner]
+        ahead = (score > target_score) | ((score == target_score) & (self.local < self.targets[self.owner]))
+        rank = np.bincount(self.owner, weights=ahead.astype(np.float64), minlength=self.n)
+        return np.where(rank < K, 1.0 / np.log2(rank + 2.0), 0.0)
 
 
 # A setting replaces the current one only when its mean gain over the cases exceeds this many standard errors of
@@ -185,7 +245,7 @@ def _ndcg(pools: Sequence[_Pool], settings: Mapping[str, float], *, hub_penalty:
 SIGNIFICANCE = 1.0
 
 
-def _significantly_better(candidate: np.ndarray, current: np.ndarray) -> bool:
+def significantly_better(candidate: np.ndarray, current: np.ndarray) -> bool:
     diff = candidate - current
     gain = float(diff.mean())
     if gain <= 1e-12:
@@ -194,6 +254,15 @@ def _significantly_better(candidate: np.ndarray, current: np.ndarray) -> bool:
 
 
 _FIELDS = ("copurchase_weight", "customer_weight", "sequence_weight")
+# Every EngineConfig field _ndcg reads; those outside the grid keep the config's value.
+_SETTINGS = (
+    *_FIELDS,
+    "popularity_weight",
+    "product_trending_weight",
+    "recency_decay",
+    "behaviour_decay",
+    "copurchase_neighbours",
+)
 
 
 def tune(
@@ -224,33 +293,58 @@ def tune(
             trending=scaled_trending(behaviour.trending),
         )
     ]
-    current = {field: getattr(config, field) for field in grid}
+    current = {field: getattr(config, field) for field in (*_SETTINGS, *grid)}
     cache: dict[tuple[tuple[str, float], ...], np.ndarray] = {}
+    flat = _FlatPools(pools, hub_penalty=config.hub_penalty, scale=config.behaviour_scale)
 
     def score(settings: Mapping[str, float]) -> np.ndarray:
         key = tuple(sorted((f, float(v)) for f, v in settings.items()))
         if key not in cache:
-            cache[key] = _ndcg(pools, settings, hub_penalty=config.hub_penalty, scale=config.behaviour_scale)
+            cache[key] = flat.ndcg(settings)
         return cache[key]
 
-    default = best = score(current)
-    for _ in range(TUNING_ROUNDS if len(pools) > 1 else 0):
-        changed = False
-        for field, levels in grid.items():
-            for level in levels:
-                candidate = {**current, field: level}
-                value = score(candidate)
-                if _significantly_better(value, best):
-                    best, current, changed = value, candidate, True
-        if not changed:
-            break
-    chosen: dict[str, Any] = {f: (int(v) if f == "copurchase_neighbours" else float(v)) for f, v in current.items()}
+    def ascent(mask: np.ndarray) -> tuple[dict[str, float], np.ndarray]:
+        """Coordinate ascent from the defaults on the cases of mask: (settings, every case's NDCG under them)."""
+        current, best = dict(start), default
+        for _ in range(TUNING_ROUNDS):
+            changed = False
+            for field, levels in grid.items():
+                for level in levels:
+                    candidate = {**current, field: level}
+                    value = score(candidate)
+                    if float((value[mask] - best[mask]).mean()) > 1e-12:
+                        best, current, changed = value, candidate, True
+            if not changed:
+                break
+        return current, best
+
+    start = dict(current)
+    default = score(current)
+    # Cross-fitted check of the search itself: customers in pairs of two (one of each signal fold) alternate between
+    # two halves; each half's cases are scored with the settings the search found on the other half, which never saw
+    # them (a search over many settings always finds some gain on the cases it searched, even on noise). Only when
+    # that beats the defaults by more than one standard error is the search run on every case and its result kept.
+    half = np.array([(pool.customer // 2) % 2 == 0 for pool in pools], dtype=bool)
+    crossed = default
+    chosen_settings = start
+    if half.sum() > 1 and (~half).sum() > 1:
+        _, on_first = ascent(half)
+        _, on_second = ascent(~half)
+        crossed = np.where(half, on_second, on_first)
+        if significantly_better(crossed, default):
+            chosen_settings, _ = ascent(np.ones(len(pools), dtype=bool))
+        else:
+            crossed = default
+    chosen: dict[str, Any] = {
+        f: (int(v) if f == "copurchase_neighbours" else float(v)) for f, v in chosen_settings.items() if f in grid
+    }
     tuned = dataclasses.replace(config, **chosen)
     report = TuningReport(
         cases=len(pools),
         chosen=chosen,
         default_ndcg=float(default.mean()) if pools else 0.0,
-        tuned_ndcg=float(best.mean()) if pools else 0.0,
+        tuned_ndcg=float(crossed.mean()) if pools else 0.0,
         evaluated=len(cache),
+        per_case=tuple(float(x) for x in crossed),
     )
     return tuned, report

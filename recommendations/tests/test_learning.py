@@ -1,6 +1,7 @@
 """The engine learns each store: order signals and per-store self-tuning on small constructed stores whose right
 answer is known by construction."""
 
+import dataclasses
 import random
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -14,6 +15,7 @@ from merchants.tests.factories import StoreFactory
 from recommendations.engine import CatalogItem, EngineConfig, Recommender
 from recommendations.engine.behaviour import Order, build_behaviour, hold_out_last_items, index_orders
 from recommendations.engine.loader import build_recommender_for_store, load_orders
+from recommendations.engine.tuning import TUNING_GRID
 from recommendations.evaluation import build_cases, read_interactions, training_orders
 
 TINY = Path(__file__).parent / "data" / "tiny_interactions.json"
@@ -102,10 +104,11 @@ def test_tuning_keeps_text_when_orders_are_noise_and_text_predicts():
     # when
     engine = Recommender.build(items, orders=orders)
 
-    # then: text finds the sibling; the tuner does not turn popularity or trending up on noise
+    # then: text finds the sibling; the tuner keeps popularity a tie-breaker (one grid step at most: counts here are
+    # flat up to noise) and does not turn trending on
     assert engine.tuning is not None
     assert engine.recommend(query_id="2-3-a", placement="product", limit=1)[0].id == "2-3-b"
-    assert engine.config.popularity_weight <= EngineConfig().popularity_weight
+    assert engine.config.popularity_weight <= 0.03
     assert engine.config.product_trending_weight == 0.0
 
 
@@ -214,3 +217,115 @@ def test_evaluation_orders_hold_no_target_and_group_by_user_and_time():
         assert history == list(case.history)
     assert [o.timestamp for o in orders] == sorted(o.timestamp for o in orders)
     assert np.isfinite([o.timestamp for o in orders]).all()
+
+
+def test_asymmetric_normalisation_gives_the_conditional_probability_and_cosine_at_one_half():
+    # given: a in 4 orders, b in 2 of them and in 6 others, c once with a (every order of two items: weight 1/log2 3)
+    index = {x: i for i, x in enumerate("abcd")}
+    raw = [("a", "b"), ("a", "b"), ("a", "c"), ("a", "d")] + [("b", "d")] * 6
+    orders = index_orders([Order(customer="", when=float(n), items=pair) for n, pair in enumerate(raw)], index)
+    w = 1.0 / np.log2(3.0)
+
+    # when
+    cosine = build_behaviour(orders, n=4, alpha=0.5).basket.toarray()
+    conditional = build_behaviour(orders, n=4, alpha=1.0).basket.toarray()
+
+    # then: cosine c / sqrt(n_a n_b); alpha 1 gives c / n_a, the share of a's orders that hold b
+    assert cosine[0, 1] == pytest.approx(2 * w / np.sqrt(4 * 8))
+    assert cosine[0, 2] == pytest.approx(w / np.sqrt(4 * 1))
+    assert conditional[0, 1] == pytest.approx(2 * w / 4)
+    assert conditional[0, 2] == pytest.approx(w / 4)
+    assert conditional[1, 0] == pytest.approx(2 * w / 8)  # directed: P(a | b) uses b's own count
+
+
+def popular_companion_store(families: int = 12, buyers: int = 20, background: int = 300) -> list[Order]:
+    """Each family j: buyers of q_j come back for p_j (3 in 5) or for an item nobody else buys (2 in 5); p_j is also a
+    bought a lot on its own (earlier customers bought it with one of three bestsellers x_k, so popularity alone does not
+    single it out). The right next item after q_j is p_j."""
+    rng = random.Random(11)
+    orders: list[Order] = []
+    when = 0.0
+    for j in range(families):
+        for b in range(background):
+            when += 60
+            orders.append(Order(customer=f"bg{j}-{b}", when=when, items=(f"p{j}", f"x{rng.randrange(3)}")))
+    rare = 0
+    for j in range(families):
+        for b in range(buyers):
+            when += DAY
+            if b % 5 < 3:
+                companion = f"p{j}"
+            else:
+                companion, rare = f"r{rare}", rare + 1
+            orders.append(Order(customer=f"q{j}-{b}", when=when, items=(f"q{j}",)))
+            orders.append(Order(customer=f"q{j}-{b}", when=when + 3600, items=(companion,)))
+    return orders
+
+
+def test_tuning_picks_the_conditional_probability_when_the_right_companion_is_a_bestseller():
+    # given: opaque titles; after q_j shoppers most often buy the bestseller p_j, otherwise a one-off item
+    orders = popular_companion_store()
+    rng = random.Random(5)
+    ids = sorted({x for o in orders for x in o.items})
+    items = [CatalogItem(id=x, title=f"{rng.randrange(16**12):012x}") for x in ids]
+    config = EngineConfig(tune_max_cases=600)  # the 240 most recent customers (the q_j buyers) and 360 others
+    untuned = dataclasses.replace(config, self_tune=False, copurchase_weight=0.0, customer_weight=1.0)
+
+    # when
+    engine = Recommender.build(items, orders=orders, config=config)
+    cosine = Recommender.build(items, orders=orders, config=untuned)
+
+    # then: the cosine puts a one-off companion (bought once, only after q_j) above the bestseller in every signal;
+    # P(b | a) does not, and the store's own history shows it
+    assert engine.tuning is not None
+    assert engine.tuning.chosen["behaviour_alpha"] == 1.0
+    assert engine.config.behaviour_alpha == 1.0
+    assert [engine.recommend(query_id=f"q{j}", placement="product", limit=1)[0].id for j in range(12)] == [
+        f"p{j}" for j in range(12)
+    ]
+    cosine_tops = [cosine.recommend(query_id=f"q{j}", placement="product", limit=1)[0].id for j in range(12)]
+    assert [top == f"p{j}" for j, top in enumerate(cosine_tops)] == [False] * 12
+
+
+def test_weak_order_evidence_does_not_outrank_a_strong_text_match_untuned():
+    # given: the query's near-twin by title, and one guest order that put the query with an unrelated item once
+    items = [
+        CatalogItem(id="mug-red", title="Ceramic coffee mug red 350 ml"),
+        CatalogItem(id="mug-blue", title="Ceramic coffee mug blue 350 ml"),
+        CatalogItem(id="rake", title="Garden leaf rake steel"),
+        CatalogItem(id="hose", title="Garden hose 25 m"),
+        *opaque_catalog(30),
+    ]
+    orders = [Order(customer="", when=1.0, items=("mug-red", "rake", *(f"i{k}" for k in range(20))))]
+
+    # when
+    engine = Recommender.build(items, orders=orders, config=EngineConfig(self_tune=False))
+
+    # then: a single co-purchase in a 22-item order is weak evidence (a small cosine), so the text match stays first
+    assert [r.id for r in engine.recommend(query_id="mug-red", placement="product", limit=1)] == ["mug-blue"]
+
+
+def test_tuning_keeps_the_defaults_when_what_one_half_of_the_customers_shows_does_not_hold_for_the_other():
+    # given: opaque titles; customers 0, 1, 4, 5, 8, ... (one cross-fitting half) buy a_j then its fixed companion
+    # b_j, the others buy a_j then a random item, never b_j
+    items = opaque_catalog(40)
+    rng = random.Random(4)
+    orders = []
+    for n in range(300):
+        j = rng.randrange(20)
+        second = j + 20 if (n // 2) % 2 == 0 else rng.choice([k for k in range(40) if k not in (j, j + 20)])
+        orders.append(Order(customer=f"c{n}", when=n * DAY, items=(f"i{j}",)))
+        orders.append(Order(customer=f"c{n}", when=n * DAY + 60, items=(f"i{second}",)))
+    consistent = pair_orders(300, 20)
+
+    # when
+    engine = Recommender.build(items, orders=orders)
+    learned = Recommender.build(items, orders=consistent)
+
+    # then: what a search finds on one half does not hold on the other, so the default blend stays (the
+    # normalisation is a separate, paired choice); where every customer shows the pairs, the search is confirmed
+    assert engine.tuning is not None
+    assert {f: getattr(engine.config, f) for f in TUNING_GRID} == {f: getattr(EngineConfig(), f) for f in TUNING_GRID}
+    assert learned.tuning is not None
+    assert learned.config != EngineConfig()
+    assert learned.tuning.tuned_ndcg > learned.tuning.default_ndcg

@@ -21,6 +21,7 @@ from rest_framework.throttling import SimpleRateThrottle
 from rest_framework.views import APIView
 
 from bitrecs_site.exception_handler import ErrorSerializer
+from bitrecs_site.security import client_ip
 from merchants.exceptions import StoreNotFound
 from recommendations import process_state
 from recommendations.experiments import get_arm, get_widget_settings
@@ -59,7 +60,7 @@ class WidgetClientRateThrottle(SimpleRateThrottle):
         return _rate("WIDGET_RATE_LIMIT")
 
     def get_cache_key(self, request: Request, view: APIView) -> str | None:
-        return self.cache_format % {"scope": self.scope, "ident": _client_ip(request)}
+        return self.cache_format % {"scope": self.scope, "ident": client_ip(request)}
 
 
 class WidgetSiteRateThrottle(SimpleRateThrottle):
@@ -75,16 +76,6 @@ class WidgetSiteRateThrottle(SimpleRateThrottle):
         if not _SITE_KEY_SHAPE.match(site_key):
             return None  # not a site key: the request is refused with 400/404 anyway
         return self.cache_format % {"scope": self.scope, "ident": site_key}
-
-
-def _client_ip(request: Request) -> str:
-    trusted = int(getattr(settings, "WIDGET_TRUSTED_PROXIES", 0))
-    forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
-    if trusted > 0 and forwarded:
-        hops = [hop.strip() for hop in forwarded.split(",") if hop.strip()]
-        if hops:
-            return hops[-min(trusted, len(hops))]
-    return str(request.META.get("REMOTE_ADDR", ""))
 
 
 WIDGET_THROTTLES: tuple[type[SimpleRateThrottle], ...] = (WidgetSiteRateThrottle, WidgetClientRateThrottle)

@@ -4,7 +4,6 @@ Chromium is Debian's (`make system-packages` installs it) driven by Playwright's
 own browser download is never used. One browser per test session, a fresh context (cookies, storage) per test.
 """
 
-import os
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -15,25 +14,15 @@ import pytest
 from django.apps import apps
 from django.core.management import call_command
 from django.urls import Resolver404, resolve
-from playwright.sync_api import Browser, BrowserContext, Page, ViewportSize, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, ViewportSize
 
 from bitrecs_site.demo.tests import urls as stand_in
+from bitrecs_site.testing.browser import launched_chromium
 from bitrecs_site.testing.celery_worker import wait_for
 from merchants.models import Store
 from recommendations.process_state import clear_process_caches
 from recommendations.services.events import drain_event_spool
 
-CHROMIUM = os.environ.get("BITRECS_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 DESKTOP: ViewportSize = {"width": 1280, "height": 1600}  # tall: the placements are in view, where a shift would count
 PHONE: ViewportSize = {"width": 390, "height": 844}
 
@@ -59,20 +48,8 @@ def pytest_configure(config: pytest.Config) -> None:
 
 @pytest.fixture(scope="package")
 def browser() -> Iterator[Browser]:
-    # Playwright's sync API keeps an event loop running in this thread while it is open, so it is closed with this
-    # package: asyncio tests elsewhere need the thread free. The ORM calls of the tests are still synchronous.
-    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    try:
-        with sync_playwright() as playwright:
-            launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-            yield launched
-            launched.close()
-    finally:
-        if previous is None:
-            os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
-        else:
-            os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
+    with launched_chromium() as launched:
+        yield launched
 
 
 @dataclass

@@ -1,0 +1,42 @@
+"""Real headless Chromium for browser tests: Debian's (`make system-packages` installs it), driven by Playwright's
+Python package with executable_path; Playwright's own browser download is never used."""
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from playwright.sync_api import Browser, sync_playwright
+
+CHROMIUM = os.environ.get("BITRECS_CHROMIUM", "/usr/bin/chromium")
+# As root, with no network: no sandbox, and none of Chromium's own background connections (the machine refuses them).
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@contextmanager
+def launched_chromium() -> Iterator[Browser]:
+    """One Chromium for a test package, closed with it.
+
+    Playwright's sync API keeps an event loop running in this thread while it is open, so it is closed with the
+    package: asyncio tests elsewhere need the thread free. The ORM calls of the tests are still synchronous.
+    """
+    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    try:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            yield browser
+            browser.close()
+    finally:
+        if previous is None:
+            os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+        else:
+            os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous

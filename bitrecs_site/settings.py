@@ -243,6 +243,10 @@ PLATFORM_ALLOW_PRIVATE_HOSTS = env.bool("PLATFORM_ALLOW_PRIVATE_HOSTS", default=
 # WooCommerce key provisioning.
 WOOCOMMERCE_APP_NAME = env.str("WOOCOMMERCE_APP_NAME", default="Bitrecs")
 WOOCOMMERCE_INSTALL_MAX_AGE_SECONDS = env.int("WOOCOMMERCE_INSTALL_MAX_AGE_SECONDS", default=3600)
+# Anonymous GET /woocommerce/connect writes a pending key request: at most this many are kept per store URL
+# (the newest; opening the page again replaces the oldest), and each client IP may start this many per hour.
+WOOCOMMERCE_PENDING_INSTALLS_PER_STORE = env.int("WOOCOMMERCE_PENDING_INSTALLS_PER_STORE", default=3)
+WOOCOMMERCE_CONNECT_RATE_LIMIT = env.str("WOOCOMMERCE_CONNECT_RATE_LIMIT", default="30/hour")
 
 # Subnet.
 BITRECS_NETWORK = env.str("BITRECS_NETWORK", default="local")

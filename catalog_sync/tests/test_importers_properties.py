@@ -43,9 +43,7 @@ _names = itertools.count()
 
 cell_text = st.one_of(
     st.text(st.characters(codec="utf-8"), max_size=12),
-    st.sampled_from(
-        ['"', '""', ",", ";", "\n", "\r\n", "a\x00b", "<b>x</b>", "12.50", "$1,299.00", "-3", "N/A"]
-    ),
+    st.sampled_from(['"', '""', ",", ";", "\n", "\r\n", "a\x00b", "<b>x</b>", "12.50", "$1,299.00", "-3", "N/A"]),
     st.integers(min_value=250, max_value=1200).map(lambda n: "y" * n),
     st.decimals(min_value=0, max_value=10**6, places=2).map(str),
     st.integers(min_value=-(2**40), max_value=2**40).map(str),

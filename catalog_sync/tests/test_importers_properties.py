@@ -131,7 +131,7 @@ arbitrary_files = st.tuples(
 
 @pytest.fixture
 def store() -> Store:
-    return StoreFactory(platform=Store.Platform.WOOCOMMERCE)
+    return StoreFactory.create(platform=Store.Platform.WOOCOMMERCE)
 
 
 def stored(store: Store) -> list[tuple[Any, ...]]:

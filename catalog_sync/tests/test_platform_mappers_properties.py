@@ -12,7 +12,6 @@ Run on PostgreSQL too (DATABASE_URL): SQLite accepts over-long text and NUL char
 import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -21,7 +20,7 @@ from django.db import transaction
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bitrecs_site.json_intake import JsonIntakeError, normalise_json
+from bitrecs_site.json_intake import normalise_json
 from catalog_sync.clients import SkippedRecord
 from catalog_sync.clients.shopify import ShopifyAdminClient
 from catalog_sync.clients.shopify_webhooks import deleted_product_id, order_lines_from_webhook, product_from_webhook
@@ -92,7 +91,7 @@ def rolled_back() -> Iterator[None]:
 
 @pytest.fixture
 def store() -> Store:
-    return StoreFactory()
+    return StoreFactory.create()
 
 
 def intake(body: Any) -> Any:
@@ -412,22 +411,12 @@ def test_a_woocommerce_order_body_maps_to_lines_or_a_skip_and_the_lines_are_stor
             assert_order_lines_stored(store, result)
 
 
-def test_the_normaliser_refuses_what_a_platform_cannot_send():
-    # given: JSON has no NaN, so no platform sends one; the intake refuses it before any mapper runs
-    with pytest.raises(JsonIntakeError):
-        normalise_json({"price": float("nan")})
-
-    # then: a mapper given a price string still parses it as a Decimal
-    assert product_from_webhook({"id": 1, "title": "T", "variants": [{"id": 2, "price": "3.5"}]}).price == Decimal(
-        "3.50"
-    )
-
-
 def test_counts_beyond_an_integer_column_are_stored_at_its_ends(store):
     # given: what a hostile or broken platform may send as stock, position and quantity
     product = product_from_webhook(
         {"id": 1, "title": "T", "variants": [{"id": 2, "inventory_quantity": 2**40, "position": 2**40}]}
     )
+    assert isinstance(product, ProductPayload)
     lines, _ = order_lines_from_webhook(
         {"id": 9, "created_at": "2026-11-03T08:30:00Z", "line_items": [{"id": 3, "quantity": 10**30}]}
     )

@@ -186,7 +186,7 @@ def test_connecting_one_store_again_and_again_keeps_only_the_newest_pending_requ
     for _ in range(10):
         response = connect(client, "https://shop.example")
         assert response.status_code == 302
-        user_ids.append(WooCommerceInstall.objects.order_by("-id").first().user_id)
+        user_ids.append(WooCommerceInstall.objects.latest("id").user_id)
 
     # then
     assert sorted(WooCommerceInstall.objects.values_list("user_id", flat=True)) == sorted(user_ids[-3:])

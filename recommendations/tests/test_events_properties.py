@@ -66,7 +66,7 @@ event_fields = {
         )
     ),
     "sku": mostly(
-        st.text(st.characters(codec="utf-8", exclude_categories=("Cc",)), min_size=1, max_size=20) | st.just(" SKU-1 ")
+        st.text(st.characters(codec="utf-8", exclude_categories=["Cc"]), min_size=1, max_size=20) | st.just(" SKU-1 ")
     ),
 }
 optional_fields = {
@@ -92,7 +92,7 @@ bodies = st.one_of(
 
 @pytest.fixture
 def store() -> Store:
-    return StoreFactory(site_key=SITE_KEY)
+    return StoreFactory.create(site_key=SITE_KEY)
 
 
 @PROPERTY

@@ -99,7 +99,7 @@ class CannedSession(requests.Session):
         super().__init__()
         self.answer = (status, body, headers)
 
-    def request(self, method: Any, url: Any, *args: Any, **kwargs: Any) -> requests.Response:  # type: ignore[override]
+    def request(self, method: Any, url: Any, *args: Any, **kwargs: Any) -> requests.Response:
         status, body, headers = self.answer
         response = requests.Response()
         response.status_code = status

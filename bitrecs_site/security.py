@@ -43,8 +43,6 @@ class HtmlContentSecurityPolicyMiddleware(CSPMiddleware):
 
 
 _NUL_MARKS: Final = ("%00", "\x00")
-# Paths whose query parameters are each taken once: a repeated one is refused rather than one copy taken silently.
-_SINGLE_VALUED_PATHS: Final = ("/api/", "/subnet/")
 
 
 class NulInRequestMiddleware:
@@ -64,14 +62,6 @@ class NulInRequestMiddleware:
             return error_response(
                 status=400, code="bad_request", detail="The request carries a NUL character (%00); remove it."
             )
-        if request.path_info.startswith(_SINGLE_VALUED_PATHS) and "&" in query:
-            repeated = sorted(name for name, values in request.GET.lists() if len(values) > 1)
-            if repeated:
-                return error_response(
-                    status=400,
-                    code="repeated_parameter",
-                    detail=f"Give each query parameter once; repeated: {', '.join(repeated)[:200]}.",
-                )
         return self.get_response(request)
 
 

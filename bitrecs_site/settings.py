@@ -89,6 +89,8 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "corsheaders.middleware.CorsMiddleware",
     "bitrecs_site.security.HtmlContentSecurityPolicyMiddleware",
+    # A query that repeats a parameter gets 400 JSON naming it (not the widget API, served above).
+    "bitrecs_site.query_params.SingleQueryParametersMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -251,8 +253,10 @@ PLATFORM_ALLOW_PRIVATE_HOSTS = env.bool("PLATFORM_ALLOW_PRIVATE_HOSTS", default=
 # WooCommerce key provisioning.
 WOOCOMMERCE_APP_NAME = env.str("WOOCOMMERCE_APP_NAME", default="Bitrecs")
 WOOCOMMERCE_INSTALL_MAX_AGE_SECONDS = env.int("WOOCOMMERCE_INSTALL_MAX_AGE_SECONDS", default=3600)
-# Key requests (GET /woocommerce/connect, anonymous: each stores a row) per client IP per hour.
-WOOCOMMERCE_CONNECT_LIMIT_PER_HOUR = env.int("WOOCOMMERCE_CONNECT_LIMIT_PER_HOUR", default=20)
+# Anonymous GET /woocommerce/connect writes a pending key request: at most this many are kept per store URL
+# (the newest; opening the page again replaces the oldest), and each client IP may start this many per hour.
+WOOCOMMERCE_PENDING_INSTALLS_PER_STORE = env.int("WOOCOMMERCE_PENDING_INSTALLS_PER_STORE", default=3)
+WOOCOMMERCE_CONNECT_RATE_LIMIT = env.str("WOOCOMMERCE_CONNECT_RATE_LIMIT", default="30/hour")
 
 # Subnet.
 BITRECS_NETWORK = env.str("BITRECS_NETWORK", default="local")

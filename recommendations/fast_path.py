@@ -122,8 +122,8 @@ def _render_here(*, environ: Mapping[str, Any], query: dict[str, str]) -> Render
 
 
 def parse_query(*, query_string: str) -> dict[str, str] | None:
-    """The query's parameters as Django's request.GET.get reads them (the last value of each); None when Django
-    would read the string otherwise (non-ASCII) or refuse it (more than DATA_UPLOAD_MAX_NUMBER_FIELDS fields)."""
+    """The query's parameters as Django's request.GET.get reads them; None when Django would read the string
+    otherwise (non-ASCII) or refuse it (a repeated parameter, more than DATA_UPLOAD_MAX_NUMBER_FIELDS fields)."""
     if not query_string.isascii():
         return None  # Django decodes these as UTF-8 or Latin-1: left to it
     most = settings.DATA_UPLOAD_MAX_NUMBER_FIELDS
@@ -137,6 +137,8 @@ def parse_query(*, query_string: str) -> dict[str, str] | None:
         if "%" in part or "+" in part:  # what urllib.parse.parse_qsl does (UTF-8, errors replaced)
             name = unquote(name.replace("+", " "))
             value = unquote(value.replace("+", " "))
+        if name in params:
+            return None  # a repeated parameter: Django refuses it (bitrecs_site.query_params)
         params[name] = value
     return params
 

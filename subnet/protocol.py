@@ -110,7 +110,8 @@ def parse_request(*, data: str | bytes | Mapping[str, Any]) -> BitrecsRequest:
     """Build a `BitrecsRequest` from the JSON a gateway, dendrite or axon sends (raw JSON or a decoded object).
 
     Validation and coercion are pydantic's lax mode, as in the public validator (`"3"` becomes 3 for
-    `num_results`); a missing protocol key raises `pydantic.ValidationError`.
+    `num_results`); a missing protocol key raises `pydantic.ValidationError`, JSON that is not an object or
+    nests too deeply a ValueError.
     """
     if isinstance(data, str | bytes):
         data = parse_json(data)  # JsonIntakeError is a ValueError

@@ -341,10 +341,14 @@ def ask_network_for_product(
     return record
 
 
+ERROR_MESSAGE_MAX_LENGTH = 2000
+
+
 def _fill_error(record: NetworkRequest, *, status: str, code: str, message: str) -> None:
     record.status = status
     record.error_code = code[:64]
-    record.error_message = message
+    # The message may quote the validator's own text: no NUL or control characters, which PostgreSQL refuses.
+    record.error_message = clean_text(message, max_length=ERROR_MESSAGE_MAX_LENGTH)
 
 
 def prune_network_requests(*, before: datetime) -> int:

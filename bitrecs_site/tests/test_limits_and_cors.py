@@ -12,13 +12,15 @@ from recommendations.selectors import build_serving_store, is_origin_allowed
 
 pytestmark = pytest.mark.django_db
 
+PRIVATE = "store_url must be your store's public address: "
+
 
 @pytest.mark.parametrize(
     ("url", "repeated"),
     [
-        ("/api/v1/recommendations?site_key=sk_a&site_key=sk_b&placement=home", "site_key"),
-        ("/api/v1/recommendations?site_key=sk_a&sku=A&sku=B&limit=2&limit=3", "limit, sku"),
-        ("/subnet/miner/stats/from/1/to/2?x=1&x=2", "x"),
+        ("/api/v1/recommendations?site_key=sk_a&site_key=sk_b&placement=home", "'site_key'"),
+        ("/api/v1/recommendations?site_key=sk_a&sku=A&sku=B&limit=2&limit=3", "'limit', 'sku'"),
+        ("/subnet/miner/stats/from/1/to/2?x=1&x=2", "'x'"),
     ],
 )
 def test_a_repeated_query_parameter_on_the_api_is_400(client, url, repeated):
@@ -26,15 +28,11 @@ def test_a_repeated_query_parameter_on_the_api_is_400(client, url, repeated):
 
     assert (response.status_code, response.json()) == (
         400,
-        {"error": "repeated_parameter", "detail": f"Give each query parameter once; repeated: {repeated}."},
+        {
+            "error": "repeated_parameter",
+            "detail": f"The query gives {repeated} more than once; give each parameter once.",
+        },
     )
-
-
-def test_repeated_parameters_outside_the_api_are_left_to_their_views(client):
-    response = client.get("/woocommerce/return?user_id=a&user_id=b")
-
-    assert response.status_code == 404  # the return page's own "unknown" answer
-    assert b"repeated_parameter" not in response.content
 
 
 def test_a_429_writes_no_warning_line_while_other_4xx_still_do(client, settings, caplog):
@@ -52,14 +50,15 @@ def test_a_429_writes_no_warning_line_while_other_4xx_still_do(client, settings,
 
 
 def test_anonymous_key_requests_are_limited_per_client_ip(client, settings):
-    settings.WOOCOMMERCE_CONNECT_LIMIT_PER_HOUR = 2
+    settings.WOOCOMMERCE_CONNECT_RATE_LIMIT = "2/hour"
     cache.clear()
 
     answers = [client.get("/woocommerce/connect", {"store_url": "https://shop.example"}) for _ in range(3)]
     other_ip = client.get("/woocommerce/connect", {"store_url": "https://shop.example"}, REMOTE_ADDR="203.0.113.7")
 
     assert [a.status_code for a in answers] == [302, 302, 429]
-    assert (answers[2]["Retry-After"], answers[2].json()["error"]) == ("3600", "rate_limited")
+    assert answers[2].json()["error"] == "rate_limited"
+    assert 3590 <= int(answers[2]["Retry-After"]) <= 3600
     assert other_ip.status_code == 302
     assert WooCommerceInstall.objects.count() == 3
 
@@ -71,10 +70,22 @@ def test_anonymous_key_requests_are_limited_per_client_ip(client, settings):
         ("https://10.0.0.1", "store_url must use the store's host name, not an IP address."),
         ("https://0x7f.1", "store_url must use the store's host name, not an IP address."),
         ("https://2130706433", "store_url must use the store's host name, not an IP address."),
-        ("https://metadata.google.internal", "'metadata.google.internal' is not a public host name."),
-        ("https://printer.local", "'printer.local' is not a public host name."),
-        ("https://db.localhost", "'db.localhost' is not a public host name."),
-        ("https://nas.home.arpa", "'nas.home.arpa' is not a public host name."),
+        (
+            "https://metadata.google.internal",
+            f"{PRIVATE}metadata.google.internal is a name for a host inside a private network, not a public one.",
+        ),
+        (
+            "https://printer.local",
+            f"{PRIVATE}printer.local is a name for a host inside a private network, not a public one.",
+        ),
+        (
+            "https://db.localhost",
+            f"{PRIVATE}db.localhost is a name for a host inside a private network, not a public one.",
+        ),
+        (
+            "https://nas.home.arpa",
+            f"{PRIVATE}nas.home.arpa is a name for a host inside a private network, not a public one.",
+        ),
         ("https://localhost", "'localhost' is not a public host name."),
     ],
 )

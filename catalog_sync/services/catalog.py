@@ -30,6 +30,9 @@ from merchants.models import Store
 logger = logging.getLogger(__name__)
 
 BATCH_SIZE = 1000
+# The range of an IntegerField on every backend (PostgreSQL's integer); counts beyond it are stored at its ends.
+INTEGER_MIN = -(2**31)
+INTEGER_MAX = 2**31 - 1
 PRODUCT_UPDATE_FIELDS = [
     "sku",
     "title",
@@ -198,6 +201,15 @@ def upsert_products(*, store: Store, payloads: Sequence[ProductPayload]) -> Upse
     return result
 
 
+def clamp_integer(value: int, *, low: int = INTEGER_MIN) -> int:
+    """An integer column's value: anything outside [low, INTEGER_MAX] becomes the nearest end."""
+    return min(max(value, low), INTEGER_MAX)
+
+
+def _optional_integer(value: int | None) -> int | None:
+    return None if value is None else clamp_integer(value)
+
+
 def _product_row(store: Store, payload: ProductPayload) -> Product:
     status = payload.status.lower()
     return Product(
@@ -218,7 +230,7 @@ def _product_row(store: Store, payload: ProductPayload) -> Product:
         currency=payload.currency.upper()[:3],
         image_url=clip(payload.image_url, URL_MAX_LENGTH),
         in_stock=payload.in_stock,
-        inventory=payload.inventory,
+        inventory=_optional_integer(payload.inventory),
         status=status if status in Product.Status.values else Product.Status.ACTIVE,
         is_published=payload.is_published,
         platform_updated_at=payload.platform_updated_at,
@@ -235,9 +247,9 @@ def _variant_row(product_id: int, payload: VariantPayload) -> Variant:
         price=payload.price,
         compare_at_price=payload.compare_at_price,
         in_stock=payload.in_stock,
-        inventory=payload.inventory,
+        inventory=_optional_integer(payload.inventory),
         image_url=clip(payload.image_url, URL_MAX_LENGTH),
-        position=max(payload.position, 0),
+        position=clamp_integer(payload.position, low=0),
     )
 
 
@@ -337,7 +349,7 @@ def _upsert_order_line_batch(*, store: Store, payloads: Sequence[OrderLinePayloa
                 product_external_id=clip(payload.product_external_id, EXTERNAL_ID_MAX_LENGTH),
                 variant_external_id=clip(payload.variant_external_id, EXTERNAL_ID_MAX_LENGTH),
                 sku=clip(payload.sku, SKU_MAX_LENGTH),
-                quantity=max(payload.quantity, 0),
+                quantity=clamp_integer(payload.quantity, low=0),
                 price=payload.price,
                 currency=payload.currency.upper()[:3],
                 rec_id=clip(payload.rec_id, 64),

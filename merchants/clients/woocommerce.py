@@ -23,6 +23,7 @@ from woocommerce.oauth import OAuth
 
 from bitrecs_site.http import error_fields, retry_after_seconds, timeouts
 from merchants.exceptions import PlatformRejected, PlatformUnauthorized, PlatformUnavailable
+from merchants.hosts import is_internal_address
 
 logger = logging.getLogger(__name__)
 
@@ -61,7 +62,7 @@ def ensure_public_host(host: str) -> None:
         raise PlatformUnavailable(f"{host} could not be resolved ({exc}).") from exc
     for info in infos:
         address = ipaddress.ip_address(str(info[4][0]).split("%")[0])
-        if not address.is_global:
+        if is_internal_address(address):
             raise PlatformRejected(
                 f"{host} resolves to {address}, which is not a public internet address; "
                 "give the store's public address."

@@ -7,7 +7,6 @@ import ipaddress
 import logging
 import re
 import secrets
-import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -15,12 +14,12 @@ from urllib.parse import urlencode, urlsplit
 
 import requests
 from django.conf import settings
-from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
 
 from merchants.clients.woocommerce import SystemStatus, WooCommerceClient
 from merchants.exceptions import InvalidRequest, InvalidSignature, StaleRequest, StoreNotFound
+from merchants.hosts import InternalHost, check_public_host, parse_address, resolve_host
 from merchants.models import PlatformCredential, Store, StoreEvent, WebhookEvent, WooCommerceInstall
 from merchants.services.stores import record_store_event
 from merchants.services.webhooks import parse_json_object, record_webhook_event
@@ -111,32 +110,15 @@ def normalize_store_url(*, raw_url: str) -> StoreUrl:
     return StoreUrl(url=f"{scheme}://{netloc}{path}", domain=f"{netloc}{path}".lower())
 
 
-# Names that only resolve inside a network (RFC 6761/6762/8375 and common private zones): never a public store.
-INTERNAL_HOST_SUFFIXES = (
-    ".localhost",
-    ".local",
-    ".localdomain",
-    ".internal",
-    ".intranet",
-    ".lan",
-    ".home",
-    ".corp",
-    ".private",
-    ".home.arpa",
-    ".in-addr.arpa",
-    ".ip6.arpa",
-)
-
-
 def _check_host(host: str) -> None:
     if not host:
         raise InvalidRequest("store_url has no host name.")
     try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        pass
-    else:
-        if settings.LOCAL_MODE:
+        address = parse_address(host)
+    except ValueError as exc:
+        raise InvalidRequest(str(exc)) from exc
+    if address is not None:
+        if settings.LOCAL_MODE and _is_plain_literal(host):
             return
         # The callback calls this address from our servers; an address literal could point inside our network.
         raise InvalidRequest("store_url must use the store's host name, not an IP address.")
@@ -145,30 +127,29 @@ def _check_host(host: str) -> None:
         raise InvalidRequest(f"{host!r} is not a valid host name.")
     if settings.LOCAL_MODE:
         return
-    last = labels[-1].lower()
-    if last.isdigit() or last.startswith("0x"):
-        # "127.1", "2130706433", "0x7f.1": no top-level domain is numeric; resolvers read these as IP addresses.
-        raise InvalidRequest("store_url must use the store's host name, not an IP address.")
-    if len(labels) < 2 or host.lower().endswith(INTERNAL_HOST_SUFFIXES):
+    if len(labels) < 2:
         raise InvalidRequest(f"{host!r} is not a public host name.")
-
-
-def allow_key_request(*, client_ip: str) -> bool:
-    """Count one key request of this client IP in the current hour; False past WOOCOMMERCE_CONNECT_LIMIT_PER_HOUR."""
-    key = f"woocommerce:connect:{client_ip}:{int(time.time() // 3600)}"
-    cache.add(key, 0, timeout=3600)
+    resolve = None if settings.PLATFORM_ALLOW_PRIVATE_HOSTS else resolve_host
     try:
-        count = cache.incr(key)
-    except ValueError:  # expired between add and incr
-        cache.add(key, 1, timeout=3600)
-        count = 1
-    return count <= settings.WOOCOMMERCE_CONNECT_LIMIT_PER_HOUR
+        check_public_host(host=host, resolve=resolve)
+    except InternalHost as exc:
+        raise InvalidRequest(f"store_url must be your store's public address: {exc}") from exc
+    except (OSError, UnicodeError) as exc:
+        raise InvalidRequest(f"store_url names {host}, which could not be resolved; check the address.") from exc
+
+
+def _is_plain_literal(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
 
 
 def begin_woocommerce_install(*, raw_url: str) -> tuple[WooCommerceInstall, str]:
     """Record a pending key request for a store and return it with the store's authorize URL to redirect to."""
     store_url = normalize_store_url(raw_url=raw_url)
-    install = WooCommerceInstall.objects.create(user_id=secrets.token_urlsafe(32), store_url=store_url.url)
+    install = _create_pending_install(store_url=store_url.url)
     app_url = settings.APP_URL.rstrip("/")
     query = urlencode(
         {
@@ -181,6 +162,21 @@ def begin_woocommerce_install(*, raw_url: str) -> tuple[WooCommerceInstall, str]
     )
     logger.info("woocommerce.install_started", extra={"install_id": install.id, "domain": store_url.domain})
     return install, f"{store_url.url}{AUTHORIZE_PATH}?{query}"
+
+
+@transaction.atomic
+def _create_pending_install(*, store_url: str) -> WooCommerceInstall:
+    """A new key request for the store, keeping at most WOOCOMMERCE_PENDING_INSTALLS_PER_STORE pending (newest)."""
+    now = timezone.now()
+    pending = WooCommerceInstall.objects.filter(store_url=store_url, completed_at__isnull=True)
+    expired = now - timedelta(seconds=settings.WOOCOMMERCE_INSTALL_MAX_AGE_SECONDS)
+    pending.filter(created_at__lt=expired).delete()
+    install = WooCommerceInstall.objects.create(user_id=secrets.token_urlsafe(32), store_url=store_url, created_at=now)
+    keep = max(1, int(settings.WOOCOMMERCE_PENDING_INSTALLS_PER_STORE))
+    stale_ids = list(pending.order_by("-created_at", "-id").values_list("id", flat=True)[keep:])
+    if stale_ids:
+        WooCommerceInstall.objects.filter(id__in=stale_ids).delete()
+    return install
 
 
 def parse_key_grant(*, data: dict[str, Any]) -> KeyGrant:

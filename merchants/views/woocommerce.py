@@ -3,32 +3,51 @@
 Errors raised here are merchants.exceptions; bitrecs_site.exception_handler turns them into JSON answers.
 """
 
+import math
+from typing import Any
+
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import render
 from django.urls import path
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
+from rest_framework.throttling import SimpleRateThrottle
 
-from bitrecs_site.exception_handler import error_response
-from bitrecs_site.security import client_ip
 from merchants.models import WooCommerceInstall
 from merchants.services.handoff import start_first_sync
 from merchants.services.webhooks import parse_json_object, read_limited_body
 from merchants.services.woocommerce import (
-    allow_key_request,
     begin_woocommerce_install,
     complete_woocommerce_install,
     receive_woocommerce_webhook,
 )
 
 
+class ConnectRateThrottle(SimpleRateThrottle):
+    """WOOCOMMERCE_CONNECT_RATE_LIMIT per client IP (REMOTE_ADDR; X-Forwarded-For only through trusted proxies)."""
+
+    scope = "woocommerce_connect"
+
+    def get_rate(self) -> str | None:
+        value = str(settings.WOOCOMMERCE_CONNECT_RATE_LIMIT).strip()
+        return None if value.lower() == "off" or not value else value
+
+    def get_cache_key(self, request: Any, view: Any) -> str | None:
+        trusted = int(settings.WIDGET_TRUSTED_PROXIES)
+        hops = [hop.strip() for hop in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if hop.strip()]
+        ident = hops[-min(trusted, len(hops))] if trusted > 0 and hops else str(request.META.get("REMOTE_ADDR", ""))
+        return self.cache_format % {"scope": self.scope, "ident": ident}
+
+
 @require_GET
 def connect(request: HttpRequest) -> HttpResponse:
     """Start a key request: send the merchant to their store's /wc-auth/v1/authorize grant screen."""
-    if not allow_key_request(client_ip=client_ip(request)):
-        limited = error_response(status=429, detail="Too many connection requests from this address; try again later.")
-        limited["Retry-After"] = "3600"
-        return limited
+    throttle = ConnectRateThrottle()
+    if throttle.rate is not None and not throttle.allow_request(request, None):  # type: ignore[arg-type]
+        wait = max(1, math.ceil(throttle.wait() or 1))
+        body = {"error": "rate_limited", "detail": f"Too many connection requests; try again in {wait} seconds."}
+        return JsonResponse(body, status=429, headers={"Retry-After": str(wait)})
     _, authorize_url = begin_woocommerce_install(raw_url=request.GET.get("store_url", ""))
     return HttpResponseRedirect(authorize_url)
 

@@ -120,7 +120,7 @@ def _check_event(raw: Any, where: str) -> dict[str, Any]:
             "is required."
         )
     kind = raw.get("type")
-    if kind not in _TYPES:
+    if not isinstance(kind, str) or kind not in _TYPES:  # a list or object is unhashable: no set lookup
         raise InvalidRequest(f"{where}.type: must be one of {', '.join(EventType.values)}.")
     sku = raw.get("sku")
     if not isinstance(sku, str) or not sku.strip() or len(sku) > SKU_MAX_LENGTH or not _clean_text(sku):
@@ -184,7 +184,7 @@ def _optional_choice(raw: dict[str, Any], key: str, where: str, choices: frozens
     value = raw.get(key)
     if value is None or value == "":
         return ""
-    if value not in choices:
+    if not isinstance(value, str) or value not in choices:
         raise InvalidRequest(f"{where}.{key}: must be one of {', '.join(sorted(choices))}, or leave it out.")
     return str(value)
 

@@ -439,8 +439,10 @@ def test_parse_query_reads_what_request_get_reads(query: str) -> None:
     parsed = parse_query(query_string=query)
     django = QueryDict(query)
 
-    assert parsed is not None
-    assert parsed == {name: django[name] for name in django}
+    if any(len(values) > 1 for _, values in django.lists()):
+        assert parsed is None  # a repeated parameter is Django's to refuse (bitrecs_site.query_params)
+    else:
+        assert parsed == {name: django[name] for name in django}
 
 
 def test_parse_query_leaves_non_ascii_and_too_many_fields_to_django(settings: Any) -> None:
@@ -449,7 +451,8 @@ def test_parse_query_leaves_non_ascii_and_too_many_fields_to_django(settings: An
     assert parse_query(query_string="sku=caf\xe9") is None
     assert parse_query(query_string="a=1&b=2&c=3&d=4") is None
     assert parse_query(query_string="a=1&b=2&c=3") == {"a": "1", "b": "2", "c": "3"}
-    assert parse_query(query_string="sku=A%2CB+C&sku=D&flag") == {"sku": "D", "flag": ""}
+    assert parse_query(query_string="sku=A%2CB+C&limit=4&flag") == {"sku": "A,B C", "limit": "4", "flag": ""}
+    assert parse_query(query_string="sku=A%2CB+C&sku=D") is None
 
 
 @pytest.mark.parametrize("proxy_header", [None, ("HTTP_X_FORWARDED_PROTO", "https")])

@@ -43,7 +43,7 @@ def cart_skus(user: str | None) -> list[str]:
     """Return the SKUs in a user profile's cart (BITRECS_PROTOCOL.md §2), or [] if it is not a profile."""
     try:
         profile = json.loads(user or "")
-    except ValueError:
+    except (ValueError, RecursionError):
         return []
     cart = profile.get("cart") if isinstance(profile, dict) else None
     if not isinstance(cart, list):
@@ -55,7 +55,7 @@ def _persona(user: str | None) -> str:
     try:
         profile = json.loads(user or "")
         name = profile["site_config"]["profile"]
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, RecursionError):
         return DEFAULT_PERSONA
     return name if name in PERSONAS else DEFAULT_PERSONA
 
@@ -194,12 +194,14 @@ def _load_object(segment: str) -> dict[str, Any] | None:
     for candidate in (segment, _normalize(segment)):
         try:
             value = json.loads(candidate)
+        except RecursionError:
+            return None  # nests deeper than any product object: no item in it
         except ValueError:
             continue
         return value if isinstance(value, dict) else None
     try:  # a Python-literal dict (True/None, mixed quotes)
         value = ast.literal_eval(segment)
-    except (ValueError, SyntaxError, MemoryError, RecursionError):
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):  # TypeError: {{}} is an unhashable set
         return None
     return value if isinstance(value, dict) else None
 

@@ -121,7 +121,7 @@ def test_any_decoded_value_normalises_to_a_storable_value_or_a_4xx_error(postgre
 
 
 # What PostgreSQL's jsonb holds: any text but NUL and lone surrogates (category Cs, which the normaliser replaces).
-storable_chars = st.characters(exclude_characters="\x00", exclude_categories=("Cs",))
+storable_chars = st.characters(exclude_characters="\x00", exclude_categories=["Cs"])
 clean_values = st.recursive(
     st.none()
     | st.booleans()

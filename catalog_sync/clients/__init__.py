@@ -13,6 +13,7 @@ from decimal import Decimal
 from typing import Any, Generic, TypeVar
 
 from catalog_sync.text import PriceError, parse_price
+from catalog_sync.types import OrderLinePayload, ProductPayload
 from merchants.exceptions import PlatformUnauthorized
 
 T = TypeVar("T")
@@ -49,6 +50,30 @@ class Page(Generic[T]):
 
 class Malformed(ValueError):
     """A record that cannot become a payload; the message is the reason reported in SkippedRecord."""
+
+
+# The longest platform id a row keeps (catalog_sync.models.EXTERNAL_ID_MAX_LENGTH, the varchar of external_id).
+EXTERNAL_ID_MAX_LENGTH = 255
+_Payload = TypeVar("_Payload", ProductPayload, OrderLinePayload)
+
+
+def checked_ids(payload: _Payload) -> _Payload:
+    """The payload, or Malformed when one of its ids is longer than its column (PostgreSQL would refuse the whole
+    batch): the mappers report such a record as skipped."""
+    if isinstance(payload, ProductPayload):
+        ids = [("product id", payload.external_id)]
+        ids += [("variant id", variant.external_id) for variant in payload.variants or ()]
+    else:
+        ids = [
+            ("order id", payload.order_id),
+            ("line id", payload.line_id),
+            ("product id", payload.product_external_id),
+            ("variant id", payload.variant_external_id),
+        ]
+    for what, value in ids:
+        if len(value) > EXTERNAL_ID_MAX_LENGTH:
+            raise Malformed(f"{what} is longer than {EXTERNAL_ID_MAX_LENGTH} characters ({len(value)})")
+    return payload
 
 
 def optional_int(value: Any, what: str) -> int | None:
@@ -94,11 +119,13 @@ def list_field(node: Mapping[str, Any], key: str) -> list[Any]:
 
 
 __all__ = [
+    "EXTERNAL_ID_MAX_LENGTH",
     "Malformed",
     "Page",
     "PlatformUnauthorized",
     "SkippedRecord",
     "ThrottleStatus",
+    "checked_ids",
     "list_field",
     "optional_int",
     "price_field",

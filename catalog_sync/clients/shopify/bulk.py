@@ -117,7 +117,7 @@ def _parse_row(line: _Line) -> _Row | None:
     if not line.too_long:
         try:
             data = json.loads(raw)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nested deeper than the decoder goes
             data = None
         if isinstance(data, dict) and isinstance(data.get("id"), str):
             parent = data.get("__parentId")

@@ -11,7 +11,7 @@ from decimal import Decimal
 from typing import Any
 
 from bitrecs_site.http import json_get, shopify_gid_number
-from catalog_sync.clients import Malformed, SkippedRecord, optional_int, price_field, string_field
+from catalog_sync.clients import Malformed, SkippedRecord, checked_ids, optional_int, price_field, string_field
 from catalog_sync.text import html_to_text
 from catalog_sync.types import OrderLinePayload, ProductPayload, VariantPayload
 from merchants.exceptions import PlatformUnavailable
@@ -36,29 +36,31 @@ def product_payload(node: Any, variant_nodes: list[Any], currency: str) -> Produ
         raise Malformed("tags are not a list of strings")
     status = string_field(node, "status") or "ACTIVE"
     url = string_field(node, "onlineStoreUrl")
-    return ProductPayload(
-        external_id=external_id,
-        title=title.strip(),
-        sku=next((variant.sku for variant in variants if variant.sku), ""),
-        handle=string_field(node, "handle"),
-        url=url,
-        description=html_to_text(string_field(node, "descriptionHtml")),
-        vendor=string_field(node, "vendor"),
-        product_type=string_field(node, "productType"),
-        category_path=string_field(node.get("category") or {}, "fullName"),
-        tags=tuple(tag.strip() for tag in tags if tag.strip()),
-        options=_product_options(variants),
-        price=cheapest.price if cheapest else None,
-        compare_at_price=cheapest.compare_at_price if cheapest else None,
-        currency=currency,
-        image_url=_image_url(node),
-        in_stock=any(variant.in_stock for variant in variants) if variants else True,
-        inventory=optional_int(node.get("totalInventory"), "totalInventory"),
-        status=status.lower(),
-        # onlineStoreUrl is null unless the product is active and published to the Online Store channel.
-        is_published=bool(url),
-        platform_updated_at=parse_time(node.get("updatedAt"), "updatedAt"),
-        variants=variants,
+    return checked_ids(
+        ProductPayload(
+            external_id=external_id,
+            title=title.strip(),
+            sku=next((variant.sku for variant in variants if variant.sku), ""),
+            handle=string_field(node, "handle"),
+            url=url,
+            description=html_to_text(string_field(node, "descriptionHtml")),
+            vendor=string_field(node, "vendor"),
+            product_type=string_field(node, "productType"),
+            category_path=string_field(node.get("category") or {}, "fullName"),
+            tags=tuple(tag.strip() for tag in tags if tag.strip()),
+            options=_product_options(variants),
+            price=cheapest.price if cheapest else None,
+            compare_at_price=cheapest.compare_at_price if cheapest else None,
+            currency=currency,
+            image_url=_image_url(node),
+            in_stock=any(variant.in_stock for variant in variants) if variants else True,
+            inventory=optional_int(node.get("totalInventory"), "totalInventory"),
+            status=status.lower(),
+            # onlineStoreUrl is null unless the product is active and published to the Online Store channel.
+            is_published=bool(url),
+            platform_updated_at=parse_time(node.get("updatedAt"), "updatedAt"),
+            variants=variants,
+        )
     )
 
 
@@ -115,18 +117,20 @@ def order_lines(
             quantity = optional_int(line.get("quantity"), "quantity")
             money = json_get(line, "originalUnitPriceSet", "shopMoney") or {}
             lines.append(
-                OrderLinePayload(
-                    order_id=order_id,
-                    line_id=_external_id(line),
-                    ordered_at=ordered_at,
-                    product_external_id=shopify_gid_number(json_get(line, "product", "id")),
-                    variant_external_id=shopify_gid_number(json_get(line, "variant", "id")),
-                    sku=string_field(line, "sku"),
-                    quantity=quantity if quantity is not None else 1,
-                    price=price_field(json_get(money, "amount"), "line price"),
-                    currency=string_field(money, "currencyCode"),
-                    rec_id=_rec_id(line.get("customAttributes")),
-                    customer_key=customer_key,
+                checked_ids(
+                    OrderLinePayload(
+                        order_id=order_id,
+                        line_id=_external_id(line),
+                        ordered_at=ordered_at,
+                        product_external_id=shopify_gid_number(json_get(line, "product", "id")),
+                        variant_external_id=shopify_gid_number(json_get(line, "variant", "id")),
+                        sku=string_field(line, "sku"),
+                        quantity=quantity if quantity is not None else 1,
+                        price=price_field(json_get(money, "amount"), "line price"),
+                        currency=string_field(money, "currencyCode"),
+                        rec_id=_rec_id(line.get("customAttributes")),
+                        customer_key=customer_key,
+                    )
                 )
             )
         except Malformed as exc:

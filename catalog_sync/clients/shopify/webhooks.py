@@ -10,7 +10,7 @@ from decimal import Decimal
 from typing import Any
 
 from bitrecs_site.http import json_list, json_str, platform_id
-from catalog_sync.clients import Malformed, SkippedRecord
+from catalog_sync.clients import Malformed, SkippedRecord, checked_ids
 from catalog_sync.clients.shopify.mapping import REC_ID_ATTRIBUTE
 from catalog_sync.text import PriceError, clip, html_to_text, parse_price, split_list
 from catalog_sync.types import OrderLinePayload, ProductPayload, VariantPayload
@@ -39,26 +39,30 @@ def product_from_webhook(body: dict[str, Any]) -> ProductPayload | SkippedRecord
             for option in json_list(body, "options")
             if json_str(option, "name") and json_str(option, "name") != "Title"
         )
-        return ProductPayload(
-            external_id=external_id,
-            title=clip(title, 1000),
-            sku=variants[0].sku if variants else "",
-            handle=json_str(body, "handle"),
-            description=html_to_text(json_str(body, "body_html")),
-            vendor=json_str(body, "vendor"),
-            product_type=json_str(body, "product_type"),
-            category_path=json_str(body.get("category"), "full_name") if isinstance(body.get("category"), dict) else "",
-            tags=tuple(split_list(json_str(body, "tags"))),
-            options=options,
-            price=min(prices) if prices else None,
-            compare_at_price=variants[0].compare_at_price if variants else None,
-            image_url=image_url,
-            in_stock=in_stock,
-            inventory=sum(inventories) if inventories else None,
-            status=status if status in ("active", "draft", "archived") else "active",
-            is_published=status == "active" and body.get("published_at") not in (None, ""),
-            platform_updated_at=_time(body.get("updated_at")),
-            variants=variants,
+        return checked_ids(
+            ProductPayload(
+                external_id=external_id,
+                title=clip(title, 1000),
+                sku=variants[0].sku if variants else "",
+                handle=json_str(body, "handle"),
+                description=html_to_text(json_str(body, "body_html")),
+                vendor=json_str(body, "vendor"),
+                product_type=json_str(body, "product_type"),
+                category_path=json_str(body.get("category"), "full_name")
+                if isinstance(body.get("category"), dict)
+                else "",
+                tags=tuple(split_list(json_str(body, "tags"))),
+                options=options,
+                price=min(prices) if prices else None,
+                compare_at_price=variants[0].compare_at_price if variants else None,
+                image_url=image_url,
+                in_stock=in_stock,
+                inventory=sum(inventories) if inventories else None,
+                status=status if status in ("active", "draft", "archived") else "active",
+                is_published=status == "active" and body.get("published_at") not in (None, ""),
+                platform_updated_at=_time(body.get("updated_at")),
+                variants=variants,
+            )
         )
     except Malformed as exc:
         return SkippedRecord(external_id=external_id, reason=str(exc))
@@ -87,18 +91,20 @@ def order_lines_from_webhook(body: dict[str, Any]) -> tuple[list[OrderLinePayloa
             if not isinstance(quantity, int) or quantity < 0:
                 raise Malformed(f"line item {line_id} has quantity {quantity!r}")
             lines.append(
-                OrderLinePayload(
-                    order_id=order_id,
-                    line_id=line_id,
-                    ordered_at=ordered_at,
-                    product_external_id=platform_id(row.get("product_id")),
-                    variant_external_id=platform_id(row.get("variant_id")),
-                    sku=json_str(row, "sku"),
-                    quantity=quantity,
-                    price=_price(row.get("price"), "line item price"),
-                    currency=currency,
-                    rec_id=_rec_id(row.get("properties")),
-                    customer_key=key,
+                checked_ids(
+                    OrderLinePayload(
+                        order_id=order_id,
+                        line_id=line_id,
+                        ordered_at=ordered_at,
+                        product_external_id=platform_id(row.get("product_id")),
+                        variant_external_id=platform_id(row.get("variant_id")),
+                        sku=json_str(row, "sku"),
+                        quantity=quantity,
+                        price=_price(row.get("price"), "line item price"),
+                        currency=currency,
+                        rec_id=_rec_id(row.get("properties")),
+                        customer_key=key,
+                    )
                 )
             )
         except Malformed as exc:

@@ -18,7 +18,15 @@ from decimal import Decimal
 from typing import Any
 
 from bitrecs_site.http import json_get
-from catalog_sync.clients import Malformed, SkippedRecord, list_field, optional_int, price_field, string_field
+from catalog_sync.clients import (
+    Malformed,
+    SkippedRecord,
+    checked_ids,
+    list_field,
+    optional_int,
+    price_field,
+    string_field,
+)
 from catalog_sync.text import html_to_text
 from catalog_sync.types import OrderLinePayload, ProductPayload, VariantPayload
 from merchants.customers import stored_customer_key
@@ -172,28 +180,30 @@ def _product_payload(
     if string_field(node, "catalog_visibility") == "hidden":
         is_published = False  # WooCommerce itself shows it nowhere but on its own page
     images = list_field(node, "images")
-    return ProductPayload(
-        external_id=external_id,
-        title=title,
-        sku=string_field(node, "sku"),
-        handle=string_field(node, "slug"),
-        url=string_field(node, "permalink"),
-        description=html_to_text(string_field(node, "description"))
-        or html_to_text(string_field(node, "short_description")),
-        vendor=_brand(node),
-        category_path=_category_path(list_field(node, "categories"), category_paths),
-        tags=_term_names(list_field(node, "tags"), "tags"),
-        options=_options(list_field(node, "attributes")),
-        price=price,
-        compare_at_price=compare_at,
-        currency=currency,
-        image_url=string_field(images[0], "src") if images else "",
-        in_stock=in_stock,
-        inventory=inventory,
-        status=status,
-        is_published=is_published,
-        platform_updated_at=_gmt_time(node, "date_modified_gmt"),
-        variants=variants,
+    return checked_ids(
+        ProductPayload(
+            external_id=external_id,
+            title=title,
+            sku=string_field(node, "sku"),
+            handle=string_field(node, "slug"),
+            url=string_field(node, "permalink"),
+            description=html_to_text(string_field(node, "description"))
+            or html_to_text(string_field(node, "short_description")),
+            vendor=_brand(node),
+            category_path=_category_path(list_field(node, "categories"), category_paths),
+            tags=_term_names(list_field(node, "tags"), "tags"),
+            options=_options(list_field(node, "attributes")),
+            price=price,
+            compare_at_price=compare_at,
+            currency=currency,
+            image_url=string_field(images[0], "src") if images else "",
+            in_stock=in_stock,
+            inventory=inventory,
+            status=status,
+            is_published=is_published,
+            platform_updated_at=_gmt_time(node, "date_modified_gmt"),
+            variants=variants,
+        )
     )
 
 
@@ -261,17 +271,19 @@ def _order_line(item: Any, *, order_id: str, ordered_at: datetime, currency: str
     if price is None:
         total = price_field(item.get("total"), "total")
         price = (total / quantity).quantize(Decimal("0.01")) if total is not None and quantity else None
-    return OrderLinePayload(
-        order_id=order_id,
-        line_id=line_id,
-        ordered_at=ordered_at,
-        product_external_id=_optional_id(item.get("product_id"), "product_id"),
-        variant_external_id=_optional_id(item.get("variation_id"), "variation_id"),
-        sku=string_field(item, "sku"),
-        quantity=quantity,
-        price=price,
-        currency=currency,
-        rec_id=_rec_id(item.get("meta_data")),
+    return checked_ids(
+        OrderLinePayload(
+            order_id=order_id,
+            line_id=line_id,
+            ordered_at=ordered_at,
+            product_external_id=_optional_id(item.get("product_id"), "product_id"),
+            variant_external_id=_optional_id(item.get("variation_id"), "variation_id"),
+            sku=string_field(item, "sku"),
+            quantity=quantity,
+            price=price,
+            currency=currency,
+            rec_id=_rec_id(item.get("meta_data")),
+        )
     )
 
 

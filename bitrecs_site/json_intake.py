@@ -30,6 +30,9 @@ DEFAULT_MAX_DEPTH: Final = 64
 _NUL: Final = "\x00"
 _UTF8_BOM: Final = b"\xef\xbb\xbf"
 _SURROGATE: Final = re.compile("[\ud800-\udfff]")
+# What json.loads can only produce from an escape: NUL (\u0000) and surrogates (\ud800-\udfff). Text without
+# either (and with no more brackets than the depth allowed) decodes to a value that needs no normalising.
+_ESCAPE_TO_NORMALISE: Final = re.compile(r"\\u(?:0000|[dD][89a-fA-F])")
 
 
 class JsonIntakeError(ValueError):
@@ -132,6 +135,10 @@ def parse_json(data: bytes | str, *, max_bytes: int = DEFAULT_MAX_BYTES, max_dep
         raise
     except ValueError as exc:  # json.JSONDecodeError, and integers over Python's digit limit
         raise JsonIntakeError(f"The body is not valid JSON: {exc}.") from exc
+    if text.count("[") + text.count("{") <= max_depth and _ESCAPE_TO_NORMALISE.search(text) is None:
+        # Nothing to strip or replace, and no deeper than allowed: the walk would return the value unchanged
+        # (json.loads refuses raw control characters, and strict UTF-8 decoding refuses raw surrogates).
+        return value
     return normalise_json(value, max_depth=max_depth)
 
 

@@ -190,3 +190,33 @@ def test_a_utf8_bom_is_dropped() -> None:
 def test_parse_json_object_refuses_other_values() -> None:
     with pytest.raises(JsonIntakeError, match="must be a JSON object"):
         parse_json_object(b"[1]")
+
+
+# Any JSON a sender may write: NUL and lone surrogates included, escaped (ensure_ascii) or raw where JSON allows.
+any_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=8),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=6), children, max_size=4),
+    max_leaves=30,
+)
+
+
+@given(value=any_values, ascii_only=st.booleans())
+def test_the_shortcut_for_text_with_nothing_to_normalise_answers_what_the_walk_answers(
+    value: Any, ascii_only: bool
+) -> None:
+    # given: a body as a sender writes it (raw surrogates cannot be sent as UTF-8: those go escaped)
+    text = json.dumps(value, ensure_ascii=ascii_only)
+    try:
+        body = text.encode("utf-8")
+    except UnicodeEncodeError:
+        body = json.dumps(value).encode()
+
+    # then: parse_json (which skips the walk when no escape needs it) equals the walk over json.loads
+    assert parse_json(body) == normalise_json(json.loads(body))
+
+
+def test_the_shortcut_is_not_taken_for_nul_surrogates_or_depth() -> None:
+    assert parse_json(b'{"a\\u0000": "b\\u0000c"}') == {"a": "bc"}
+    assert parse_json(b'["\\uDBFF"]') == ["\ufffd"]
+    with pytest.raises(JsonIntakeError, match="nests deeper than 2 levels"):
+        parse_json(b"[[[1]]]", max_depth=2)

@@ -23,7 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
-from recommendations.engine.core import CatalogItem, EngineConfig, Recommender, _fit_tfidf, _item_text
+from recommendations.engine.core import CatalogItem, EngineConfig, Recommender, _item_text
+from recommendations.engine.text import fit_tfidf
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "catalogs"
 SEED = 20240501
@@ -153,7 +154,7 @@ def bench_size(size: int, real: list[CatalogItem], *, queries: int, config: Engi
     items = synthetic_catalog(size, real)
     texts = [_item_text(item) for item in items]
     vectorise = _timed(
-        lambda: _fit_tfidf(texts, analyzer="char_wb", ngram_range=(3, 5), max_features=config.max_char_features)
+        lambda: fit_tfidf(texts, analyzer="char_wb", ngram_range=(3, 5), max_features=config.max_char_features)
     )
     start = time.perf_counter()
     engine = Recommender.build(items, config=config)

@@ -23,6 +23,8 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
+from recommendations.engine.neighbours import prune_rows
+
 __all__ = [
     "Behaviour",
     "Order",
@@ -200,3 +202,65 @@ def scaled_popularity(raw: np.ndarray) -> np.ndarray:
 def scaled_trending(raw: np.ndarray) -> np.ndarray:
     """Recency-weighted order counts scaled to [0, 1]."""
     return raw / raw.max() if raw.any() else raw
+
+
+@dataclass
+class Signals:
+    """What the engine knows from the store's orders: popularity, trending and the item-item order signals."""
+
+    popularity: np.ndarray  # log-scaled order counts in [0, 1]
+    raw_popularity: np.ndarray
+    trending: np.ndarray  # in [0, 1]
+    copurchase: sp.csr_matrix  # n x n, cosine-normalised, top-k per row
+    customer: sp.csr_matrix  # bought by one customer, likewise
+    sequence: sp.csr_matrix  # bought next (directed), likewise
+    has_popularity: bool = False
+    has_trending: bool = False
+    has_copurchase: bool = False
+
+    def behaviour(self) -> tuple[tuple[str, sp.csr_matrix], ...]:
+        """The item-item order signals with at least one entry, by EngineConfig weight name."""
+        pairs = (
+            ("copurchase_weight", self.copurchase),
+            ("customer_weight", self.customer),
+            ("sequence_weight", self.sequence),
+        )
+        return tuple((name, m) for name, m in pairs if m.nnz)
+
+
+def build_signals(
+    *,
+    n: int,
+    index: Mapping[str, int],
+    behaviour: Behaviour | None,
+    popularity: Mapping[str, float] | None,
+    trending: Mapping[str, float] | None,
+    neighbours: int,
+) -> Signals:
+    """The order signals over the n catalog items: each item-item signal kept to its `neighbours` largest per row."""
+
+    def vector(values: Mapping[str, float] | None) -> np.ndarray:
+        out = np.zeros(n)
+        for item_id, value in (values or {}).items():
+            i = index.get(item_id)
+            if i is not None and value > 0:
+                out[i] = float(value)
+        return out
+
+    # Counts given directly win; else the orders' own.
+    raw_pop = behaviour.popularity if popularity is None and behaviour is not None else vector(popularity)
+    raw_trend = behaviour.trending if trending is None and behaviour is not None else vector(trending)
+    pop, trend = scaled_popularity(raw_pop), scaled_trending(raw_trend)
+    empty = sp.csr_matrix((n, n))
+    k = neighbours
+    return Signals(
+        popularity=pop,
+        raw_popularity=raw_pop,
+        trending=trend,
+        copurchase=prune_rows(behaviour.basket, k) if behaviour is not None else empty,
+        customer=prune_rows(behaviour.customer, k) if behaviour is not None else empty,
+        sequence=prune_rows(behaviour.sequence, k) if behaviour is not None else empty,
+        has_popularity=bool(raw_pop.any()),
+        has_trending=bool(raw_trend.any()),
+        has_copurchase=behaviour is not None and behaviour.basket.nnz > 0,
+    )

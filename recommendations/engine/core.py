@@ -29,7 +29,6 @@ items, above that an inverted-file search over random sketches with exact cosine
 
 import copy
 import dataclasses
-import functools
 import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -38,19 +37,20 @@ from enum import StrEnum
 
 import numpy as np
 import scipy.sparse as sp
-from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.preprocessing import normalize
 
 from recommendations.engine.behaviour import (
     Behaviour,
     Order,
+    Signals,
     build_behaviour,
+    build_signals,
     customer_sequences,
     hold_out_last_items,
     index_orders,
-    scaled_popularity,
-    scaled_trending,
 )
+from recommendations.engine.neighbours import neighbour_graph, top_k_desc
+from recommendations.engine.text import fit_tfidf, stem_text
 from recommendations.engine.tuning import TUNING_ALPHAS, Case, TuningReport, significantly_better, tune
 
 __all__ = [
@@ -173,28 +173,6 @@ class EngineConfig:
     trending_weight: float = 0.5
 
 
-@dataclass
-class _Signals:
-    popularity: np.ndarray  # log-scaled order counts in [0, 1]
-    raw_popularity: np.ndarray
-    trending: np.ndarray  # in [0, 1]
-    copurchase: sp.csr_matrix  # n x n, cosine-normalised, top-k per row
-    customer: sp.csr_matrix  # bought by one customer, likewise
-    sequence: sp.csr_matrix  # bought next (directed), likewise
-    has_popularity: bool = False
-    has_trending: bool = False
-    has_copurchase: bool = False
-
-    def behaviour(self) -> tuple[tuple[str, sp.csr_matrix], ...]:
-        """The item-item order signals with at least one entry, by EngineConfig weight name."""
-        pairs = (
-            ("copurchase_weight", self.copurchase),
-            ("customer_weight", self.customer),
-            ("sequence_weight", self.sequence),
-        )
-        return tuple((name, m) for name, m in pairs if m.nnz)
-
-
 def _item_text(item: CatalogItem) -> str:
     return " ".join(part for part in (item.title, item.vendor, item.product_type, " ".join(item.tags)) if part)
 
@@ -205,73 +183,6 @@ def _category_text(item: CatalogItem) -> str:
     return " ".join(
         "_".join("".join(ch if ch.isalnum() else "_" for ch in p) for p in parts[: i + 1]) for i in range(len(parts))
     )
-
-
-def _fit_tfidf(docs: Sequence[str], *, idf: str = "smooth", **kwargs: object) -> sp.csr_matrix:
-    """Fit TF-IDF (sublinear tf, L2-normalised rows) on docs; an all-empty corpus (or one with no usable token)
-    gives an empty matrix. idf="smooth" is scikit-learn's log((1 + N) / (1 + df)) + 1; idf="bm25" is
-    log(1 + (N - df + 0.5) / (df + 0.5)), positive even for a word in every document."""
-    if idf not in ("smooth", "bm25"):
-        raise ValueError(f"unknown idf {idf!r}")
-    if not any(doc.strip() for doc in docs):
-        return sp.csr_matrix((len(docs), 0), dtype=np.float32)
-    bm25 = idf == "bm25"
-    vectorizer = TfidfVectorizer(
-        sublinear_tf=True,
-        strip_accents="unicode",
-        dtype=np.float32,
-        use_idf=not bm25,
-        norm=None if bm25 else "l2",
-        **kwargs,
-    )
-    try:
-        matrix = sp.csr_matrix(vectorizer.fit_transform(docs))
-    except ValueError:  # "empty vocabulary": only stop words or punctuation
-        return sp.csr_matrix((len(docs), 0), dtype=np.float32)
-    if bm25:
-        n = matrix.shape[0]
-        df = np.bincount(matrix.indices, minlength=matrix.shape[1]).astype(np.float64)
-        weights = np.log1p((n - df + 0.5) / (df + 0.5))
-        matrix = sp.csr_matrix(matrix @ sp.diags(weights.astype(np.float32)))
-    return sp.csr_matrix(normalize(matrix), dtype=np.float32)
-
-
-@functools.lru_cache(maxsize=1 << 16)
-def _s_stem(word: str) -> str:
-    """Harman's S-stemmer (1991) for a lower-case word: "-ies" -> "-y" (not after "e" or "a"), "-es" -> "-e"
-    (not after "a", "e" or "o"), else a final "s" is dropped (not after "u" or "s"). "batteries" -> "battery",
-    "envelopes" -> "envelope", "pens" -> "pen", "shoes" -> "shoe"; "glass" and "status" stay. Conservative by
-    design ("boxes" -> "boxe" does not meet "box"), so it rarely merges unrelated words."""
-    if word.endswith("ies") and not word.endswith(("eies", "aies")) and len(word) > 3:
-        return word[:-3] + "y"
-    if word.endswith("es") and not word.endswith(("aes", "ees", "oes")) and len(word) > 3:
-        return word[:-1]
-    if word.endswith("s") and not word.endswith(("us", "ss")) and len(word) > 2:
-        return word[:-1]
-    return word
-
-
-def _stem_text(text: str, token_pattern: "re.Pattern[str]") -> str:
-    """Lower-case text with every token matched by token_pattern replaced by its S-stem."""
-    return token_pattern.sub(lambda m: _s_stem(m.group(0)), text.lower())
-
-
-def top_k_desc(scores: np.ndarray, k: int) -> np.ndarray:
-    """Indices of the k highest scores, highest first, ties broken by the lower index (fully deterministic)."""
-    n = scores.shape[0]
-    if k <= 0 or n == 0:
-        return np.empty(0, dtype=np.int64)
-    if k < n:
-        part = np.argpartition(-scores, k - 1)[:k]
-        threshold = scores[part].min()
-        # Everything strictly above the k-th value, plus the lowest-index items equal to it.
-        above = np.flatnonzero(scores > threshold)
-        equal = np.flatnonzero(scores == threshold)[: k - above.size]
-        candidates = np.concatenate([above, equal])
-    else:
-        candidates = np.arange(n)
-    order = np.lexsort((candidates, -scores[candidates]))
-    return candidates[order][:k]
 
 
 class Recommender:
@@ -285,7 +196,7 @@ class Recommender:
         neighbour_ids: np.ndarray,
         neighbour_sims: np.ndarray,
         hub: np.ndarray,
-        signals: _Signals,
+        signals: Signals,
         config: EngineConfig,
         tuning: TuningReport | None = None,
     ) -> None:
@@ -344,20 +255,27 @@ class Recommender:
                 neighbour_ids=empty.astype(np.int32),
                 neighbour_sims=empty.astype(np.float32),
                 hub=np.zeros(0),
-                signals=_build_signals(n=0, index={}, behaviour=None, popularity=None, trending=None, config=config),
+                signals=build_signals(
+                    n=0,
+                    index={},
+                    behaviour=None,
+                    popularity=None,
+                    trending=None,
+                    neighbours=int(config.copurchase_neighbours),
+                ),
                 config=config,
             )
         texts = [_item_text(item) for item in catalog]
         if config.stem_plurals:
             pattern = re.compile(config.word_regex)
-            words = [_stem_text(text, pattern) for text in texts]
+            words = [stem_text(text, pattern) for text in texts]
         else:
             words = texts
         blocks = [
-            _fit_tfidf(
+            fit_tfidf(
                 words, idf=config.text_idf, max_features=config.max_word_features, token_pattern=config.word_regex
             ),
-            _fit_tfidf(
+            fit_tfidf(
                 texts,
                 idf=config.text_idf,
                 analyzer="char_wb",
@@ -368,16 +286,16 @@ class Recommender:
         ]
         categories = [_category_text(item) for item in catalog]
         if config.category_weight > 0 and any(categories):
-            blocks.append(_fit_tfidf(categories, analyzer=str.split) * config.category_weight)
+            blocks.append(fit_tfidf(categories, analyzer=str.split) * config.category_weight)
         descriptions = [item.description for item in catalog]
         if config.description_weight > 0 and any(descriptions):
             blocks.append(
-                _fit_tfidf(descriptions, max_features=config.max_description_features, stop_words="english")
+                fit_tfidf(descriptions, max_features=config.max_description_features, stop_words="english")
                 * config.description_weight
             )
         matrix = sp.csr_matrix(normalize(sp.hstack(blocks, format="csr")), dtype=np.float32)
 
-        neighbour_ids, neighbour_sims = _neighbour_graph(
+        neighbour_ids, neighbour_sims = neighbour_graph(
             matrix,
             k=config.neighbours,
             chunk=config.chunk_size,
@@ -406,8 +324,13 @@ class Recommender:
                 config=config,
             )
         behaviour = build_behaviour(indexed, n=n, now=now, alpha=config.behaviour_alpha) if indexed else None
-        signals = _build_signals(
-            n=n, index=index, behaviour=behaviour, popularity=popularity, trending=trending, config=config
+        signals = build_signals(
+            n=n,
+            index=index,
+            behaviour=behaviour,
+            popularity=popularity,
+            trending=trending,
+            neighbours=int(config.copurchase_neighbours),
         )
         return cls(
             items=catalog,
@@ -667,160 +590,6 @@ class Recommender:
 _REASONS = (Reason.SIMILAR, Reason.BOUGHT_TOGETHER, Reason.POPULAR, Reason.TRENDING)
 
 
-def _neighbour_graph(
-    matrix: sp.csr_matrix,
-    *,
-    k: int,
-    chunk: int,
-    exact_max_items: int = 20000,
-    dims: int = 512,
-    cluster_size: int = 100,
-    probes: int = 24,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Top-k cosine neighbours of every row (self excluded): ids (-1 = none) and exact cosines, best first.
-
-    Up to exact_max_items rows every pair is compared (sparse products in row chunks, memory O(chunk * n)).
-    Above that the search is restricted (an inverted-file index): items are clustered on dense random
-    sketches of their vectors (see _sketch) and each item is compared, with exact sparse cosines, only to
-    the items of the `probes` clusters whose centres are nearest to it. Similarities stay exact (hubness
-    and the near-duplicate thresholds read them); a true neighbour is missed only when it lies outside
-    those clusters (about 15% of the true top 10 at 100k items; see bench/recommender_bench.py).
-    """
-    n = matrix.shape[0]
-    k = max(0, min(k, n - 1))
-    if k == 0:
-        return np.full((n, 0), -1, dtype=np.int32), np.zeros((n, 0), dtype=np.float32)
-    n_clusters = n // max(cluster_size, 1)
-    if n <= exact_max_items or n_clusters <= probes:
-        return _exact_graph(matrix, k=k, chunk=chunk)
-    return _clustered_graph(matrix, k=k, dims=dims, n_clusters=n_clusters, probes=probes)
-
-
-def _block_top_k(block: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Row-wise top-k column positions of a dense block and their values, highest first, ties by lower column."""
-    k = min(k, block.shape[1])
-    part = np.argpartition(-block, k - 1, axis=1)[:, :k]
-    values = np.take_along_axis(block, part, axis=1)
-    order = np.lexsort((part, -values), axis=-1)
-    return np.take_along_axis(part, order, axis=1), np.take_along_axis(values, order, axis=1)
-
-
-def _exact_graph(matrix: sp.csr_matrix, *, k: int, chunk: int) -> tuple[np.ndarray, np.ndarray]:
-    n = matrix.shape[0]
-    ids = np.full((n, k), -1, dtype=np.int32)
-    sims = np.zeros((n, k), dtype=np.float32)
-    transposed = matrix.T.tocsr()
-    for start in range(0, n, chunk):
-        stop = min(start + chunk, n)
-        block = np.asarray((matrix[start:stop] @ transposed).todense(), dtype=np.float32)
-        block[np.arange(stop - start), np.arange(start, stop)] = -np.inf
-        top, values = _block_top_k(block, k)
-        ids[start:stop], sims[start:stop] = top, values
-    return ids, sims
-
-
-def _spherical_kmeans(vectors: np.ndarray, n_clusters: int, *, iterations: int = 6) -> np.ndarray:
-    """Cluster id of every row of L2-normalised vectors (deterministic: seeded initial centres)."""
-    n = vectors.shape[0]
-    centres = vectors[np.sort(np.random.default_rng(0).choice(n, size=n_clusters, replace=False))]
-    labels = np.zeros(n, dtype=np.int64)
-    for _ in range(iterations):
-        labels = np.concatenate([np.argmax(vectors[s : s + 8192] @ centres.T, axis=1) for s in range(0, n, 8192)])
-        sums = np.zeros_like(centres)
-        np.add.at(sums, labels, vectors)
-        empty = ~sums.any(axis=1)
-        sums[empty] = centres[empty]  # an emptied cluster keeps its centre
-        centres = normalize(sums).astype(np.float32)
-    return labels
-
-
-def _sketch(matrix: sp.csr_matrix, dims: int, *, hashes: int = 4) -> np.ndarray:
-    """L2-normalised random sparse projection (a count sketch: each feature adds +-1/sqrt(hashes) to `hashes`
-    seeded coordinates). Inner products are preserved up to ~1/sqrt(dims) noise, including the long tail of
-    rare character n-grams that a truncated SVD drops, and the cost is one pass over the non-zeros."""
-    features = matrix.shape[1]
-    rng = np.random.default_rng(0)
-    rows = np.repeat(np.arange(features), hashes)
-    cols = rng.integers(0, dims, size=features * hashes)
-    signs = rng.choice(np.array([-1.0, 1.0], dtype=np.float32), size=features * hashes) / np.sqrt(hashes)
-    projection = sp.csr_matrix((signs, (rows, cols)), shape=(features, dims), dtype=np.float32)
-    return np.ascontiguousarray(normalize(np.asarray((matrix @ projection).todense())), dtype=np.float32)
-
-
-def _clustered_graph(
-    matrix: sp.csr_matrix, *, k: int, dims: int, n_clusters: int, probes: int
-) -> tuple[np.ndarray, np.ndarray]:
-    n = matrix.shape[0]
-    dense = _sketch(matrix, dims)
-    labels = _spherical_kmeans(dense, n_clusters)
-    order = np.argsort(labels, kind="stable")
-    bounds = np.searchsorted(labels[order], np.arange(n_clusters + 1))
-    members = [order[bounds[c] : bounds[c + 1]] for c in range(n_clusters)]
-    centres = normalize(np.stack([dense[m].sum(axis=0) if m.size else np.zeros(dims) for m in members]))
-    centres = centres.astype(np.float32)
-    # Every item probes the clusters of its `probes` nearest centres; invert that into cluster -> items.
-    probed = np.concatenate(
-        [np.argpartition(-(dense[s : s + 8192] @ centres.T), probes - 1, axis=1)[:, :probes] for s in range(0, n, 8192)]
-    )
-    by_cluster = np.argsort(probed.ravel(), kind="stable")
-    probe_bounds = np.searchsorted(probed.ravel()[by_cluster], np.arange(n_clusters + 1))
-    ids = np.full((n, k), -1, dtype=np.int32)
-    sims = np.full((n, k), -np.inf, dtype=np.float32)
-    for c in range(n_clusters):
-        cols = members[c]
-        rows = by_cluster[probe_bounds[c] : probe_bounds[c + 1]] // probes
-        if cols.size == 0 or rows.size == 0:
-            continue
-        block = np.asarray((matrix[rows] @ matrix[cols].T).todense(), dtype=np.float32)
-        block[rows[:, None] == cols[None, :]] = -np.inf
-        # Merge with what earlier clusters found for these rows (each pair is seen once: an item has one cluster).
-        merged_sims = np.concatenate([sims[rows], block], axis=1)
-        merged_ids = np.concatenate([ids[rows], np.broadcast_to(cols.astype(np.int32), block.shape)], axis=1)
-        top, values = _block_top_k(np.where(merged_ids >= 0, merged_sims, -np.inf), k)
-        ids[rows] = np.take_along_axis(merged_ids, top, axis=1)
-        sims[rows] = values
-    missing = ~np.isfinite(sims)
-    ids[missing] = -1
-    sims[missing] = 0.0
-    return ids, sims
-
-
-def _build_signals(
-    *,
-    n: int,
-    index: Mapping[str, int],
-    behaviour: Behaviour | None,
-    popularity: Mapping[str, float] | None,
-    trending: Mapping[str, float] | None,
-    config: EngineConfig,
-) -> _Signals:
-    def vector(values: Mapping[str, float] | None) -> np.ndarray:
-        out = np.zeros(n)
-        for item_id, value in (values or {}).items():
-            i = index.get(item_id)
-            if i is not None and value > 0:
-                out[i] = float(value)
-        return out
-
-    # Counts given directly win; else the orders' own.
-    raw_pop = behaviour.popularity if popularity is None and behaviour is not None else vector(popularity)
-    raw_trend = behaviour.trending if trending is None and behaviour is not None else vector(trending)
-    pop, trend = scaled_popularity(raw_pop), scaled_trending(raw_trend)
-    empty = sp.csr_matrix((n, n))
-    k = int(config.copurchase_neighbours)
-    return _Signals(
-        popularity=pop,
-        raw_popularity=raw_pop,
-        trending=trend,
-        copurchase=_prune_rows(behaviour.basket, k) if behaviour is not None else empty,
-        customer=_prune_rows(behaviour.customer, k) if behaviour is not None else empty,
-        sequence=_prune_rows(behaviour.sequence, k) if behaviour is not None else empty,
-        has_popularity=bool(raw_pop.any()),
-        has_trending=bool(raw_trend.any()),
-        has_copurchase=behaviour is not None and behaviour.basket.nnz > 0,
-    )
-
-
 def _self_tune(
     *,
     catalog: Sequence[CatalogItem],
@@ -913,27 +682,3 @@ def _self_tune(
         elif significantly_better(np.asarray(report.per_case), np.asarray(best[1].per_case)):
             best = (tuned, dataclasses.replace(report, default_ndcg=best[1].default_ndcg))
     return best
-
-
-def _prune_rows(matrix: sp.csr_matrix, k: int) -> sp.csr_matrix:
-    """Keep the k largest entries of each row (ties by lower column)."""
-    matrix = matrix.tocsr()
-    matrix.sort_indices()
-    indptr = [0]
-    indices: list[np.ndarray] = []
-    data: list[np.ndarray] = []
-    for row in range(matrix.shape[0]):
-        lo, hi = matrix.indptr[row], matrix.indptr[row + 1]
-        cols, vals = matrix.indices[lo:hi], matrix.data[lo:hi]
-        if cols.size > k:
-            top = top_k_desc(vals, k)
-            cols, vals = cols[top], vals[top]
-            order = np.argsort(cols, kind="stable")
-            cols, vals = cols[order], vals[order]
-        indices.append(cols)
-        data.append(vals)
-        indptr.append(indptr[-1] + cols.size)
-    return sp.csr_matrix(
-        (np.concatenate(data) if data else [], np.concatenate(indices) if indices else [], indptr),
-        shape=matrix.shape,
-    )

@@ -259,16 +259,16 @@ def _grid_catalog() -> list[CatalogItem]:
 
 
 def test_clustered_neighbour_graph_matches_the_exact_graph_on_a_small_catalog():
-    from recommendations.engine.core import _clustered_graph, _exact_graph
+    from recommendations.engine.neighbours import clustered_graph, exact_graph
 
     matrix = Recommender.build(_grid_catalog())._matrix
     n = matrix.shape[0]
-    exact_ids, exact_sims = _exact_graph(matrix, k=10, chunk=64)
+    exact_ids, exact_sims = exact_graph(matrix, k=10, chunk=64)
 
     # Probing every cluster compares every pair: the exact graph.
-    full_ids, full_sims = _clustered_graph(matrix, k=10, dims=64, n_clusters=12, probes=12)
+    full_ids, full_sims = clustered_graph(matrix, k=10, dims=64, n_clusters=12, probes=12)
     # Probing a few clusters: every kept similarity is still the exact cosine, and most neighbours are found.
-    few_ids, few_sims = _clustered_graph(matrix, k=10, dims=64, n_clusters=12, probes=4)
+    few_ids, few_sims = clustered_graph(matrix, k=10, dims=64, n_clusters=12, probes=4)
 
     assert np.allclose(full_sims, exact_sims, atol=1e-5)
     assert (full_ids == exact_ids).mean() > 0.95  # (ties may order differently)
@@ -278,7 +278,7 @@ def test_clustered_neighbour_graph_matches_the_exact_graph_on_a_small_catalog():
     assert np.allclose(few_sims[valid], dense[rows[valid], few_ids[valid]], atol=1e-5)
     assert (few_ids != np.arange(n)[:, None]).all()
     assert np.isclose(few_sims[:, 0], exact_sims[:, 0], atol=1e-5).mean() > 0.8
-    again = _clustered_graph(matrix, k=10, dims=64, n_clusters=12, probes=4)
+    again = clustered_graph(matrix, k=10, dims=64, n_clusters=12, probes=4)
     assert (again[0] == few_ids).all()  # deterministic
 
 
@@ -310,9 +310,9 @@ def test_with_config_changes_query_settings_only(engine):
 
 
 def test_s_stem_conflates_plurals_only():
-    from recommendations.engine.core import _s_stem, _stem_text
+    from recommendations.engine.text import s_stem, stem_text
 
-    assert [_s_stem(w) for w in ("batteries", "envelopes", "pens", "shoes", "glass", "status", "boxes", "box")] == [
+    assert [s_stem(w) for w in ("batteries", "envelopes", "pens", "shoes", "glass", "status", "boxes", "box")] == [
         "battery",
         "envelope",
         "pen",
@@ -322,28 +322,28 @@ def test_s_stem_conflates_plurals_only():
         "boxe",
         "box",
     ]
-    assert [_s_stem(w) for w in ("aies", "monies", "toes", "is", "es")] == ["aie", "mony", "toe", "is", "es"]
-    assert _stem_text("Gel Pens, 12 Refills & Batteries", re.compile(EngineConfig().word_regex)) == (
+    assert [s_stem(w) for w in ("aies", "monies", "toes", "is", "es")] == ["aie", "mony", "toe", "is", "es"]
+    assert stem_text("Gel Pens, 12 Refills & Batteries", re.compile(EngineConfig().word_regex)) == (
         "gel pen, 12 refill & battery"
     )
 
 
 def test_bm25_idf_discounts_shared_words_more_than_smooth_idf():
-    from recommendations.engine.core import _fit_tfidf
+    from recommendations.engine.text import fit_tfidf
 
     docs = ["pen blue", "pen red", "pen black", "stapler"]
-    matrix = _fit_tfidf(docs, idf="bm25", token_pattern=EngineConfig().word_regex).toarray()
+    matrix = fit_tfidf(docs, idf="bm25", token_pattern=EngineConfig().word_regex).toarray()
     # Columns (sorted vocabulary): black, blue, pen, red, stapler. "pen" is in 3 of 4 documents: idf
     # log(1 + 1.5 / 3.5); "blue" is in one: log(1 + 3.5 / 1.5).
     common, rare = math.log(1 + 1.5 / 3.5), math.log(1 + 3.5 / 1.5)
     assert matrix[0] == pytest.approx(np.array([0.0, rare, common, 0.0, 0.0]) / math.hypot(rare, common), abs=1e-6)
     assert matrix[3] == pytest.approx([0.0, 0.0, 0.0, 0.0, 1.0], abs=1e-6)
-    smooth = _fit_tfidf(docs, token_pattern=EngineConfig().word_regex).toarray()
+    smooth = fit_tfidf(docs, token_pattern=EngineConfig().word_regex).toarray()
     # scikit-learn's idf gives the shared word more of the row (0.54) than BM25's does (0.28).
     assert smooth[0, 2] == pytest.approx(0.5380, abs=1e-4)
     assert matrix[0, 2] == pytest.approx(0.2840, abs=1e-4)
     with pytest.raises(ValueError):
-        _fit_tfidf(docs, idf="okapi")
+        fit_tfidf(docs, idf="okapi")
 
 
 def test_plural_and_singular_titles_match_through_the_stemmer():

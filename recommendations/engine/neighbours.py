@@ -1,0 +1,168 @@
+"""The recommender's item-item neighbour graph (exact, or clustered over random sketches when large), top-k helpers.
+
+Pure numpy/scipy: the build's quadratic part (recommendations.engine.core explains where each is used).
+"""
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.preprocessing import normalize
+
+
+def top_k_desc(scores: np.ndarray, k: int) -> np.ndarray:
+    """Indices of the k highest scores, highest first, ties broken by the lower index (fully deterministic)."""
+    n = scores.shape[0]
+    if k <= 0 or n == 0:
+        return np.empty(0, dtype=np.int64)
+    if k < n:
+        part = np.argpartition(-scores, k - 1)[:k]
+        threshold = scores[part].min()
+        # Everything strictly above the k-th value, plus the lowest-index items equal to it.
+        above = np.flatnonzero(scores > threshold)
+        equal = np.flatnonzero(scores == threshold)[: k - above.size]
+        candidates = np.concatenate([above, equal])
+    else:
+        candidates = np.arange(n)
+    order = np.lexsort((candidates, -scores[candidates]))
+    return candidates[order][:k]
+
+
+def neighbour_graph(
+    matrix: sp.csr_matrix,
+    *,
+    k: int,
+    chunk: int,
+    exact_max_items: int = 20000,
+    dims: int = 512,
+    cluster_size: int = 100,
+    probes: int = 24,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Top-k cosine neighbours of every row (self excluded): ids (-1 = none) and exact cosines, best first.
+
+    Up to exact_max_items rows every pair is compared (sparse products in row chunks, memory O(chunk * n)).
+    Above that the search is restricted (an inverted-file index): items are clustered on dense random
+    sketches of their vectors (see sketch) and each item is compared, with exact sparse cosines, only to
+    the items of the `probes` clusters whose centres are nearest to it. Similarities stay exact (hubness
+    and the near-duplicate thresholds read them); a true neighbour is missed only when it lies outside
+    those clusters (about 15% of the true top 10 at 100k items; see bench/recommender_bench.py).
+    """
+    n = matrix.shape[0]
+    k = max(0, min(k, n - 1))
+    if k == 0:
+        return np.full((n, 0), -1, dtype=np.int32), np.zeros((n, 0), dtype=np.float32)
+    n_clusters = n // max(cluster_size, 1)
+    if n <= exact_max_items or n_clusters <= probes:
+        return exact_graph(matrix, k=k, chunk=chunk)
+    return clustered_graph(matrix, k=k, dims=dims, n_clusters=n_clusters, probes=probes)
+
+
+def block_top_k(block: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Row-wise top-k column positions of a dense block and their values, highest first, ties by lower column."""
+    k = min(k, block.shape[1])
+    part = np.argpartition(-block, k - 1, axis=1)[:, :k]
+    values = np.take_along_axis(block, part, axis=1)
+    order = np.lexsort((part, -values), axis=-1)
+    return np.take_along_axis(part, order, axis=1), np.take_along_axis(values, order, axis=1)
+
+
+def exact_graph(matrix: sp.csr_matrix, *, k: int, chunk: int) -> tuple[np.ndarray, np.ndarray]:
+    n = matrix.shape[0]
+    ids = np.full((n, k), -1, dtype=np.int32)
+    sims = np.zeros((n, k), dtype=np.float32)
+    transposed = matrix.T.tocsr()
+    for start in range(0, n, chunk):
+        stop = min(start + chunk, n)
+        block = np.asarray((matrix[start:stop] @ transposed).todense(), dtype=np.float32)
+        block[np.arange(stop - start), np.arange(start, stop)] = -np.inf
+        top, values = block_top_k(block, k)
+        ids[start:stop], sims[start:stop] = top, values
+    return ids, sims
+
+
+def spherical_kmeans(vectors: np.ndarray, n_clusters: int, *, iterations: int = 6) -> np.ndarray:
+    """Cluster id of every row of L2-normalised vectors (deterministic: seeded initial centres)."""
+    n = vectors.shape[0]
+    centres = vectors[np.sort(np.random.default_rng(0).choice(n, size=n_clusters, replace=False))]
+    labels = np.zeros(n, dtype=np.int64)
+    for _ in range(iterations):
+        labels = np.concatenate([np.argmax(vectors[s : s + 8192] @ centres.T, axis=1) for s in range(0, n, 8192)])
+        sums = np.zeros_like(centres)
+        np.add.at(sums, labels, vectors)
+        empty = ~sums.any(axis=1)
+        sums[empty] = centres[empty]  # an emptied cluster keeps its centre
+        centres = normalize(sums).astype(np.float32)
+    return labels
+
+
+def sketch(matrix: sp.csr_matrix, dims: int, *, hashes: int = 4) -> np.ndarray:
+    """L2-normalised random sparse projection (a count sketch: each feature adds +-1/sqrt(hashes) to `hashes`
+    seeded coordinates). Inner products are preserved up to ~1/sqrt(dims) noise, including the long tail of
+    rare character n-grams that a truncated SVD drops, and the cost is one pass over the non-zeros."""
+    features = matrix.shape[1]
+    rng = np.random.default_rng(0)
+    rows = np.repeat(np.arange(features), hashes)
+    cols = rng.integers(0, dims, size=features * hashes)
+    signs = rng.choice(np.array([-1.0, 1.0], dtype=np.float32), size=features * hashes) / np.sqrt(hashes)
+    projection = sp.csr_matrix((signs, (rows, cols)), shape=(features, dims), dtype=np.float32)
+    return np.ascontiguousarray(normalize(np.asarray((matrix @ projection).todense())), dtype=np.float32)
+
+
+def clustered_graph(
+    matrix: sp.csr_matrix, *, k: int, dims: int, n_clusters: int, probes: int
+) -> tuple[np.ndarray, np.ndarray]:
+    n = matrix.shape[0]
+    dense = sketch(matrix, dims)
+    labels = spherical_kmeans(dense, n_clusters)
+    order = np.argsort(labels, kind="stable")
+    bounds = np.searchsorted(labels[order], np.arange(n_clusters + 1))
+    members = [order[bounds[c] : bounds[c + 1]] for c in range(n_clusters)]
+    centres = normalize(np.stack([dense[m].sum(axis=0) if m.size else np.zeros(dims) for m in members]))
+    centres = centres.astype(np.float32)
+    # Every item probes the clusters of its `probes` nearest centres; invert that into cluster -> items.
+    probed = np.concatenate(
+        [np.argpartition(-(dense[s : s + 8192] @ centres.T), probes - 1, axis=1)[:, :probes] for s in range(0, n, 8192)]
+    )
+    by_cluster = np.argsort(probed.ravel(), kind="stable")
+    probe_bounds = np.searchsorted(probed.ravel()[by_cluster], np.arange(n_clusters + 1))
+    ids = np.full((n, k), -1, dtype=np.int32)
+    sims = np.full((n, k), -np.inf, dtype=np.float32)
+    for c in range(n_clusters):
+        cols = members[c]
+        rows = by_cluster[probe_bounds[c] : probe_bounds[c + 1]] // probes
+        if cols.size == 0 or rows.size == 0:
+            continue
+        block = np.asarray((matrix[rows] @ matrix[cols].T).todense(), dtype=np.float32)
+        block[rows[:, None] == cols[None, :]] = -np.inf
+        # Merge with what earlier clusters found for these rows (each pair is seen once: an item has one cluster).
+        merged_sims = np.concatenate([sims[rows], block], axis=1)
+        merged_ids = np.concatenate([ids[rows], np.broadcast_to(cols.astype(np.int32), block.shape)], axis=1)
+        top, values = block_top_k(np.where(merged_ids >= 0, merged_sims, -np.inf), k)
+        ids[rows] = np.take_along_axis(merged_ids, top, axis=1)
+        sims[rows] = values
+    missing = ~np.isfinite(sims)
+    ids[missing] = -1
+    sims[missing] = 0.0
+    return ids, sims
+
+
+def prune_rows(matrix: sp.csr_matrix, k: int) -> sp.csr_matrix:
+    """Keep the k largest entries of each row (ties by lower column)."""
+    matrix = matrix.tocsr()
+    matrix.sort_indices()
+    indptr = [0]
+    indices: list[np.ndarray] = []
+    data: list[np.ndarray] = []
+    for row in range(matrix.shape[0]):
+        lo, hi = matrix.indptr[row], matrix.indptr[row + 1]
+        cols, vals = matrix.indices[lo:hi], matrix.data[lo:hi]
+        if cols.size > k:
+            top = top_k_desc(vals, k)
+            cols, vals = cols[top], vals[top]
+            order = np.argsort(cols, kind="stable")
+            cols, vals = cols[order], vals[order]
+        indices.append(cols)
+        data.append(vals)
+        indptr.append(indptr[-1] + cols.size)
+    return sp.csr_matrix(
+        (np.concatenate(data) if data else [], np.concatenate(indices) if indices else [], indptr),
+        shape=matrix.shape,
+    )

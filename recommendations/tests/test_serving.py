@@ -4,6 +4,7 @@ from collections.abc import Sequence
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
+from urllib.parse import urlencode
 
 import pytest
 from django.core.cache import cache
@@ -560,7 +561,7 @@ def test_the_fast_path_answers_header_for_header_as_the_view_through_the_whole_s
     assert by_view.status_code == rendered.status_code == cached.status_code == expected
     assert sorted(rendered.items()) == sorted(cached.items()) == sorted(by_view.items())
     assert rendered.content == cached.content == by_view.content
-    assert by_view["Allow"] == "GET, HEAD, OPTIONS"
+    assert by_view["Allow"] == "GET, POST, HEAD, OPTIONS"
     # the fast path answered before SessionMiddleware (which gives every request a session) and the rest
     assert hasattr(by_view.wsgi_request, "session")
     assert not hasattr(rendered.wsgi_request, "session") and not hasattr(cached.wsgi_request, "session")
@@ -783,3 +784,50 @@ def test_a_network_rec_id_still_names_its_miner_after_a_newer_answer_replaces_it
     assert RecommendationList.objects.get(id=second.id).rec_id == second.rec_id
     assert NetworkAnswer.objects.filter(store=store).count() == 2
     assert (rec_id_source(first.rec_id), rec_id_source("l_abc"), rec_id_source("zz")) == ("network", "local", None)
+
+
+# --- a session too long for a URL: the same answer by POST -------------------------------------------------------
+
+
+def test_a_long_session_is_answered_by_post_exactly_as_by_get(client: Client, catalog: tuple[Store, list[Product]]):
+    # given: a full session (20 viewed SKUs, 20 in the cart) whose query is longer than servers take in a request line
+    store, products = catalog
+    store_list(store, products[0], ["p1", "p2", "p3", "p4"])
+    params = {
+        "site_key": store.site_key,
+        "sku": "SKU-0",
+        "limit": "4",
+        "cart": ",".join([p.sku for p in products[5:8]] + [f"GONE-{n:03d}-" + "x" * 240 for n in range(17)]),
+        "viewed": ",".join(f"OLD-{n:03d}-" + "y" * 240 for n in range(20)),
+    }
+    assert len(urlencode(params)) > 8190
+
+    # when
+    by_get = client.get(URL, params)
+    by_post = client.post(URL, urlencode(params), content_type="application/x-www-form-urlencoded")
+
+    # then
+    assert by_post.status_code == by_get.status_code == 200
+    assert by_post.content == by_get.content
+    assert by_post["Cache-Control"] == "private, no-store"
+    assert skus(by_post) == ["SKU-1", "SKU-2", "SKU-3", "SKU-4"]
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "status", "error"),
+    [
+        ("site_key=sk_test&placement=home&limit=3&limit=4", "application/x-www-form-urlencoded", 400, "limit"),
+        ('{"site_key": "sk_test"}', "application/json", 415, None),
+        ("site_key=sk_test&placement=product", "application/x-www-form-urlencoded", 400, "sku"),
+    ],
+)
+def test_a_post_that_is_not_one_form_of_the_parameters_is_refused(
+    client: Client, catalog: tuple[Store, list[Product]], body: str, content_type: str, status: int, error: str | None
+):
+    response = client.post(URL, body, content_type=content_type)
+
+    assert response.status_code == status
+    if error is not None:
+        assert error in response.json()["fields"]
+    else:
+        assert "application/x-www-form-urlencoded" in response.json()["detail"]

@@ -15,6 +15,7 @@ from django.utils.http import parse_etags
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers
+from rest_framework.exceptions import UnsupportedMediaType, ValidationError
 from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.throttling import SimpleRateThrottle
@@ -32,6 +33,8 @@ from recommendations.shared_answers import SharedAnswer, get_shared_answers
 MAX_LIMIT = 20
 DEFAULT_LIMIT = 4
 MAX_SESSION_SKUS = 20
+# Past this many characters of query the widget asks with POST (most servers refuse request lines over 4-8 KB).
+MAX_GET_QUERY = 1800
 SKU_MAX_LENGTH = 255
 SITE_KEY_MAX_LENGTH = 64
 _SITE_KEY_SHAPE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
@@ -41,7 +44,7 @@ _SESSION_ID = re.compile(SESSION_ID_SHAPE)
 # serves fresh cached answers on this path before the URL resolver runs.
 WIDGET_PATH = "api/v1/recommendations"
 # The methods DRF lists in the Allow header of the view's answers.
-ALLOW = "GET, HEAD, OPTIONS"
+ALLOW = "GET, POST, HEAD, OPTIONS"
 
 
 def _rate(setting: str) -> str | None:
@@ -73,6 +76,9 @@ class WidgetSiteRateThrottle(SimpleRateThrottle):
 
     def get_cache_key(self, request: Request, view: APIView) -> str | None:
         site_key = request.GET.get("site_key", "")  # a DRF Request or, on a cached answer, Django's
+        if not site_key and request.method == "POST":  # the form of a long session (RecommendationsView.post)
+            form = getattr(request, "_request", request).POST
+            site_key = form.get("site_key", "") if isinstance(form, QueryDict) else ""
         if not _SITE_KEY_SHAPE.match(site_key):
             return None  # not a site key: the request is refused with 400/404 anyway
         return self.cache_format % {"scope": self.scope, "ident": site_key}
@@ -190,6 +196,27 @@ class RecommendationsView(APIView):
         remember_answer(query=request.query_params, answer=answer)
         return _respond(request, answer)
 
+    @extend_schema(
+        operation_id="recommendations_form",
+        summary="The same recommendations, asked with a form body (for a session too long for a URL)",
+        description=(
+            "The parameters of the GET, as an application/x-www-form-urlencoded body (a CORS simple request: no "
+            f"preflight). The widget posts when its query would pass {MAX_GET_QUERY} characters: a full cart and "
+            "viewed list (20 SKUs each, up to 255 characters) cannot fit the request line of common servers."
+        ),
+        request={"application/x-www-form-urlencoded": InputSerializer},
+        responses={
+            200: OutputSerializer,
+            400: OpenApiResponse(ErrorSerializer, description="A parameter is missing, repeated or out of bounds."),
+            404: OpenApiResponse(ErrorSerializer, description="No store has this site key."),
+            415: OpenApiResponse(ErrorSerializer, description="The body is not a form."),
+            429: OpenApiResponse(OpenApiTypes.OBJECT, description="Rate limited; see Retry-After."),
+        },
+    )
+    def post(self, request: Request) -> HttpResponseBase:
+        form = _form_body(request)
+        return _respond(request, _render(form))
+
     def finalize_response(self, request: Request, response: Any, *args: Any, **kwargs: Any) -> Any:
         if response.status_code >= 400:
             # Errors carry nothing store-specific: any page may read them (the widget shows why it is empty).
@@ -198,6 +225,21 @@ class RecommendationsView(APIView):
                 response["Access-Control-Allow-Origin"] = "*"
                 response["Access-Control-Expose-Headers"] = "Retry-After"
         return super().finalize_response(request, response, *args, **kwargs)
+
+
+def _form_body(request: Request) -> QueryDict:
+    """The POSTed form, each parameter once; 415 for another content type, 400 for a repeated parameter."""
+    django_request = request._request
+    if django_request.content_type != "application/x-www-form-urlencoded":
+        raise UnsupportedMediaType(
+            django_request.content_type or "none",
+            detail="Send the parameters as an application/x-www-form-urlencoded body (or use GET).",
+        )
+    form = django_request.POST
+    repeated = sorted(name for name, values in form.lists() if len(values) > 1)
+    if repeated:
+        raise ValidationError({name: ["Give this parameter once."] for name in repeated})
+    return form
 
 
 @functools.cache

@@ -363,7 +363,11 @@
       box.addEventListener("click", onClick);
       box.addEventListener("auxclick", onClick);
     }
-    fetch(api + "/api/v1/recommendations?" + params, { credentials: "omit" })
+    // A long session (a full cart and viewed list) goes as a form body: servers refuse request lines over 4-8 KB.
+    var query = params.toString();
+    var long = query.length > 1800; // views.widget.MAX_GET_QUERY
+    var url = api + "/api/v1/recommendations" + (long ? "" : "?" + query);
+    fetch(url, long ? { method: "POST", body: params, credentials: "omit" } : { credentials: "omit" })
       .then(function (response) {
         return response.ok ? response.json() : null;
       })

@@ -146,7 +146,7 @@ def test_a_context_or_profile_nested_too_deeply_gives_an_empty_answer_not_a_cras
 
 
 def test_a_request_nested_too_deeply_is_a_value_error():
-    with pytest.raises(ValueError, match="The JSON nests deeper than 64 levels."):  # json_intake.JsonIntakeError
+    with pytest.raises(ValueError, match="The JSON nests deeper than 64 levels"):  # json_intake.JsonIntakeError
         parse_request(data='{"context": ' + "[" * 5000 + "]" * 5000 + "}")
 
 

@@ -10,7 +10,7 @@ with 400 JSON naming the parameter, except:
 import re
 from collections.abc import Callable
 
-from django.http import HttpRequest, HttpResponseBase
+from django.http import HttpRequest, HttpResponseBase, QueryDict
 
 from bitrecs_site.exception_handler import error_response
 
@@ -18,9 +18,9 @@ EXEMPT_PATHS = re.compile(r"^/admin(/|$)")
 # (The widget API's WSGI fast path, recommendations.fast_path, leaves a repeated parameter to Django, hence here.)
 
 
-def repeated_parameters(*, request: HttpRequest) -> list[str]:
-    """The names of the query parameters the request gives more than once (array `name[]` ones excepted), sorted."""
-    return sorted(name for name, values in request.GET.lists() if len(values) > 1 and not name.endswith("[]"))
+def repeated_parameters(*, params: QueryDict) -> list[str]:
+    """The names of the parameters (a query or a form) given more than once (array `name[]` ones excepted), sorted."""
+    return sorted(name for name, values in params.lists() if len(values) > 1 and not name.endswith("[]"))
 
 
 class SingleQueryParametersMiddleware:
@@ -31,7 +31,7 @@ class SingleQueryParametersMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponseBase:
         if not EXEMPT_PATHS.match(request.path_info or "/"):
-            repeated = repeated_parameters(request=request)
+            repeated = repeated_parameters(params=request.GET)
             if repeated:
                 names = ", ".join(repr(name) for name in repeated)
                 detail = f"The query gives {names} more than once; give each parameter once."

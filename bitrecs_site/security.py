@@ -5,12 +5,14 @@ The Shopify embedded admin's pages set `frame-ancestors https://<shop> https://a
 being the whole policy, with App Bridge's sources added. JSON answers and /widget.js (a script other sites load)
 get no policy: CSP governs documents, and the widget's CORS headers are left as they are.
 
-NulInRequestMiddleware refuses a NUL character in a URL or a form before any view uses it in a lookup, and a
-query parameter given twice on the API; `client_ip` is the one reading of the client's address behind proxies.
+NulInRequestMiddleware refuses a NUL character in a URL or a form before any view uses it in a lookup; `client_ip`
+is the one reading of the client's address behind proxies, `rate_setting` and `throttle_refusal` the one reading of
+a rate-limit setting and of a throttle's refusal (its Retry-After).
 """
 
+import math
 from collections.abc import Callable
-from typing import Final
+from typing import Any, Final
 
 from csp.constants import HEADER
 from csp.middleware import CSPMiddleware
@@ -84,3 +86,18 @@ def client_ip(request: HttpRequest) -> str:
         if hops:
             return hops[-min(trusted, len(hops))]
     return str(request.META.get("REMOTE_ADDR", ""))
+
+
+def rate_setting(value: object) -> str | None:
+    """A rate-limit setting as DRF's throttles read it ("600/min"), or None when it is empty or "off"."""
+    text = str(value).strip()
+    return None if not text or text.lower() == "off" else text
+
+
+def throttle_refusal(throttle: Any, request: HttpRequest) -> str | None:
+    """None when the throttle (a DRF SimpleRateThrottle) lets the request through or has no rate; else the whole
+    seconds to wait, for the 429's Retry-After."""
+    if throttle.rate is None or throttle.allow_request(request, None):
+        return None
+    wait = throttle.wait()
+    return str(max(1, math.ceil(wait))) if wait is not None else "60"

@@ -78,17 +78,15 @@ class SharedAnswers:
 
     def clear(self) -> None:
         """Forget every shared answer (tests; a deploy that changes the answer's shape changes KEY_PREFIX)."""
-        try:
-            keys = list(self.client.scan_iter(match=KEY_PREFIX + "*", count=1000))
-            if keys:
-                self.client.delete(*keys)
-        except redis.RedisError as error:
-            self._pause(error)
+        self._delete_matching(KEY_PREFIX + "*")
 
     def forget_site(self, site_key: str) -> None:
         """Forget one store's shared answers (a settings change, so every worker renders the change at once)."""
+        self._delete_matching(f"{KEY_PREFIX}{_site_part(site_key)}:*")
+
+    def _delete_matching(self, pattern: str) -> None:
         try:
-            keys = list(self.client.scan_iter(match=f"{KEY_PREFIX}{_site_part(site_key)}:*", count=1000))
+            keys = list(self.client.scan_iter(match=pattern, count=1000))
             if keys:
                 self.client.delete(*keys)
         except redis.RedisError as error:

@@ -127,35 +127,33 @@ def _save(session: SessionBase, lines: list[CartLine]) -> None:
     session[CART_SESSION_KEY] = [asdict(line) for line in lines]
 
 
-def parse_line_properties(form: Mapping[str, str]) -> dict[str, str]:
-    """The `properties[name]` fields of a cart form (as Shopify's /cart/add takes them); 400 on junk."""
-    properties: dict[str, str] = {}
+def _bracketed_fields(
+    form: Mapping[str, str], *, prefix: str, shape: re.Pattern[str], what: str, keep_empty: bool
+) -> dict[str, str]:
+    """The `prefix[name]` fields of a cart form, by name (Shopify's /cart/add reads them so); 400 on junk."""
+    fields: dict[str, str] = {}
     for key, value in form.items():
-        if not key.startswith("properties["):
+        if not key.startswith(f"{prefix}["):
             continue
-        match = _PROPERTY.match(key)
+        match = shape.match(key)
         if match is None or len(value) > 255 or "\x00" in value or "\x00" in key:
-            raise InvalidRequest(f"{key[:80]!r} is not a line property; use properties[name] with a short value.")
-        if value:
-            properties[match.group(1)] = value
-    if len(properties) > MAX_PROPERTIES:
-        raise InvalidRequest(f"At most {MAX_PROPERTIES} line properties.")
-    return properties
+            raise InvalidRequest(f"{key[:80]!r} is not a {what}; use {prefix}[name] with a short value.")
+        if value or keep_empty:
+            fields[match.group(1)] = value
+    if len(fields) > MAX_PROPERTIES:
+        raise InvalidRequest(f"At most {MAX_PROPERTIES} {what}s.")
+    return fields
+
+
+def parse_line_properties(form: Mapping[str, str]) -> dict[str, str]:
+    """The `properties[name]` fields of a cart form (an empty one is no property); 400 on junk."""
+    return _bracketed_fields(form, prefix="properties", shape=_PROPERTY, what="line property", keep_empty=False)
 
 
 def parse_cart_attributes(form: Mapping[str, str]) -> dict[str, str]:
-    """The `attributes[name]` fields of a cart form (Shopify keeps them on the cart, then the order); 400 on junk."""
-    attributes: dict[str, str] = {}
-    for key, value in form.items():
-        if not key.startswith("attributes["):
-            continue
-        match = _ATTRIBUTE.match(key)
-        if match is None or len(value) > 255 or "\x00" in value or "\x00" in key:
-            raise InvalidRequest(f"{key[:80]!r} is not a cart attribute; use attributes[name] with a short value.")
-        attributes[match.group(1)] = value
-    if len(attributes) > MAX_PROPERTIES:
-        raise InvalidRequest(f"At most {MAX_PROPERTIES} cart attributes.")
-    return attributes
+    """The `attributes[name]` fields of a cart form (Shopify keeps them on the cart, then the order); an empty one
+    removes the attribute (update_cart_attributes); 400 on junk."""
+    return _bracketed_fields(form, prefix="attributes", shape=_ATTRIBUTE, what="cart attribute", keep_empty=True)
 
 
 def update_cart_attributes(*, session: SessionBase, attributes: Mapping[str, str]) -> dict[str, str]:

@@ -3,7 +3,6 @@
 Errors raised here are merchants.exceptions; bitrecs_site.exception_handler turns them into JSON answers.
 """
 
-import math
 from typing import Any
 
 from django.conf import settings
@@ -14,6 +13,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 from rest_framework.throttling import SimpleRateThrottle
 
+from bitrecs_site.security import client_ip, rate_setting, throttle_refusal
 from merchants.models import WooCommerceInstall
 from merchants.services.handoff import start_first_sync
 from merchants.services.webhooks import parse_json_object, read_limited_body
@@ -30,24 +30,19 @@ class ConnectRateThrottle(SimpleRateThrottle):
     scope = "woocommerce_connect"
 
     def get_rate(self) -> str | None:
-        value = str(settings.WOOCOMMERCE_CONNECT_RATE_LIMIT).strip()
-        return None if value.lower() == "off" or not value else value
+        return rate_setting(settings.WOOCOMMERCE_CONNECT_RATE_LIMIT)
 
     def get_cache_key(self, request: Any, view: Any) -> str | None:
-        trusted = int(settings.WIDGET_TRUSTED_PROXIES)
-        hops = [hop.strip() for hop in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if hop.strip()]
-        ident = hops[-min(trusted, len(hops))] if trusted > 0 and hops else str(request.META.get("REMOTE_ADDR", ""))
-        return self.cache_format % {"scope": self.scope, "ident": ident}
+        return self.cache_format % {"scope": self.scope, "ident": client_ip(request)}
 
 
 @require_GET
 def connect(request: HttpRequest) -> HttpResponse:
     """Start a key request: send the merchant to their store's /wc-auth/v1/authorize grant screen."""
-    throttle = ConnectRateThrottle()
-    if throttle.rate is not None and not throttle.allow_request(request, None):  # type: ignore[arg-type]
-        wait = max(1, math.ceil(throttle.wait() or 1))
+    wait = throttle_refusal(ConnectRateThrottle(), request)
+    if wait is not None:
         body = {"error": "rate_limited", "detail": f"Too many connection requests; try again in {wait} seconds."}
-        return JsonResponse(body, status=429, headers={"Retry-After": str(wait)})
+        return JsonResponse(body, status=429, headers={"Retry-After": wait})
     _, authorize_url = begin_woocommerce_install(raw_url=request.GET.get("store_url", ""))
     return HttpResponseRedirect(authorize_url)
 

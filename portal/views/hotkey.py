@@ -20,6 +20,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from bitrecs_site.exception_handler import error_response
 from bitrecs_site.json_intake import parse_json_object
+from bitrecs_site.security import rate_setting, throttle_refusal
 from portal.access import SESSION_HOTKEY, SESSION_ROLE
 from recommendations.views.widget import WidgetClientRateThrottle
 from subnet.signin import SignInRefused, get_hotkey_user, issue_challenge, redeem_challenge
@@ -61,16 +62,13 @@ class HotkeySignInRateThrottle(WidgetClientRateThrottle):
     scope = "portal_hotkey"
 
     def get_rate(self) -> str | None:
-        value = str(settings.PORTAL_HOTKEY_RATE_LIMIT).strip()
-        return None if value.lower() in {"", "off"} else value
+        return rate_setting(settings.PORTAL_HOTKEY_RATE_LIMIT)
 
 
 def _throttled(request: HttpRequest) -> JsonResponse | None:
-    throttle = HotkeySignInRateThrottle()
-    if throttle.rate is None or throttle.allow_request(request, None):  # type: ignore[arg-type]
+    retry = throttle_refusal(HotkeySignInRateThrottle(), request)
+    if retry is None:
         return None
-    wait = throttle.wait()
-    retry = str(max(1, int(wait + 0.999))) if wait is not None else "60"
     response = error_response(
         status=429, code="throttled", detail=f"Too many sign-in attempts from here; try again in {retry} s."
     )

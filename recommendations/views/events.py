@@ -16,6 +16,7 @@ from rest_framework.request import Request
 from rest_framework.throttling import SimpleRateThrottle
 from rest_framework.views import APIView
 
+from bitrecs_site.security import throttle_refusal
 from merchants.exceptions import MerchantError, PayloadTooLarge, StoreNotFound
 from recommendations.selectors import get_serving_store
 from recommendations.services.events import MAX_BATCH_BYTES, accept_event_batch, parse_event_batch
@@ -54,10 +55,9 @@ def _error(status: int, code: str, detail: str, **headers: str) -> JsonResponse:
 
 
 def _throttled(throttle: SimpleRateThrottle, request: HttpRequest) -> JsonResponse | None:
-    if throttle.rate is None or throttle.allow_request(request, None):  # type: ignore[arg-type]
+    retry = throttle_refusal(throttle, request)
+    if retry is None:
         return None
-    wait = throttle.wait()
-    retry = str(max(1, int(wait + 0.999))) if wait is not None else "60"
     return _error(429, "throttled", f"Too many event batches; send again in {retry} s.", Retry_After=retry)
 
 

@@ -22,7 +22,8 @@ from rest_framework.throttling import SimpleRateThrottle
 from rest_framework.views import APIView
 
 from bitrecs_site.exception_handler import ErrorSerializer
-from bitrecs_site.security import client_ip
+from bitrecs_site.query_params import repeated_parameters
+from bitrecs_site.security import client_ip, rate_setting
 from merchants.exceptions import StoreNotFound
 from recommendations import process_state
 from recommendations.experiments import get_arm, get_widget_settings
@@ -48,10 +49,9 @@ ALLOW = "GET, POST, HEAD, OPTIONS"
 
 
 def _rate(setting: str) -> str | None:
-    if str(settings.WIDGET_RATE_LIMIT).strip().lower() == "off":
+    if rate_setting(settings.WIDGET_RATE_LIMIT) is None:
         return None  # load tests switch every widget limit off with this one variable
-    value = str(getattr(settings, setting)).strip()
-    return None if value.lower() == "off" or not value else value
+    return rate_setting(getattr(settings, setting))
 
 
 class WidgetClientRateThrottle(SimpleRateThrottle):
@@ -236,7 +236,7 @@ def _form_body(request: Request) -> QueryDict:
             detail="Send the parameters as an application/x-www-form-urlencoded body (or use GET).",
         )
     form = django_request.POST
-    repeated = sorted(name for name, values in form.lists() if len(values) > 1)
+    repeated = repeated_parameters(params=form)
     if repeated:
         raise ValidationError({name: ["Give this parameter once."] for name in repeated})
     return form

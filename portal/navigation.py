@@ -5,6 +5,8 @@ from typing import Any
 from django.http import HttpRequest
 from django.urls import NoReverseMatch, reverse
 
+from portal.access import signed_in_hotkey
+
 # (label, URL name) of a store's pages, in menu order; a page whose route does not exist is left out.
 STORE_PAGES = [
     ("Overview", "portal-store"),
@@ -37,6 +39,9 @@ def portal_navigation(request: HttpRequest) -> dict[str, Any]:
     if store_id is not None:
         store_pages = [link for label, name in STORE_PAGES if (link := _link(label, name, store_id))]
     network_pages = [link for label, name in NETWORK_PAGES if (link := _link(label, name))]
+    if request.user.is_authenticated and signed_in_hotkey(request) is None:
+        # A merchant (or staff) session has no hotkey of its own: "My hotkey" would only offer another sign-in.
+        network_pages = [link for link in network_pages if link["name"] != "portal-neuron"]
     return {
         "portal_store_pages": store_pages,
         "portal_network_pages": network_pages,

@@ -93,3 +93,14 @@ def test_the_vendored_chart_js_is_the_pinned_npm_release():
     installed = ROOT / "node_modules" / "chart.js" / "dist" / "chart.umd.min.js"
     if installed.exists():  # after `npm ci` (make setup-dev): the copy is byte for byte the registry's file
         assert vendored.read_bytes() == installed.read_bytes()
+
+
+def test_a_merchants_menu_has_the_leaderboard_but_no_hotkey_page(merchant):
+    user, store = merchant
+    client = Client()
+    client.force_login(user)
+
+    page = client.get(f"/portal/stores/{store.pk}/").content.decode()
+
+    assert 'href="/portal/leaderboard"' in page
+    assert 'href="/portal/neuron"' not in page

@@ -44,7 +44,7 @@ migrate: setup
 	$(BIN)/python manage.py migrate --noinput
 
 demo: migrate
-	$(BIN)/python manage.py seed_demo
+	APP_URL=$${APP_URL:-http://127.0.0.1:$(PORT)} $(BIN)/python manage.py seed_demo
 
 run: demo
 	@echo ""

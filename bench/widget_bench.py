@@ -32,6 +32,7 @@ gunicorn is started in its own process group and always stopped (also on Ctrl-C)
 import argparse
 import contextlib
 import http.client
+import io
 import json
 import os
 import random
@@ -120,6 +121,133 @@ def seed(*, catalog: Path, reseed: bool, sample: int) -> tuple[int, list[str]]:
     connections.close_all()
     random.Random(SEED).shuffle(skus)
     return products, skus[:sample]
+
+
+VARIANTS = (
+    "Classic",
+    "Studio",
+    "Weekend",
+    "Urban",
+    "Coastal",
+    "Heritage",
+    "Essential",
+    "Nordic",
+    "Midnight",
+    "Summer",
+    "Alpine",
+    "Vintage",
+    "Metro",
+    "Festival",
+    "Harbour",
+    "Meadow",
+    "Canyon",
+    "Lagoon",
+    "Ember",
+    "Orchard",
+)
+
+
+def write_big_catalog(*, source: Path, products: int, path: Path) -> int:
+    """An ASOS-column CSV of `products` rows: the source's rows repeated, each repeat under a new SKU (its id), a
+    title with a different edition word and colour, and another price, so they are distinct products."""
+    import csv
+
+    with source.open(newline="", encoding="utf-8") as handle:
+        rows = [row for row in csv.DictReader(handle) if row.get("SKU", "").strip() and row.get("Name", "").strip()]
+    colours = sorted({row.get("Color", "") for row in rows if row.get("Color")}) or ["Black"]
+    columns = ["Name", "Categories", "Regular price", "Color", "SKU"]
+    written = 0
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=columns, extrasaction="ignore")
+        writer.writeheader()
+        repeat = 0
+        while written < products:
+            for index, row in enumerate(rows):
+                if written >= products:
+                    break
+                if repeat == 0:
+                    writer.writerow(row)
+                else:
+                    variant = VARIANTS[(repeat - 1) % len(VARIANTS)]
+                    colour = colours[(index + repeat * 7) % len(colours)]
+                    try:
+                        price = f"{float(row['Regular price']) * (1 + 0.07 * repeat):.2f}"
+                    except ValueError:
+                        price = row["Regular price"]
+                    name = f"{row['Name']} - {variant} edition {repeat} in {colour.lower()}"
+                    categories = row.get("Categories", "")
+                    writer.writerow(
+                        {
+                            "Name": name,
+                            "Categories": name if categories == row["Name"] else categories,
+                            "Regular price": price,
+                            "Color": colour,
+                            "SKU": f"{row['SKU'].strip()}-r{repeat}",
+                        }
+                    )
+                written += 1
+            repeat += 1
+    return written
+
+
+def seed_big(*, source: Path, products: int, reseed: bool) -> tuple[str, int, list[str]]:
+    """The store `bench-N` with an N-product catalog imported by `manage.py import_catalog --build-now` (kept between
+    runs unless reseed); returns its site key, its product count and every SKU of its catalog."""
+    from django.core.management import call_command
+    from django.db import connections
+
+    from catalog_sync.models import Product
+    from merchants.models import Store
+    from merchants.services.stores import create_store
+    from recommendations.models import RecommendationList
+
+    site_key = f"{SITE_KEY}-{products}"
+    call_command("migrate", verbosity=0)
+    store = Store.objects.filter(site_key=site_key).first()
+    if store is not None and (reseed or not RecommendationList.objects.filter(store=store).exists()):
+        store.delete()
+        store = None
+    if store is None:
+        store = create_store(platform="custom", domain=f"{site_key}.local", site_key=site_key, name=site_key)
+        path = BENCH_DIR / f"asos_{products}.csv"
+        write_big_catalog(source=source, products=products, path=path)
+        started = time.monotonic()
+        call_command("import_catalog", str(path), store=site_key, build_now=True)
+        print(f"import_catalog --build-now of {products} products: {time.monotonic() - started:.1f}s")
+    skus = sorted(Product.objects.filter(store=store).exclude(sku="").values_list("sku", flat=True))
+    count = Product.objects.filter(store=store).count()
+    connections.close_all()
+    return site_key, count, skus
+
+
+def personalised_paths(
+    *, site_key: str, skus: list[str], mode: str, count: int, limit: int, rng: random.Random
+) -> list[str]:
+    """`count` widget URLs, each a random query SKU with `viewed=` three other random SKUs (mode viewed), `cart=`
+    two (cart), or both, so that no two requests ask the same."""
+    paths = []
+    for _ in range(count):
+        picked = rng.sample(skus, 6)
+        query = f"/api/v1/recommendations?site_key={site_key}&sku={picked[0]}&limit={limit}"
+        if mode in ("viewed", "both"):
+            query += "&viewed=" + ",".join(picked[1:4])
+        if mode in ("cart", "both"):
+            query += "&cart=" + ",".join(picked[4:6])
+        paths.append(query)
+    return paths
+
+
+def worker_rss_mb(arbiter: int) -> list[float]:
+    """The resident memory (MB) of each of the gunicorn arbiter's workers."""
+    sizes = []
+    with contextlib.suppress(OSError):
+        for child in Path(f"/proc/{arbiter}/task/{arbiter}/children").read_text().split():
+            with contextlib.suppress(OSError, ValueError):
+                for line in Path(f"/proc/{child}/status").read_text().splitlines():
+                    if line.startswith("VmRSS:"):
+                        sizes.append(round(int(line.split()[1]) / 1024, 1))
+    return sizes
 
 
 def _free_port() -> int:
@@ -337,6 +465,113 @@ def run_python_load(
     )
 
 
+# --- in-process profile ------------------------------------------------------------------------------------------
+
+
+def _environ(path: str) -> dict[str, Any]:
+    route, _, query = path.partition("?")
+    return {
+        "REQUEST_METHOD": "GET",
+        "PATH_INFO": route,
+        "QUERY_STRING": query,
+        "SERVER_NAME": "127.0.0.1",
+        "SERVER_PORT": "80",
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "REMOTE_ADDR": "127.0.0.1",
+        "wsgi.url_scheme": "http",
+        "wsgi.input": io.BytesIO(b""),
+        "wsgi.errors": sys.stderr,
+    }
+
+
+def profile(*, site_key: str, paths: list[str], requests: int, cprofile: bool) -> dict[str, Any]:
+    """Run `requests` of the paths through bitrecs_site.wsgi's application in this process, timing each phase of
+    the answer (wrapped functions, perf_counter): the whole WSGI call, the view's render_answer, the selector's
+    get_recommendations, and inside it the query SKU's lists, the session SKUs' ids, the live engine's recommend(),
+    the session products' stored lists, the rules with the product rows, and attribution. With cprofile, also the
+    top functions by cumulative time. The live engine is built first (when RECS_LIVE_ENGINE_MAX_PRODUCTS allows):
+    its build time and the process's RSS before and after are reported."""
+    import cProfile
+    import pstats
+    import resource
+
+    from bitrecs_site.wsgi import application
+    from merchants.models import Store
+    from recommendations import fast_path, process_state
+    from recommendations.engine import Recommender
+    from recommendations.selectors import serving
+    from recommendations.views import widget
+
+    store = Store.objects.get(site_key=site_key)
+    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    started = time.perf_counter()
+    engine = process_state.warm_live_engine(store_id=store.id)
+    build_seconds = time.perf_counter() - started
+    rss_after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    totals: dict[str, float] = {}
+
+    def timed(name: str, function: Any) -> Any:
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            begun = time.perf_counter()
+            try:
+                return function(*args, **kwargs)
+            finally:
+                totals[name] = totals.get(name, 0.0) + time.perf_counter() - begun
+
+        return wrapper
+
+    patches = [
+        (widget, "render_answer", "render_answer (view: store, arm, selector, JSON)"),
+        (fast_path, "render_answer", "render_answer (view: store, arm, selector, JSON)"),
+        (widget, "get_recommendations", "get_recommendations (selector)"),
+        (serving, "_lists_for_sku", "  query SKU -> its stored lists"),
+        (serving, "get_external_ids_for_skus", "  session SKUs -> product ids"),
+        (serving, "_merged_session_lists", "  session products' stored lists (no live engine)"),
+        (serving, "_select", "  rules + product rows"),
+        (serving, "_attribution", "  attribution"),
+        (Recommender, "recommend", "  live engine recommend()"),
+    ]
+    originals = [(owner, name, getattr(owner, name)) for owner, name, _ in patches]
+    for owner, name, label in patches:
+        setattr(owner, name, timed(label, getattr(owner, name)))
+
+    def call(path: str) -> None:
+        statuses: list[str] = []
+        body = b"".join(application(_environ(path), lambda status, headers, *_: statuses.append(status)))
+        if not statuses or not statuses[0].startswith("200") or not json.loads(body)["items"]:
+            raise RuntimeError(f"{path}: {statuses} {body[:200]!r}")
+
+    profiler = cProfile.Profile() if cprofile else None
+    try:
+        for path in paths[:20]:
+            call(path)  # warm-up: the store's caches, the serializer, the connection
+        totals.clear()
+        wsgi = timed("WSGI call (all of it)", call)
+        if profiler is not None:
+            profiler.enable()
+        for index in range(requests):
+            wsgi(paths[20 + index % (len(paths) - 20)])
+        if profiler is not None:
+            profiler.disable()
+    finally:
+        for owner, name, original in originals:
+            setattr(owner, name, original)
+    per_request = {name: round(seconds / requests * 1000, 3) for name, seconds in totals.items()}
+    result: dict[str, Any] = {
+        "requests": requests,
+        "live_engine": engine is not None,
+        "live_engine_build_s": round(build_seconds, 2),
+        "max_rss_mb_before_build": round(rss_before, 1),
+        "max_rss_mb_after_build": round(rss_after, 1),
+        "ms_per_request": dict(sorted(per_request.items(), key=lambda kv: -kv[1])),
+    }
+    if profiler is not None:
+        stream = io.StringIO()
+        pstats.Stats(profiler, stream=stream).sort_stats("cumulative").print_stats(35)
+        result["cprofile"] = stream.getvalue()
+    return result
+
+
 # --- main ----------------------------------------------------------------------------------------------------------
 
 
@@ -350,7 +585,7 @@ def measure(
     args: argparse.Namespace,
 ) -> list[dict[str, Any]]:
     """Start a server with this answer-cache setting, run the bare/widget rounds, stop it; return the rounds."""
-    port = _free_port()
+    port = args.port or _free_port()
     server = start_server(
         port,
         BENCH_DIR / "gunicorn.log",
@@ -362,13 +597,18 @@ def measure(
     if answer_cache_seconds > 0 and shared_answers_url != "off":
         label += " + shared (Redis)"
     try:
+        started = time.monotonic()
         wait_until_up(port, server)
+        up_seconds = time.monotonic() - started
         status, body = _get(port, widget_paths[0])
         answer = json.loads(body)
         if status != 200 or not answer.get("items"):
             raise RuntimeError(f"the widget endpoint answered {status}: {body[:300]!r}")
         if not args.json:
-            print(f"[{label}] sample answer: {len(answer['items'])} items, source {answer['source']}")
+            print(
+                f"[{label}] up in {up_seconds:.1f}s; sample answer: {len(answer['items'])} items, source "
+                f"{answer['source']}; worker RSS {worker_rss_mb(server.pid)} MB"
+            )
         for round_number in range(args.rounds):
             order = [("bare", bare_paths), ("widget", widget_paths)]
             if round_number % 2:
@@ -388,6 +628,7 @@ def measure(
                 "throughput_ratio": round(widget.rps / bare.rps, 3),
                 "p99_ratio": round(widget.p99_ms / bare.p99_ms, 3),
                 "cpu_ratio": round(cpu_us["bare"] / cpu_us["widget"], 3) if cpu_us["widget"] else 0.0,
+                "worker_rss_mb": worker_rss_mb(server.pid),
             }
             rows.append(row)
             if not args.json:
@@ -396,7 +637,9 @@ def measure(
                     f"p99 {bare.p99_ms:6.2f} ms | widget {widget.rps:6.0f} req/s p50 {widget.p50_ms:5.2f} ms "
                     f"p99 {widget.p99_ms:6.2f} ms | {row['throughput_ratio']:.2f}x throughput, "
                     f"{row['p99_ratio']:.2f}x p99 | CPU/request bare {cpu_us['bare']:.0f} us, widget "
-                    f"{cpu_us['widget']:.0f} us ({row['cpu_ratio']:.2f}x) | errors {bare.errors}/{widget.errors}"
+                    f"{cpu_us['widget']:.0f} us ({row['cpu_ratio']:.2f}x) | errors {bare.errors}/{widget.errors} | "
+                    f"worker RSS "
+                    f"{row['worker_rss_mb']} MB"
                 )
     finally:
         stop_server(server)
@@ -429,7 +672,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duration", type=int, default=10, help="seconds per measured run (default 10)")
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--rounds", type=int, default=3, help="bare/widget pairs, alternating order (default 3)")
-    parser.add_argument("--skus", type=int, default=1000, help="distinct product URLs cycled through")
+    parser.add_argument("--skus", type=int, default=0, help="distinct URLs cycled through (default 1000)")
     parser.add_argument("--limit", type=int, default=4)
     parser.add_argument(
         "--answer-cache",
@@ -444,6 +687,28 @@ def main(argv: list[str] | None = None) -> int:
         help="answers shared by the workers through Redis (RECS_SHARED_ANSWERS_URL = REDIS_URL): on, off, both, or "
         "auto (on when REDIS_URL is set, as in production)",
     )
+    parser.add_argument(
+        "--personalised",
+        choices=["viewed", "cart", "both"],
+        default=None,
+        help="personalised requests: each a random query SKU with viewed= three random SKUs, cart= two, or both "
+        "(never the same twice; --skus is then the number of distinct URLs, default 20000)",
+    )
+    parser.add_argument(
+        "--products",
+        type=int,
+        default=0,
+        help="a catalog of this many products (the --catalog rows repeated under new SKUs and titles), imported by "
+        "manage.py import_catalog --build-now into the store bench-N",
+    )
+    parser.add_argument("--port", type=int, default=0, help="gunicorn's port (default: a free one)")
+    parser.add_argument(
+        "--profile",
+        type=int,
+        default=0,
+        help="instead of the HTTP rounds: this many requests in this process, with the time of each phase",
+    )
+    parser.add_argument("--cprofile", action="store_true", help="with --profile: cProfile's top functions too")
     parser.add_argument("--reseed", action="store_true", help="rebuild the bench store from the catalog")
     parser.add_argument("--python-load", action="store_true", help="use the Python load loop even if wrk exists")
     parser.add_argument("--json", action="store_true", help="print the result as one JSON object")
@@ -452,12 +717,41 @@ def main(argv: list[str] | None = None) -> int:
     _setup_django()
     from django.conf import settings
 
-    products, skus = seed(catalog=args.catalog, reseed=args.reseed, sample=args.skus)
-    if not skus:
-        print("the bench store has no product with a SKU and a list", file=sys.stderr)
+    distinct = args.skus or (20_000 if args.personalised else 1000)
+    if args.products > 0:
+        site_key, products, every_sku = seed_big(source=args.catalog, products=args.products, reseed=args.reseed)
+        rng = random.Random(SEED)
+        skus = rng.sample(every_sku, min(distinct, len(every_sku))) if not args.personalised else every_sku
+    else:
+        site_key = SITE_KEY
+        products, skus = seed(catalog=args.catalog, reseed=args.reseed, sample=distinct)
+    if len(skus) < 6:
+        print("the bench store has too few products with a SKU and a list", file=sys.stderr)
         return 1
-    widget_paths = [f"/api/v1/recommendations?site_key={SITE_KEY}&sku={sku}&limit={args.limit}" for sku in skus]
-    bare_paths = [f"/bench/bare?sku={sku}" for sku in skus]
+    if args.personalised:
+        widget_paths = personalised_paths(
+            site_key=site_key,
+            skus=skus,
+            mode=args.personalised,
+            count=distinct,
+            limit=args.limit,
+            rng=random.Random(SEED + 1),
+        )
+    else:
+        widget_paths = [f"/api/v1/recommendations?site_key={site_key}&sku={sku}&limit={args.limit}" for sku in skus]
+    bare_paths = [f"/bench/bare?n={n}" for n in range(len(widget_paths))]
+    if args.profile:
+        result = profile(site_key=site_key, paths=widget_paths, requests=args.profile, cprofile=args.cprofile)
+        if args.json:
+            print(json.dumps(result))
+            return 0
+        print(result.pop("cprofile", ""))
+        table = result.pop("ms_per_request")
+        print(json.dumps(result))
+        print(f"{products} products, {args.personalised or 'plain'} requests, ms per request (in-process):")
+        for name, ms in table.items():
+            print(f"  {ms:8.3f}  {name}")
+        return 0
     use_wrk = shutil.which("wrk") is not None and not args.python_load
     load = run_wrk if use_wrk else run_python_load
     generator = "wrk (2 threads, Lua script cycling URLs)" if use_wrk else "Python threads with keep-alive"
@@ -479,6 +773,8 @@ def main(argv: list[str] | None = None) -> int:
         "generator": generator,
         "products": products,
         "skus": len(skus),
+        "personalised": args.personalised,
+        "distinct_urls": len(widget_paths),
         "connections": args.connections,
         "duration_s": args.duration,
         "modes": {},
@@ -503,13 +799,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         print(json.dumps(summary))
         return 0
+    targets = ("0.5", "2") if args.personalised else ("1.0", "1.2")  # issue 13 (personalised), issue 10
     for name, mode in summary["modes"].items():
         m = mode["median"]
         print(
             f"median [{name}]: bare {m['bare_rps']:.0f} req/s (p50 {m['bare_p50_ms']:.2f} ms, p99 "
             f"{m['bare_p99_ms']:.2f} ms); widget {m['widget_rps']:.0f} req/s (p50 {m['widget_p50_ms']:.2f} ms, "
             f"p99 {m['widget_p99_ms']:.2f} ms); widget/bare {m['throughput_ratio']:.2f}x throughput "
-            f"(target >= 1.0), {m['p99_ratio']:.2f}x p99 (target <= 1.2); CPU/request bare "
+            f"(target >= {targets[0]}), {m['p99_ratio']:.2f}x p99 (target <= {targets[1]}); CPU/request bare "
             f"{m['bare_cpu_us_per_request']:.0f} us, widget {m['widget_cpu_us_per_request']:.0f} us "
             f"({m['cpu_ratio']:.2f}x)"
         )

@@ -8,6 +8,7 @@ from urllib.parse import urlencode
 
 import pytest
 from django.core.cache import cache
+from django.db import connection
 from django.test import Client
 from django.utils import timezone
 
@@ -17,7 +18,7 @@ from merchants.models import Store
 from merchants.tests.factories import StoreFactory
 from recommendations.models import NetworkAnswer, RecommendationList, generate_rec_id
 from recommendations.process_state import clear_process_caches, warm_live_engine
-from recommendations.selectors import get_rec_attribution, rec_id_source
+from recommendations.selectors import get_external_ids_for_skus, get_rec_attribution, rec_id_source
 from recommendations.services import store_network_list
 
 pytestmark = pytest.mark.django_db
@@ -831,3 +832,38 @@ def test_a_post_that_is_not_one_form_of_the_parameters_is_refused(
         assert error in response.json()["fields"]
     else:
         assert "application/x-www-form-urlencoded" in response.json()["detail"]
+
+
+# --- session SKUs -> product ids ----------------------------------------------------------------------------------
+
+
+def test_session_skus_map_to_ids_in_one_indexed_query(django_assert_num_queries: Any) -> None:
+    # given: two products sharing a SKU (the older one answers), one asked by its external id, another store's
+    store = make_store()
+    older = make_product(store, 1, sku="SHARED")
+    make_product(store, 2, sku="SHARED")
+    make_product(store, 3)
+    other = StoreFactory.create(domain="other.example.com", site_key="sk_other")
+    make_product(other, 4)
+
+    # when: the session's SKUs are mapped (all of them found: no variant query)
+    with django_assert_num_queries(1) as captured:
+        ids = get_external_ids_for_skus(store_id=store.id, skus=["SKU-3", "SHARED", "p2"])
+
+    # then: in order; another store's SKU is not this store's
+    assert ids == ["p3", older.external_id, "p2"]
+    assert get_external_ids_for_skus(store_id=store.id, skus=["SKU-4"]) == [""]
+    if connection.vendor == "sqlite":  # each half by its index, never a walk of the store's products
+        with connection.cursor() as cursor:
+            cursor.execute("EXPLAIN QUERY PLAN " + captured.captured_queries[0]["sql"])
+            plan = " ".join(str(row[-1]) for row in cursor.fetchall())
+        assert "product_store_sku_idx" in plan and "sqlite_autoindex_catalog_sync_product_1" in plan
+        assert "catalog_sync_product_store_id" not in plan
+
+
+def test_a_session_sku_of_a_variant_maps_to_its_product() -> None:
+    store = make_store()
+    product = make_product(store, 1)
+    VariantFactory.create(product=product, sku="VAR-1")
+
+    assert get_external_ids_for_skus(store_id=store.id, skus=["VAR-1", "nope", "SKU-1"]) == ["p1", "", "p1"]

@@ -1,5 +1,8 @@
 """Small database helpers shared by the apps."""
 
+from django.core.management.base import CommandError
+from django.db import DEFAULT_DB_ALIAS, connections
+from django.db.migrations.executor import MigrationExecutor
 from django.db.models import Model, QuerySet
 
 
@@ -11,3 +14,16 @@ def delete_in_batches(queryset: "QuerySet[Model]", *, batch: int = 10_000) -> in
         if not ids:
             return deleted
         deleted += queryset.model._default_manager.filter(pk__in=ids).delete()[0]
+
+
+def require_migrated_database(*, using: str = DEFAULT_DB_ALIAS) -> None:
+    """Stop a management command with a clear message when the database lacks tables (a fresh checkout not migrated
+    yet, or a DATABASE_URL pointing at a new database), instead of failing on the first query with a traceback."""
+    executor = MigrationExecutor(connections[using])
+    pending = executor.migration_plan(executor.loader.graph.leaf_nodes())
+    if pending:
+        apps = sorted({migration.app_label for migration, _ in pending})
+        raise CommandError(
+            f"The database has {len(pending)} unapplied migration(s) ({', '.join(apps)}): "
+            "run `make migrate` (or `python manage.py migrate`) first."
+        )

@@ -11,6 +11,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
+from bitrecs_site.db import require_migrated_database
 from catalog_sync.exceptions import CatalogSyncError
 from catalog_sync.importers import FORMATS
 from catalog_sync.models import SyncRun
@@ -42,6 +43,7 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
+        require_migrated_database()
         store = Store.objects.filter(site_key=options["store"]).first()
         if store is None:
             raise CommandError(f"No store has the site key {options['store']!r}; create one with create_store.")

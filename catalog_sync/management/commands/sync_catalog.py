@@ -6,6 +6,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
+from bitrecs_site.db import require_migrated_database
 from catalog_sync.models import SyncRun
 from catalog_sync.services.sync import SyncStep, begin_store_sync, fail_sync_run, run_sync_step
 from catalog_sync.tasks import sync_store_task
@@ -27,6 +28,7 @@ class Command(BaseCommand):
         parser.add_argument("--kind", choices=[SyncRun.Kind.FULL, SyncRun.Kind.CATCH_UP], default=SyncRun.Kind.FULL)
 
     def handle(self, *args: Any, **options: Any) -> None:
+        require_migrated_database()
         store = Store.objects.filter(site_key=options["store"]).first()
         if store is None:
             raise CommandError(f"No store has the site key {options['store']!r}.")

@@ -3,6 +3,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
+from bitrecs_site.db import require_migrated_database
 from merchants.exceptions import InvalidRequest
 from merchants.models import Store
 from merchants.services.stores import create_store
@@ -18,6 +19,7 @@ class Command(BaseCommand):
         parser.add_argument("--name", default="", help="a display name (defaults to the domain)")
 
     def handle(self, *args: Any, **options: Any) -> None:
+        require_migrated_database()
         try:
             store = create_store(
                 platform=options["platform"],

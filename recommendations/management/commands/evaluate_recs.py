@@ -4,6 +4,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from bitrecs_site.db import require_migrated_database
 from recommendations.engine import EngineConfig
 from recommendations.evaluation import Model, result_json, run_evaluation, run_heldout_evaluation
 
@@ -38,6 +39,7 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         if options["k"] < 1:
             raise CommandError("--k must be at least 1.")
+        require_migrated_database()
         if options["heldout"]:
             if options["baseline"]:
                 raise CommandError("--heldout evaluates the engine; it does not combine with --baseline.")

@@ -5,6 +5,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from bitrecs_site.db import require_migrated_database
 from subnet.selectors import DEFAULT_POOL_SIZE, MAX_POOL_SIZE, MIN_POOL_SIZE
 
 
@@ -31,6 +32,7 @@ class Command(BaseCommand):
         parser.add_argument("--no-progress", action="store_true", help="No progress lines on stderr.")
 
     def handle(self, *args: Any, **options: Any) -> None:
+        require_migrated_database()
         if not 1 <= options["k"] <= 20:
             raise CommandError("--k must be 1 to 20 (what a validator asks miners for).")
         if options["miners"] < 1:

@@ -294,6 +294,21 @@ def _fetch_product_rows(*, store_id: int, external_ids: Sequence[str], taxonomy:
     ]
 
 
+def _fetch_session_lists(*, store_id: int, session_ids: Sequence[str], placements: Sequence[str]) -> list[_StoredList]:
+    """The store's local lists of these query products in these placements (by the (store, placement, source,
+    query_id) index)."""
+    lists = connection.ops.quote_name(RecommendationList._meta.db_table)
+    sql = (
+        f"SELECT {', '.join(_LIST_FIELDS)} FROM {lists} "  # noqa: S608
+        f"WHERE store_id = %s AND source = %s AND placement IN ({', '.join(['%s'] * len(placements))}) "
+        f"AND query_id IN ({', '.join(['%s'] * len(session_ids))})"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [store_id, Source.LOCAL, *placements, *session_ids])
+        raw = cursor.fetchall()
+    return [_stored((*row[:5], _json(row[5]), _aware(row[6]))) for row in raw]
+
+
 def _json(value: Any) -> Any:
     return json.loads(value) if isinstance(value, str | bytes) else value
 
@@ -340,11 +355,8 @@ def _merged_session_lists(
 ) -> list[tuple[list[str], str | None]]:
     """The session products' local lists merged round-robin (most recent product first), as one chain segment."""
     placements: list[str] = [Placement.CART, Placement.PRODUCT] if placement == Placement.CART else [Placement.PRODUCT]
-    rows = RecommendationList.objects.filter(
-        store_id=store_id, source=Source.LOCAL, query_id__in=list(session_ids), placement__in=placements
-    ).values_list(*_LIST_FIELDS)
     best: dict[str, _StoredList] = {}
-    for stored in map(_stored, rows):
+    for stored in _fetch_session_lists(store_id=store_id, session_ids=session_ids, placements=placements):
         current = best.get(stored.query_id)
         if current is None or placements.index(stored.placement) < placements.index(current.placement):
             best[stored.query_id] = stored

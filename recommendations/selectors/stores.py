@@ -23,6 +23,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from django.conf import settings
+from django.db import connection
 
 from catalog_sync.models import Product, Variant
 from merchants.models import Store
@@ -176,13 +177,15 @@ def get_external_ids_for_skus(*, store_id: int, skus: Sequence[str]) -> list[str
     by_id: set[str] = set()
     # One query of two indexed halves, (store, sku) and (store, external_id), sorted here: an OR of the two, or an
     # ORDER BY on their union, makes SQLite walk all of the store's products (78 ms at 100k products, not 0.3 ms).
-    products = Product.objects.filter(store_id=store_id)
-    fields = ("id", "external_id", "sku")
-    both = (
-        products.filter(sku__in=wanted)
-        .values_list(*fields)
-        .union(products.filter(external_id__in=wanted).values_list(*fields), all=True)
-    )
+    # In SQL: the ORM takes longer to build it than the database to run it (it runs on each personalised answer).
+    table = connection.ops.quote_name(Product._meta.db_table)
+    marks = ", ".join(["%s"] * len(wanted))
+    half = f"SELECT id, external_id, sku FROM {table} WHERE store_id = %s AND "  # noqa: S608 (names from the model)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"{half}sku IN ({marks}) UNION ALL {half}external_id IN ({marks})", [store_id, *wanted, store_id, *wanted]
+        )
+        both = cursor.fetchall()
     for _, external_id, sku in sorted(both, reverse=True):  # the lowest id last: it wins a shared SKU
         by_sku[sku] = external_id
         by_id.add(external_id)

@@ -442,6 +442,24 @@ def test_a_cart_without_an_engine_merges_the_cart_items_lists_and_never_shows_ca
     assert not response.has_header("ETag")
 
 
+def test_a_session_without_an_engine_costs_four_queries_once_the_store_is_cached(
+    client: Client, catalog: tuple[Store, list[Product]], django_assert_num_queries: Any
+) -> None:
+    # given: the query product's list and the viewed products' lists; the store, its arm and settings cached
+    store, products = catalog
+    store_list(store, products[0], ["p1", "p2"])
+    store_list(store, products[5], ["p6", "p3"])
+    store_list(store, products[7], ["p4", "p8"])
+    client.get(URL, {"site_key": "sk_test", "sku": "SKU-1", "viewed": "SKU-2"})
+
+    # when
+    with django_assert_num_queries(4):  # the query's lists, the session's ids, their lists, the products
+        response = client.get(URL, {"site_key": "sk_test", "sku": "SKU-0", "viewed": "SKU-5,SKU-7"})
+
+    # then: the query's list, then the viewed products' lists round-robin (most recent first)
+    assert skus(response) == ["SKU-1", "SKU-2", "SKU-6", "SKU-4"]
+
+
 def test_viewed_items_are_excluded_from_a_product_answer(client: Client, catalog: tuple[Store, list[Product]]) -> None:
     store, products = catalog
     store_list(store, products[0], ["p1", "p2", "p3", "p4", "p5"])

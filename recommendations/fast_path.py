@@ -1,12 +1,13 @@
 """The widget's answers without a session, served in front of Django's WSGI handler (bitrecs_site.wsgi wraps it).
 
-A GET without a session is answered from here: no request object, no middleware, no URL resolving. A fresh kept
-answer (this process's, process_state.answers, or the one the processes share, shared_answers) is sent as it is; a
-miss whose parameters are in their plain form (views.widget.plain_input) for a known store is rendered and kept
-between the request signals Django sends (they recycle database connections). Everything else goes to Django
-unchanged: personalised requests, refused rate limits, bad input and unknown site keys (their 400 and 404),
-parameters in another form (WidgetAnswerMiddleware renders those), and any request this module cannot read as
-Django would (non-ASCII query strings, too many fields).
+The widget's GETs are answered from here: no request object, no middleware, no URL resolving. A fresh kept answer
+(this process's, process_state.answers, or the one the processes share, shared_answers) is sent as it is; a miss
+whose parameters are in their plain form (views.widget.plain_input) for a known store is rendered between the
+request signals Django sends (they recycle database connections), and kept unless it is personalised (a cart or
+viewed SKUs: rendered each time, never kept). Everything else goes to Django unchanged: refused rate limits, bad
+input and unknown site keys (their 400 and 404), parameters in another form (WidgetAnswerMiddleware renders those
+without a session, the view those with one), and any request this module cannot read as Django would (non-ASCII
+query strings, too many fields).
 
 A served answer carries exactly what the Django path sends: the answer's own headers (views.widget.answer_headers,
 the same function the view's responses are built from) followed by those the middlewares in front of
@@ -78,7 +79,7 @@ def serve_cached_answer(
     *, environ: Mapping[str, Any], outer: tuple[Headers, Headers]
 ) -> tuple[str, list[tuple[str, str]], bytes] | None:
     """(status line, headers, body) of the answer to this GET, kept or rendered here, counted against the rate limits;
-    None leaves the request to Django (a personalised request, a refused rate limit, bad or unusual input)."""
+    None leaves the request to Django (a refused rate limit, bad or unusual input)."""
     query = parse_query(query_string=environ.get("QUERY_STRING", ""))
     if query is None:
         return None
@@ -102,8 +103,9 @@ def serve_cached_answer(
 
 
 def _render_here(*, environ: Mapping[str, Any], query: dict[str, str]) -> RenderedAnswer | None:
-    """Render (and keep) the answer to a request in plain form for a known store within the rate limits, between the
-    request signals Django sends (they recycle database connections); None leaves the request to Django."""
+    """Render (and keep, unless personalised) the answer to a request in plain form for a known store within the rate
+    limits, between the request signals Django sends (they recycle database connections); None leaves the request
+    to Django."""
     data = plain_input(query=query)
     if data is None:
         return None

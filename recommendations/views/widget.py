@@ -260,10 +260,13 @@ _LIMIT_SHAPE = re.compile(r"[1-9][0-9]?")
 
 
 def plain_input(*, query: Mapping[str, str]) -> dict[str, Any] | None:
-    """What the InputSerializer returns for a request without a session whose parameters are all in their plain form
-    (a site key's shape, a trimmed SKU, a placement, a limit in 1-20 without sign or zeros, a session id's shape),
-    read in a fraction of its time; None leaves any other request (and its error messages) to the serializer."""
-    if "cart" in query or "viewed" in query:
+    """What the InputSerializer returns for a request whose parameters are all in their plain form (a site key's
+    shape, a trimmed SKU, a placement, a limit in 1-20 without sign or zeros, a session id's shape, cart and viewed
+    SKUs comma-separated without blanks), read in a fraction of its time; None leaves any other request (and its
+    error messages) to the serializer."""
+    cart = _plain_skus(query.get("cart"))
+    viewed = _plain_skus(query.get("viewed"))
+    if cart is None or viewed is None:
         return None
     site_key = query.get("site_key", "")
     placement = query.get("placement", Placement.PRODUCT)
@@ -286,10 +289,26 @@ def plain_input(*, query: Mapping[str, str]) -> dict[str, Any] | None:
         "sku": sku,
         "placement": placement,
         "limit": DEFAULT_LIMIT if limit is None else int(limit),
-        "cart": [],
-        "viewed": [],
+        "cart": cart,
+        "viewed": viewed,
         "sid": sid,
     }
+
+
+_MAX_SKU_LIST_LENGTH = MAX_SESSION_SKUS * (SKU_MAX_LENGTH + 1)  # SkuListField's max_length
+
+
+def _plain_skus(value: str | None) -> list[str] | None:
+    """SkuListField's list for a value in plain form (non-empty SKUs, each trimmed, comma-separated; [] when the
+    parameter is absent); None for any other value (an empty one, blanks, NUL, too many or too long SKUs)."""
+    if value is None:
+        return []
+    if not value or len(value) > _MAX_SKU_LIST_LENGTH or "\x00" in value:
+        return None
+    skus = list(dict.fromkeys(value.split(",")))
+    if len(skus) > MAX_SESSION_SKUS or any(not sku or len(sku) > SKU_MAX_LENGTH or sku != sku.strip() for sku in skus):
+        return None
+    return skus
 
 
 def _render(query: QueryDict) -> "RenderedAnswer":

@@ -3,6 +3,8 @@
     .venv/bin/python -m bench.widget_bench [--catalog PATH] [--duration 10] [--connections 16] [--rounds 3]
                                            [--skus 1000] [--answer-cache both|on|off]
                                            [--shared-answers auto|both|on|off] [--reseed] [--json]
+                                           [--products N] [--personalised viewed|cart|both] [--port P]
+                                           [--wait-live-engine] [--profile REQUESTS [--cprofile]]
 
 What it does (EVALUATION.md "Speed": a ratio against a reference measured in the same run):
 
@@ -25,6 +27,17 @@ What it does (EVALUATION.md "Speed": a ratio against a reference measured in the
    gunicorn workers' CPU time per request of each (from /proc), as a ratio bare/widget: on a shared machine it
    moves far less with the other load than requests/s do, so it tells whether a throughput ratio is the endpoint
    or the neighbours.
+
+Personalised answers (issue 13): `--products N` imports an N-product catalog (the --catalog rows repeated, each
+repeat under a new SKU, an edition word and colour in its title and another price) into the store `bench-N` through
+the real `manage.py import_catalog --build-now` (kept between runs unless --reseed); `--personalised viewed` makes
+each request a random query SKU of that catalog with `viewed=` three other random SKUs (`cart` two in `cart=`,
+`both` the two), --skus distinct URLs (default 20,000), so no answer cache can carry them. Targets: throughput
+>= 0.5x the bare view's, p99 <= 2x. Each round also reports the gunicorn workers' RSS. The live engine answers only
+when RECS_LIVE_ENGINE_MAX_PRODUCTS (default 5000) is above the catalog's size; `--wait-live-engine` then waits
+until each worker has built its own before the rounds, and reports how long that took. `--profile R` runs R
+requests in this process through bitrecs_site.wsgi's application instead and prints the milliseconds each phase
+takes (see profile()).
 
 gunicorn is started in its own process group and always stopped (also on Ctrl-C); every loop is bounded.
 """

@@ -7,8 +7,9 @@ self-tuning off), each signal ranks the whole catalog alone for every case: the 
 (recency_decay weights, no hubness correction), each item-item order signal summed over the history
 (behaviour_decay weights), popularity and trending. Reported per signal: the share of targets it scores at all, the
 share in its top k, and the share in its top k that the engine misses; then the share of targets in the union of
-several signals' top k (an upper bound on what blending those signals can reach at k, and at k/2 for a list shared
-by two). Reads the built engine's arrays (a diagnostic, not an API). Needs `manage.py migrate` once (SQLite).
+several signals' top k (what a blend reaches by taking each signal's best; it goes beyond that only by lifting
+targets no signal ranks in its own top k), and at k/2 (two signals sharing one list). Reads the built engine's
+arrays (a diagnostic, not an API). Needs `manage.py migrate` once (SQLite).
 """
 
 import argparse

@@ -425,9 +425,9 @@ def test_pooled_answers_keep_exclusions_groups_and_near_duplicates_apart():
     engine = _pooled_engine()
     dense = (engine._matrix @ engine._matrix.T).toarray()
     for placement, query, session in _cases(engine):
-        excluded = [engine.items[(engine._index[session[0] if session else query] + 1) % len(engine.items)].id]
-        results = ids(engine.recommend(query_id=query, placement=placement, session_ids=session, exclude_ids=excluded))
         history = [x for x in (query, *session) if x is not None]
+        excluded = [engine.items[(engine._index[history[-1]] + 1) % len(engine.items)].id]
+        results = ids(engine.recommend(query_id=query, placement=placement, session_ids=session, exclude_ids=excluded))
         groups = [x.split("-")[0] for x in results]
 
         assert len(results) == 10

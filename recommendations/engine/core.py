@@ -590,7 +590,7 @@ class Recommender:
         prefix's next one and its text score at most the history's weakest stored neighbour (an exact graph)."""
         order, base = self._home_order, self._home_base
         n = len(self.items)
-        size = min(limit * 4 + 20 + len(excluded), n)
+        size = min(4 * (limit * 4 + 20) + len(excluded), n)
         if not history:  # the base order itself: its prefix holds the answer once it offers limit picks
             while True:
                 prefix = order[:size]

@@ -431,7 +431,7 @@ class Recommender:
 
         Candidates are each item's text neighbours and co-purchase neighbours, so the cost is
         O(n * (neighbours + copurchase_neighbours)) with no n x n matrix, and the lists match recommend()
-        for a query without a session except where the best item lies outside the stored neighbourhoods.
+        for a query without a session (whose pool adds only the trending items) unless the pool runs short.
         """
         config = self.config
         signals = self._signals

@@ -17,11 +17,11 @@ signals' normalisation (cosine or P(b | a), TUNING_ALPHAS) is chosen the same wa
 compared on the cross-fitted scores. Every level in the grid is a priori (decades of weight, common decays), never
 fitted to a data set. The report's tuned NDCG is the cross-fitted (out-of-sample) one.
 
-Speed: each case's candidate pool (text neighbours and behaviour neighbours of its history, the bestsellers and
-trending items, the target) is scored once per history item; a setting then costs a few small matrix products per
-case, so a search over ~100 settings takes seconds for a thousand cases at any catalog size. Ranks inside the
-pool are exact; an item outside it never scores in the behaviour signals and sits outside every history item's
-text neighbourhood, so it rarely reaches a top 10.
+Speed: each case's candidate pool (candidates.py, the pool serving scores, narrower per source: text neighbours and
+behaviour neighbours of its history, the bestsellers and trending items, the target) is scored once per history
+item; a setting then costs a few small matrix products per case, so a search over ~100 settings takes seconds for
+a thousand cases at any catalog size. Ranks inside the pool are exact; an item outside it never scores in the
+behaviour signals and sits outside every history item's text neighbourhood, so it rarely reaches a top 10.
 """
 
 import dataclasses

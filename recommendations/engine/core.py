@@ -226,6 +226,7 @@ class Recommender:
         self._price = np.array([math.nan if item.price is None else float(item.price) for item in items])
         self._prior = self._prior_for(config)
         self._home_base, self._home_order, self._home_reasons, self._home_descending = self._home_for(config)
+        self._near_indptr, self._near_ids = self._near_for(config)
 
     # ------------------------------------------------------------------ build
 
@@ -361,6 +362,7 @@ class Recommender:
         clone.config = config
         clone._prior = clone._prior_for(config)
         (clone._home_base, clone._home_order, clone._home_reasons, clone._home_descending) = clone._home_for(config)
+        clone._near_indptr, clone._near_ids = clone._near_for(config)
         return clone
 
     def _prior_for(self, config: EngineConfig) -> np.ndarray:
@@ -383,6 +385,13 @@ class Recommender:
         order = np.lexsort((np.arange(base.size), -base))
         reasons = np.where(config.trending_weight * signals.trending > signals.popularity, 3, 2)
         return base, order, reasons, -base[order]  # the last ascending, for searchsorted
+
+    def _near_for(self, config: EngineConfig) -> tuple[np.ndarray, np.ndarray]:
+        """Each item's near-duplicates (stored neighbours at config.near_duplicate or above) as CSR arrays."""
+        ids, sims = self._neighbour_ids, self._neighbour_sims
+        mask = (sims >= config.near_duplicate) & (ids >= 0)
+        indptr = np.concatenate([[0], np.cumsum(mask.sum(axis=1))]).astype(np.int64)
+        return indptr, ids[mask].astype(np.int64)
 
     # ------------------------------------------------------------------ queries
 
@@ -694,15 +703,16 @@ class Recommender:
         for h in history:
             blocked |= self._near_duplicates(h, self.config.history_near_duplicate)
         picked: list[ScoredItem] = []
-        for c, score, reason in zip(cand.tolist(), scores.tolist(), reasons.tolist(), strict=True):
-            group = int(self._group[c])
+        items, indptr, near = self.items, self._near_indptr, self._near_ids
+        groups = self._group[cand].tolist()
+        for c, group, score, reason in zip(cand.tolist(), groups, scores.tolist(), reasons.tolist(), strict=True):
             if group in blocked_groups or c in blocked:
                 continue
-            picked.append(ScoredItem(id=self.items[c].id, score=round(float(score), 6), reason=_REASONS[reason]))
+            picked.append(ScoredItem(id=items[c].id, score=round(score, 6), reason=_REASONS[reason]))
             if len(picked) >= limit:
                 break
             blocked_groups.add(group)
-            blocked |= self._near_duplicates(c)
+            blocked.update(near[indptr[c] : indptr[c + 1]].tolist())
         return picked
 
 

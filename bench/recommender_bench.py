@@ -9,19 +9,32 @@ vocabulary and near-duplicate structure stay realistic. Everything is seeded.
 
 The machine is shared and noisy, so every figure is printed beside a reference measured in the same run
 (EVALUATION.md "Speed"): a fixed dense float32 matrix product (128 x 256 @ 256 x 4096, median of 9) and
-the TF-IDF vectorisation of the same catalog alone. Read build times as multiples of the vectorisation,
-query times as multiples of the matrix product.
+the TF-IDF vectorisation of the same catalog alone. Read build times as multiples of the vectorisation.
+Query times are read against a plain TF-IDF top-10 on the same catalog, timed in the same run the same way
+(word 1-2-gram TF-IDF as shared/tools/baselines.py --scale-items: one item's cosine to all through the sparse
+postings, an argpartition top-10): each placement's p99 is printed as a multiple of the reference's p99.
+
+Memory: the bytes of the built index's arrays (text matrix, neighbour graph, order signals, per-item vectors),
+the process's resident-set growth over the build (after the smaller sizes: freed memory is reused), and that of
+loading a pickled copy of the index in a fresh process.
 """
 
 import argparse
 import csv
+import os
+import pickle
 import random
 import statistics
+import subprocess
+import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
+import scipy.sparse as sp
+from sklearn.feature_extraction.text import TfidfVectorizer
 
 from recommendations.engine.core import CatalogItem, EngineConfig, Recommender, _item_text
 from recommendations.engine.text import fit_tfidf
@@ -150,18 +163,67 @@ def percentile(values: list[float], q: float) -> float:
     return float(np.percentile(np.asarray(values), q)) if values else float("nan")
 
 
-def bench_size(size: int, real: list[CatalogItem], *, queries: int, config: EngineConfig) -> dict[str, float]:
-    items = synthetic_catalog(size, real)
-    texts = [_item_text(item) for item in items]
-    vectorise = _timed(
-        lambda: fit_tfidf(texts, analyzer="char_wb", ngram_range=(3, 5), max_features=config.max_char_features)
-    )
-    start = time.perf_counter()
-    engine = Recommender.build(items, config=config)
-    build = time.perf_counter() - start
-    rng = random.Random(SEED + size)
+def rss_bytes() -> int:
+    """The process's current resident set (Linux /proc; 0 elsewhere)."""
+    try:
+        with open("/proc/self/statm") as handle:
+            return int(handle.read().split()[1]) * _PAGE
+    except OSError:
+        return 0
+
+
+_PAGE = 4096
+
+
+def _nbytes(value: object) -> int:
+    if isinstance(value, np.ndarray):
+        return int(value.nbytes)
+    if sp.issparse(value):
+        return sum(int(getattr(value, part).nbytes) for part in ("data", "indices", "indptr") if hasattr(value, part))
+    return 0
+
+
+def index_memory(engine: Recommender) -> dict[str, int]:
+    """Bytes of the index's arrays by part: the text matrix, the neighbour graph, the order signals (matrices and
+    vectors), the per-item query vectors (hubness, prior, group, price, home order)."""
+    signals = engine._signals
+    parts = {
+        "matrix": _nbytes(engine._matrix),
+        "graph": _nbytes(engine._neighbour_ids) + _nbytes(engine._neighbour_sims),
+        "signals": sum(_nbytes(v) for v in vars(signals).values()),
+    }
+    counted = {id(engine._matrix), id(engine._neighbour_ids), id(engine._neighbour_sims)}
+    parts["vectors"] = sum(_nbytes(v) for v in vars(engine).values() if id(v) not in counted)
+    return parts
+
+
+def reference_tfidf(items: list[CatalogItem], seed: int) -> Callable[[], object]:
+    """One plain TF-IDF top-10 query over the catalog, a random item each call (baselines.py --scale-items: word
+    1-2-grams, sublinear tf, one item's cosine to all through the postings, an argpartition top-10 then sorted)."""
+    vectoriser = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, stop_words="english")
+    matrix = vectoriser.fit_transform([_item_text(item) for item in items]).tocsr()
+    postings = matrix.T.tocsr()
+    rng = random.Random(seed)
+    n = matrix.shape[0]
+    k = min(10, n - 1)
+
+    def top10() -> np.ndarray:
+        q = rng.randrange(n)
+        scores = np.asarray((matrix[q] @ postings).todense()).ravel()
+        scores[q] = -np.inf
+        top = np.argpartition(-scores, k)[:k]
+        return top[np.argsort(-scores[top])]
+
+    return top10
+
+
+def bench_queries(engine: Recommender, items: list[CatalogItem], *, queries: int, seed: int) -> dict[str, float]:
+    """p50/p99 ms per placement (random queries and sessions) and of the plain TF-IDF reference. The calls are
+    interleaved (one of each per round), so the reference and the placements share the machine's load."""
+    rng = random.Random(seed)
     ids = [item.id for item in items]
     shapes: dict[str, Callable[[], object]] = {
+        "reference": reference_tfidf(items, seed),
         "product": lambda: engine.recommend(query_id=rng.choice(ids), placement="product"),
         "product+session": lambda: engine.recommend(
             query_id=rng.choice(ids), placement="product", session_ids=rng.sample(ids, 4)
@@ -169,14 +231,93 @@ def bench_size(size: int, real: list[CatalogItem], *, queries: int, config: Engi
         "cart": lambda: engine.recommend(query_id=None, placement="cart", session_ids=rng.sample(ids, 3)),
         "home": lambda: engine.recommend(query_id=None, placement="home", session_ids=rng.sample(ids, 2)),
     }
-    result: dict[str, float] = {"items": float(len(items)), "build_s": build, "vectorise_s": vectorise}
-    for name, call in shapes.items():
-        for _ in range(5):  # warm-up
-            call()
-        times = [_timed(call) * 1000 for _ in range(queries)]
-        result[f"{name}_p50_ms"] = percentile(times, 50)
-        result[f"{name}_p99_ms"] = percentile(times, 99)
+    times: dict[str, list[float]] = {name: [] for name in shapes}
+    for round_ in range(5 + queries):  # 5 warm-up rounds
+        for name, call in shapes.items():
+            elapsed = _timed(call) * 1000
+            if round_ >= 5:
+                times[name].append(elapsed)
+    result: dict[str, float] = {}
+    for name, values in times.items():
+        result[f"{name}_p50_ms"] = percentile(values, 50)
+        result[f"{name}_p99_ms"] = percentile(values, 99)
     return result
+
+
+_LOAD_RSS = """
+import pickle, sys
+import numpy, scipy.sparse, sklearn.feature_extraction.text
+import recommendations.engine.core
+from bench.recommender_bench import rss_bytes
+before = rss_bytes()
+with open(sys.argv[1], "rb") as handle:
+    engine = pickle.load(handle)
+print(rss_bytes() - before)
+"""
+
+
+def load_rss(engine: Recommender) -> tuple[int, int]:
+    """(RSS growth of loading a pickled copy of the index in a fresh process, the pickle's size in bytes)."""
+    with tempfile.NamedTemporaryFile(suffix=".pickle") as handle:
+        pickle.dump(engine, handle, protocol=pickle.HIGHEST_PROTOCOL)
+        handle.flush()
+        out = subprocess.run(
+            [sys.executable, "-c", _LOAD_RSS, handle.name],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=Path(__file__).resolve().parents[1],
+        )
+        return int(out.stdout.strip()), os.path.getsize(handle.name)
+
+
+def bench_memory(engine: Recommender, *, build_rss: int) -> dict[str, float]:
+    """The index's array bytes by part, and the RSS growth of its build and of loading a pickled copy."""
+    parts = index_memory(engine)
+    result: dict[str, float] = {f"{part}_bytes": float(b) for part, b in parts.items()}
+    result["index_bytes"] = float(sum(parts.values()))
+    result["build_rss_bytes"] = float(build_rss)
+    loaded, size = load_rss(engine)
+    result["load_rss_bytes"], result["pickle_bytes"] = float(loaded), float(size)
+    return result
+
+
+def bench_size(size: int, real: list[CatalogItem], *, queries: int, config: EngineConfig) -> dict[str, float]:
+    items = synthetic_catalog(size, real)
+    texts = [_item_text(item) for item in items]
+    vectorise = _timed(
+        lambda: fit_tfidf(texts, analyzer="char_wb", ngram_range=(3, 5), max_features=config.max_char_features)
+    )
+    rss = rss_bytes()
+    start = time.perf_counter()
+    engine = Recommender.build(items, config=config)
+    build = time.perf_counter() - start
+    build_rss = rss_bytes() - rss
+    result: dict[str, float] = {"items": float(len(items)), "build_s": build, "vectorise_s": vectorise}
+    result.update(bench_queries(engine, items, queries=queries, seed=SEED + size))
+    result.update(bench_memory(engine, build_rss=build_rss))
+    return result
+
+
+PLACEMENTS = ("product", "product+session", "cart", "home")
+
+
+def query_lines(r: dict[str, float]) -> list[str]:
+    """The query and memory lines of one size."""
+    ref50, ref99 = r["reference_p50_ms"], r["reference_p99_ms"]
+    cells = [f"tfidf top-10 reference {ref50:.2f}/{ref99:.2f}"]
+    for name in PLACEMENTS:
+        p50, p99 = r[f"{name}_p50_ms"], r[f"{name}_p99_ms"]
+        cells.append(f"{name} {p50:.2f}/{p99:.2f} ({p99 / max(ref99, 1e-9):.2f}x)")
+    per_100k = 100_000 / max(r["items"], 1.0)
+    mib = 1 << 20
+    parts = ", ".join(f"{part} {r[f'{part}_bytes'] / mib:.1f}" for part in ("matrix", "graph", "signals", "vectors"))
+    return [
+        "  queries p50/p99 ms (p99 as x reference p99): " + "; ".join(cells),
+        f"  memory MiB: index arrays {r['index_bytes'] / mib:.1f} ({parts}; "
+        f"{r['index_bytes'] * per_100k / mib:.0f} per 100k items); RSS growth: build {r['build_rss_bytes'] / mib:.0f}, "
+        f"load of a pickled copy {r['load_rss_bytes'] / mib:.0f} (pickle {r['pickle_bytes'] / mib:.0f})",
+    ]
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -205,6 +346,8 @@ def main(argv: list[str] | None = None) -> None:
             f"{r['build_s'] / max(r['vectorise_s'], 1e-9):>10.1f}  " + "  ".join(f"{c:>17}" for c in cells),
             flush=True,
         )
+        for line in query_lines(r):
+            print(line, flush=True)
 
 
 if __name__ == "__main__":

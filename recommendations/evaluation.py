@@ -24,7 +24,7 @@ import math
 import uuid
 import zlib
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -49,6 +49,10 @@ from recommendations.engine.loader import build_recommender_for_store
 
 SEED = 20240501
 BASELINE_RECENCY_DECAY = 0.7
+# The robustness check (run_evaluation(robustness=True)): this many resamples of the users, and the time split's
+# early part (the first EARLY_SHARE of the users by their first interaction).
+BOOTSTRAP_RESAMPLES = 2
+EARLY_SHARE = 0.7
 
 
 class Model(StrEnum):
@@ -81,6 +85,28 @@ class TrainingOrder:
 
 
 @dataclass(frozen=True)
+class Robustness:
+    """Whether a figure is more than one file's noise: NDCG@k on resamples of the users (drawn with replacement from
+    SEED, so two models scored on one file see the same resamples: a paired check) and on a time split (the users in
+    order of their first interaction: the first EARLY_SHARE of them, and the rest)."""
+
+    bootstrap: tuple[float, ...]
+    early: float
+    late: float
+    early_users: int
+    late_users: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "bootstrap_ndcg": [round(x, 4) for x in self.bootstrap],
+            "early_ndcg": round(self.early, 4),
+            "late_ndcg": round(self.late, 4),
+            "early_users": self.early_users,
+            "late_users": self.late_users,
+        }
+
+
+@dataclass(frozen=True)
 class EvalResult:
     k: int
     hit_rate: float
@@ -89,6 +115,9 @@ class EvalResult:
     users: int
     # The engine's self-tuning report (what it chose on the training history), when it tuned.
     tuning: dict[str, Any] | None = None
+    # Each case's NDCG@k, in case order (for robustness checks and paired comparisons).
+    gains: tuple[float, ...] = dataclasses.field(default=(), repr=False, compare=False)
+    robustness: Robustness | None = None
 
     def as_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -99,6 +128,8 @@ class EvalResult:
         }
         if self.tuning is not None:
             out["tuning"] = self.tuning
+        if self.robustness is not None:
+            out["robustness"] = self.robustness.as_dict()
         return out
 
 
@@ -169,24 +200,62 @@ def evaluate_rankings(
 ) -> EvalResult:
     """Score each case's ranked list (only its first k count) against its target."""
     hits = 0.0
-    gain = 0.0
+    gains: list[float] = []
     shown: set[str] = set()
-    users = 0
     for case, ranking in zip(cases, rankings, strict=True):
         top = list(ranking)[:k]
         shown.update(top)
         rank = top.index(case.target) if case.target in top else None
         hits += hit_at_k(rank, k)
-        gain += ndcg_at_k(rank, k)
-        users += 1
+        gains.append(ndcg_at_k(rank, k))
+    users = len(gains)
     if not users:
         return EvalResult(k=k, hit_rate=0.0, ndcg=0.0, coverage=0.0, users=0)
     return EvalResult(
         k=k,
         hit_rate=hits / users,
-        ndcg=gain / users,
+        ndcg=sum(gains) / users,
         coverage=len(shown) / catalog_size if catalog_size else 0.0,
         users=users,
+        gains=tuple(gains),
+    )
+
+
+def first_seen(interactions: Iterable[Interaction]) -> dict[str, tuple[float, int]]:
+    """Each user's first interaction as (timestamp, file position): the order of the time split."""
+    out: dict[str, tuple[float, int]] = {}
+    for row in interactions:
+        key = (row.timestamp, row.position)
+        if row.user_id not in out or key < out[row.user_id]:
+            out[row.user_id] = key
+    return out
+
+
+def robustness_check(
+    cases: Sequence[EvalCase],
+    gains: Sequence[float],
+    first: Mapping[str, tuple[float, int]],
+    *,
+    resamples: int = BOOTSTRAP_RESAMPLES,
+    early_share: float = EARLY_SHARE,
+    seed: int = SEED,
+) -> Robustness:
+    """NDCG on `resamples` bootstrap resamples of the cases and on the time split by the users' first interaction."""
+    values = np.asarray(gains, dtype=np.float64)
+    n = values.size
+    if n != len(cases):
+        raise ValueError("one gain per case")
+    rng = np.random.default_rng(seed)
+    bootstrap = tuple(float(values[rng.integers(0, n, n)].mean()) if n else 0.0 for _ in range(resamples))
+    order = sorted(range(n), key=lambda i: (*first.get(cases[i].user_id, (math.inf, 0)), i))
+    cut = round(early_share * n)
+    early, late = values[order[:cut]], values[order[cut:]]
+    return Robustness(
+        bootstrap=bootstrap,
+        early=float(early.mean()) if early.size else 0.0,
+        late=float(late.mean()) if late.size else 0.0,
+        early_users=int(early.size),
+        late_users=int(late.size),
     )
 
 
@@ -330,10 +399,12 @@ def run_evaluation(
     model: str = Model.ENGINE,
     progress: IO[str] | None = None,
     config: EngineConfig | None = None,
+    robustness: bool = False,
 ) -> EvalResult:
     """Evaluate a model on an Amazon Reviews interactions file; same input, same numbers.
 
-    config: engine settings (default: EngineConfig()); only the engine model uses them.
+    config: engine settings (default: EngineConfig()); only the engine model uses them. robustness: also report
+    the bootstrap and time-split figures (robustness_check).
     """
     np.random.seed(SEED)  # nothing here draws random numbers; pinned so any future sampling stays reproducible
     model = Model(model)
@@ -353,6 +424,8 @@ def run_evaluation(
     result = evaluate_rankings(cases, rankings, catalog_size=len(items), k=k)
     if model is Model.ENGINE and recommender.tuning is not None:
         result = dataclasses.replace(result, tuning=recommender.tuning.as_dict())
+    if robustness:
+        result = dataclasses.replace(result, robustness=robustness_check(cases, result.gains, first_seen(interactions)))
     return result
 
 

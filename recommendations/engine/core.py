@@ -21,7 +21,10 @@ S_s is item-item co-occurrence (behaviour.py), normalised by Aiolli's asymmetric
 P(c | h)) with a down-weight for large orders, and added at its absolute value: a pair seen once in a big order
 adds little, so weak evidence never outranks a strong text match, and a store without orders is ranked by text.
 
-Queries score exactly (the postings of the query's features). The build's quadratic part is the sparse
+A product/cart query scores a candidate pool exactly (engine/candidates.py, the pool self-tuning validates on):
+the history items' stored text neighbours and order-signal rows, the bestsellers and trending items; the whole
+catalog only when the pool runs out of showable items. Home scores its base order's prefix plus the session's
+neighbours, grown until nothing outside can beat the last pick. The build's quadratic part is the sparse
 neighbour graph (hubness, near-duplicates, precompute): exact up to EngineConfig.exact_graph_max_items
 items, above that an inverted-file search over random sketches with exact cosines for the pairs it compares
 (100k items: ~45 s instead of ~6-10 min on the 2-core dev machine; bench/recommender_bench.py).
@@ -49,6 +52,7 @@ from recommendations.engine.behaviour import (
     hold_out_last_items,
     index_orders,
 )
+from recommendations.engine.candidates import candidate_pool, top_items
 from recommendations.engine.neighbours import neighbour_graph, top_k_desc
 from recommendations.engine.text import fit_tfidf, stem_text
 from recommendations.engine.tuning import TUNING_ALPHAS, Case, TuningReport, significantly_better, tune
@@ -206,9 +210,13 @@ class Recommender:
         self.tuning = tuning
         self._index = {item.id: i for i, item in enumerate(items)}
         self._matrix = matrix
-        self._postings = matrix.T.tocsr()  # feature -> items
         # Precomputed lists also offer the top bestsellers, so no list is short for an isolated item.
         self._bestsellers = top_k_desc(signals.popularity, 50)
+        # Every product/cart pool holds the bestsellers and the trending items (the priors' own candidates).
+        self._fixed = np.union1d(
+            self._bestsellers if signals.has_popularity else np.zeros(0, dtype=np.int64),
+            top_items(signals.trending, 50) if signals.has_trending else np.zeros(0, dtype=np.int64),
+        ).astype(np.int64)
         self._neighbour_ids = neighbour_ids
         self._neighbour_sims = neighbour_sims
         self._hub = hub
@@ -217,6 +225,8 @@ class Recommender:
         self._group = np.array([groups.setdefault(item.group_id or f"\0{item.id}", len(groups)) for item in items])
         self._price = np.array([math.nan if item.price is None else float(item.price) for item in items])
         self._prior = self._prior_for(config)
+        self._home_base, self._home_order, self._home_reasons, self._home_descending = self._home_for(config)
+        self._near_indptr, self._near_ids = self._near_for(config)
 
     # ------------------------------------------------------------------ build
 
@@ -351,6 +361,8 @@ class Recommender:
         clone = copy.copy(self)
         clone.config = config
         clone._prior = clone._prior_for(config)
+        (clone._home_base, clone._home_order, clone._home_reasons, clone._home_descending) = clone._home_for(config)
+        clone._near_indptr, clone._near_ids = clone._near_for(config)
         return clone
 
     def _prior_for(self, config: EngineConfig) -> np.ndarray:
@@ -360,6 +372,26 @@ class Recommender:
         if config.product_trending_weight:
             prior = prior + config.product_trending_weight * signals.trending
         return np.asarray(prior, dtype=np.float64)
+
+    def _home_for(self, config: EngineConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """The home placement's base score, the items in its order (best first, ties by lower index), its reasons,
+        and the negated bases in that order."""
+        signals = self._signals
+        base = signals.popularity + config.trending_weight * signals.trending
+        if not signals.has_popularity and not signals.has_trending:
+            # No orders yet: the most typical items of the catalog (high similarity to their neighbours).
+            base = base + 1e-2 * self._hub
+        base = np.asarray(base, dtype=np.float64)
+        order = np.lexsort((np.arange(base.size), -base))
+        reasons = np.where(config.trending_weight * signals.trending > signals.popularity, 3, 2)
+        return base, order, reasons, -base[order]  # the last ascending, for searchsorted
+
+    def _near_for(self, config: EngineConfig) -> tuple[np.ndarray, np.ndarray]:
+        """Each item's near-duplicates (stored neighbours at config.near_duplicate or above) as CSR arrays."""
+        ids, sims = self._neighbour_ids, self._neighbour_sims
+        mask = (sims >= config.near_duplicate) & (ids >= 0)
+        indptr = np.concatenate([[0], np.cumsum(mask.sum(axis=1))]).astype(np.int64)
+        return indptr, ids[mask].astype(np.int64)
 
     # ------------------------------------------------------------------ queries
 
@@ -394,21 +426,21 @@ class Recommender:
         history = self._history(query_id, session_ids)
         excluded = set(history)
         excluded.update(i for i in (self._index.get(x) for x in exclude_ids) if i is not None)
-
         if placement is Placement.HOME or not history:
-            scores, reasons = self._home_scores(history)
-        elif placement is Placement.CART:
-            scores, reasons = self._cart_scores(history)
-        else:
-            scores, reasons = self._product_scores(history)
-        return self._select(scores, reasons, history=history, excluded=excluded, limit=limit)
+            return self._home(history, excluded=excluded, limit=limit)
+        pool = self._pool(history)
+        picked = self._answer(placement, history, excluded=excluded, limit=limit, pool=pool)
+        if len(picked) < limit and pool.size < len(self.items):
+            # Rare: the pool ran out of showable items (a large limit, or a neighbourhood of near-duplicates).
+            picked = self._answer(placement, history, excluded=excluded, limit=limit, pool=None)
+        return picked
 
     def precompute(self, *, limit: int = 10, ids: Iterable[str] | None = None) -> dict[str, list[ScoredItem]]:
         """Return the product-placement list of every item (or of ids), from the sparse graph only.
 
         Candidates are each item's text neighbours and co-purchase neighbours, so the cost is
         O(n * (neighbours + copurchase_neighbours)) with no n x n matrix, and the lists match recommend()
-        for a query without a session except where the best item lies outside the stored neighbourhoods.
+        for a query without a session (whose pool adds only the trending items) unless the pool runs short.
         """
         config = self.config
         signals = self._signals
@@ -463,84 +495,180 @@ class Recommender:
         weights = decay ** np.arange(len(history), dtype=np.float64)
         return weights / weights.sum()
 
-    def _text_scores(self, history: Sequence[int], weights: np.ndarray) -> np.ndarray:
-        """Weighted cosine of every item to the history items, through the query's features' postings only."""
-        query = sp.csr_matrix(weights.astype(np.float32)) @ self._matrix[history]
-        return self._scores_for(query.indices, query.data)
+    def _pool(self, history: Sequence[int]) -> np.ndarray:
+        """The candidates a product/cart answer scores (candidates.py): every stored text neighbour and every
+        weighted order-signal row entry of the history items, the bestsellers and the trending items."""
+        return candidate_pool(
+            history,
+            neighbour_ids=self._neighbour_ids,
+            behaviour=[m for name, m in self._signals.behaviour() if float(getattr(self.config, name))],
+            fixed=self._fixed,
+        )
 
-    def _scores_for(self, features: np.ndarray, values: np.ndarray) -> np.ndarray:
-        # Reading only the postings of the query's features is ~15x faster than X @ q at 10k items.
-        postings = self._postings[features]
-        return np.asarray(postings.T @ values.astype(np.float64), dtype=np.float64).ravel()
+    def _text_block(self, history: Sequence[int], pool: np.ndarray | None) -> np.ndarray:
+        """Cosines of the pool's items (None: every item) to each history item: pool x history, float64."""
+        matrix = self._matrix
+        dense = np.zeros((matrix.shape[1], len(history)), dtype=np.float32)
+        for column, h in enumerate(history):
+            start, end = matrix.indptr[h], matrix.indptr[h + 1]
+            dense[matrix.indices[start:end], column] = matrix.data[start:end]
+        rows = matrix if pool is None else matrix[pool]
+        return np.asarray(rows @ dense, dtype=np.float64)
 
-    def _behaviour_scores(self, history: Sequence[int]) -> np.ndarray:
-        """The blend's order part: each signal's weighted history row (behaviour_decay) times its weight."""
-        out = np.zeros(len(self.items))
+    def _text_scores(self, history: Sequence[int], weights: np.ndarray, pool: np.ndarray | None) -> np.ndarray:
+        """Weighted cosine of the pool's items (None: every item) to the history items."""
+        return self._dot(pool, self._query_vector(history, weights))
+
+    def _query_vector(self, history: Sequence[int], weights: np.ndarray) -> np.ndarray:
+        """The weighted sum of the history items' vectors, dense over the features (cosine is linear)."""
+        matrix = self._matrix
+        dense = np.zeros(matrix.shape[1], dtype=np.float32)
+        for h, w in zip(history, weights.astype(np.float32).tolist(), strict=True):
+            start, end = matrix.indptr[h], matrix.indptr[h + 1]
+            dense[matrix.indices[start:end]] += np.float32(w) * matrix.data[start:end]
+        return dense
+
+    def _dot(self, pool: np.ndarray | None, dense: np.ndarray) -> np.ndarray:
+        rows = self._matrix if pool is None else self._matrix[pool]
+        return np.asarray(rows @ dense, dtype=np.float64)
+
+    def _behaviour_scores(self, history: Sequence[int], pool: np.ndarray | None) -> np.ndarray:
+        """The blend's order part over the pool: each signal's weighted history row (behaviour_decay) times its
+        weight. Every entry of those rows is in the pool (_pool), so the pool loses nothing here."""
+        out = np.zeros(len(self.items) if pool is None else pool.size)
         weights = self._weights(history, self.config.behaviour_decay)
+        own = np.asarray(history, dtype=np.int64)
         for name, matrix in self._signals.behaviour():
             weight = float(getattr(self.config, name))
             if weight == 0.0:
                 continue
-            part = np.asarray((sp.csr_matrix(weights) @ matrix[history]).todense(), dtype=np.float64).ravel()
-            part[list(history)] = 0.0
-            top = part.max() if self.config.behaviour_scale == "max" else 1.0
-            if top > 0:
-                out += (weight / top) * part
+            row = sp.csr_matrix(weights) @ matrix[list(history)]
+            cols, values = row.indices.astype(np.int64), np.asarray(row.data, dtype=np.float64)
+            keep = ~np.isin(cols, own)
+            cols, values = cols[keep], values[keep]
+            top = max(float(values.max()), 0.0) if values.size else 0.0
+            if self.config.behaviour_scale != "max":
+                top = 1.0
+            if top > 0 and cols.size:
+                out[cols if pool is None else np.searchsorted(pool, cols)] += (weight / top) * values
         return out
 
-    def _product_scores(self, history: list[int]) -> tuple[np.ndarray, np.ndarray]:
-        weights = self._weights(history)
-        text = self._text_scores(history, weights)
-        co = self._behaviour_scores(history)
-        scores = text + co + self._prior
+    def _answer(
+        self, placement: Placement, history: list[int], *, excluded: set[int], limit: int, pool: np.ndarray | None
+    ) -> list[ScoredItem]:
+        """A product or cart answer scored on the pool (sorted item ids; None: the whole catalog)."""
+        if placement is Placement.CART:
+            scores, reasons = self._cart_scores(history, pool)
+        else:
+            scores, reasons = self._product_scores(history, pool)
+        cand = np.arange(len(self.items)) if pool is None else pool
+        return self._select(cand, scores, reasons, history=history, excluded=excluded, limit=limit)
+
+    def _product_scores(self, history: list[int], pool: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        text = self._text_scores(history, self._weights(history), pool)
+        co = self._behaviour_scores(history, pool)
+        scores = text + co + (self._prior if pool is None else self._prior[pool])
         reasons = np.where(co > text, 1, 0)
         return scores, reasons
 
-    def _cart_scores(self, history: list[int]) -> tuple[np.ndarray, np.ndarray]:
+    def _cart_scores(self, history: list[int], pool: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
         """Complements of the cart: bought-together first, related but not substitutes, cheaper add-ons."""
         config = self.config
-        weights = self._weights(history)
-        # One similarity vector per cart item; the weighted text score is their weighted sum (cosine is linear).
-        per_item = np.stack([self._scores_for(row.indices, row.data) for row in (self._matrix[h] for h in history)])
-        text = weights @ per_item
-        co = 2.0 * self._behaviour_scores(history)
+        # One similarity column per cart item; the weighted text score is their weighted sum (cosine is linear).
+        per_item = self._text_block(history, pool)
+        text = per_item @ self._weights(history)
+        co = 2.0 * self._behaviour_scores(history, pool)
         # The highest similarity to any single cart item: a second phone is a substitute, a case is not.
-        nearest = np.maximum(per_item.max(axis=0), 0.0)
+        nearest = np.maximum(per_item.max(axis=1), 0.0)
         substitute = np.maximum(nearest - config.substitute_similarity, 0.0)
-        scores = 0.5 * text - substitute + co + self._prior
+        prior, price = (self._prior, self._price) if pool is None else (self._prior[pool], self._price[pool])
+        scores = 0.5 * text - substitute + co + prior
         cart_prices = self._price[history]
         if not np.all(np.isnan(cart_prices)):
-            cheaper = np.nan_to_num(self._price <= np.nanmax(cart_prices), nan=0.0)
+            cheaper = np.nan_to_num(price <= np.nanmax(cart_prices), nan=0.0)
             scores = scores + config.cheaper_bonus * cheaper
         reasons = np.where(co > 0.5 * text, 1, 0)
         return scores, reasons
 
-    def _home_scores(self, history: list[int]) -> tuple[np.ndarray, np.ndarray]:
-        """Bestsellers and trending items; a session, when there is one, only breaks ties between them."""
-        signals = self._signals
-        config = self.config
-        scores = signals.popularity + config.trending_weight * signals.trending
-        if history:
-            scores = scores + 1e-3 * self._text_scores(history, self._weights(history))
-        if not signals.has_popularity and not signals.has_trending:
-            # No orders yet: the most typical items of the catalog (high similarity to their neighbours).
-            scores = scores + 1e-2 * self._hub
-        reasons = np.where(config.trending_weight * signals.trending > signals.popularity, 3, 2)
-        return scores, reasons
+    def _home(self, history: list[int], *, excluded: set[int], limit: int) -> list[ScoredItem]:
+        """Bestsellers and trending items; a session, when there is one, only breaks ties between them.
+
+        score = home base (popularity + trending_weight * trending; with no orders 1e-2 * hub, the catalog's most
+        typical items) + 1e-3 * the session's text score. Scored on a prefix of the items by base plus the
+        session's text neighbours, grown until no item outside can beat the last pick: its base is at most the
+        prefix's next one and its text score at most the history's weakest stored neighbour (an exact graph)."""
+        order, base = self._home_order, self._home_base
+        n = len(self.items)
+        size = min(4 * (limit * 4 + 20) + len(excluded), n)
+        if not history:  # the base order itself: its prefix holds the answer once it offers limit picks
+            while True:
+                prefix = order[:size]
+                picked = self._select(
+                    prefix, base[prefix], self._home_reasons[prefix], history=history, excluded=excluded, limit=limit
+                )
+                if len(picked) >= limit or size >= n:
+                    return picked
+                size = min(size * 4, n)
+        weights = self._weights(history)
+        query = self._query_vector(history, weights)
+        ids = self._neighbour_ids[history]
+        cand = np.unique(np.concatenate([ids[ids >= 0].astype(np.int64), order[:size]]))
+        text = self._dot(cand, query)
+        bound = 0.0
+        if ids.shape[1]:
+            full = ids[:, -1] >= 0  # a list with room to spare holds every item with a positive cosine
+            bound = float(weights @ np.where(full, np.maximum(self._neighbour_sims[history, -1], 0.0), 0.0))
+        while True:
+            picked = self._select(
+                cand,
+                base[cand] + 1e-3 * text,
+                self._home_reasons[cand],
+                history=history,
+                excluded=excluded,
+                limit=limit,
+            )
+            if size >= n:
+                return picked
+            if len(picked) >= limit:
+                # Nothing outside can beat the last pick once the next base is below this (scores are rounded
+                # to 6 decimals: 1e-6 keeps the test on the safe side).
+                threshold = picked[-1].score - 1e-6 - 1e-3 * bound
+                if base[order[size]] < threshold:
+                    return picked
+                # Grow to every item whose base exceeds it (a later pick can only raise it), at most 4x.
+                grown = min(size * 4, max(int(np.searchsorted(self._home_descending, -threshold)) + 1, size + 1), n)
+            else:
+                grown = min(size * 4, n)
+            new = np.setdiff1d(order[size:grown], cand)
+            size = grown
+            if new.size:
+                merged = np.concatenate([cand, new])
+                text = np.concatenate([text, self._dot(new, query)])
+                by_id = np.argsort(merged, kind="stable")
+                cand, text = merged[by_id], text[by_id]
 
     # ------------------------------------------------------------------ selection
 
     def _select(
-        self, scores: np.ndarray, reasons: np.ndarray, *, history: list[int], excluded: set[int], limit: int
+        self,
+        cand: np.ndarray,
+        scores: np.ndarray,
+        reasons: np.ndarray,
+        *,
+        history: list[int],
+        excluded: set[int],
+        limit: int,
     ) -> list[ScoredItem]:
-        scores = scores.copy()
+        """The diversified top of the candidates (item ids in ascending order, so ties go to the lower id)."""
         if excluded:
-            scores[list(excluded)] = -np.inf
+            scores = np.where(
+                np.isin(cand, np.fromiter(excluded, dtype=np.int64, count=len(excluded))), -np.inf, scores
+            )
         pool = limit * 4 + 20
         while True:
-            cand = top_k_desc(scores, min(pool, len(scores)))
-            cand = cand[np.isfinite(scores[cand])]
-            picked = self._diversify(cand, scores[cand], reasons[cand], history=history, limit=limit)
+            top = top_k_desc(scores, min(pool, len(scores)))
+            top = top[np.isfinite(scores[top])]
+            picked = self._diversify(cand[top], scores[top], reasons[top], history=history, limit=limit)
             if len(picked) >= limit or pool >= len(scores):
                 return picked
             pool *= 4
@@ -575,15 +703,16 @@ class Recommender:
         for h in history:
             blocked |= self._near_duplicates(h, self.config.history_near_duplicate)
         picked: list[ScoredItem] = []
-        for c, score, reason in zip(cand.tolist(), scores.tolist(), reasons.tolist(), strict=True):
-            group = int(self._group[c])
+        items, indptr, near = self.items, self._near_indptr, self._near_ids
+        groups = self._group[cand].tolist()
+        for c, group, score, reason in zip(cand.tolist(), groups, scores.tolist(), reasons.tolist(), strict=True):
             if group in blocked_groups or c in blocked:
                 continue
-            picked.append(ScoredItem(id=self.items[c].id, score=round(float(score), 6), reason=_REASONS[reason]))
+            picked.append(ScoredItem(id=items[c].id, score=round(score, 6), reason=_REASONS[reason]))
             if len(picked) >= limit:
                 break
             blocked_groups.add(group)
-            blocked |= self._near_duplicates(c)
+            blocked.update(near[indptr[c] : indptr[c + 1]].tolist())
         return picked
 
 

@@ -17,11 +17,11 @@ signals' normalisation (cosine or P(b | a), TUNING_ALPHAS) is chosen the same wa
 compared on the cross-fitted scores. Every level in the grid is a priori (decades of weight, common decays), never
 fitted to a data set. The report's tuned NDCG is the cross-fitted (out-of-sample) one.
 
-Speed: each case's candidate pool (text neighbours and behaviour neighbours of its history, the bestsellers and
-trending items, the target) is scored once per history item; a setting then costs a few small matrix products per
-case, so a search over ~100 settings takes seconds for a thousand cases at any catalog size. Ranks inside the
-pool are exact; an item outside it never scores in the behaviour signals and sits outside every history item's
-text neighbourhood, so it rarely reaches a top 10.
+Speed: each case's candidate pool (candidates.py, the pool serving scores, narrower per source: text neighbours and
+behaviour neighbours of its history, the bestsellers and trending items, the target) is scored once per history
+item; a setting then costs a few small matrix products per case, so a search over ~100 settings takes seconds for
+a thousand cases at any catalog size. Ranks inside the pool are exact; an item outside it never scores in the
+behaviour signals and sits outside every history item's text neighbourhood, so it rarely reaches a top 10.
 """
 
 import dataclasses
@@ -34,6 +34,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from recommendations.engine.behaviour import Behaviour, scaled_popularity, scaled_trending
+from recommendations.engine.candidates import candidate_pool, top_items
 
 if TYPE_CHECKING:
     from recommendations.engine.core import EngineConfig
@@ -113,12 +114,6 @@ def _row_ranks(matrix: sp.csr_matrix) -> sp.csr_matrix:
     return sp.csr_matrix((ranks, matrix.indices.copy(), matrix.indptr.copy()), shape=matrix.shape)
 
 
-def _top_entries(row: sp.csr_matrix, k: int) -> np.ndarray:
-    if row.nnz <= k:
-        return row.indices
-    return row.indices[np.argpartition(-row.data, k - 1)[:k]]
-
-
 def _build_pools(
     *,
     cases: Sequence[Case],
@@ -133,17 +128,20 @@ def _build_pools(
     mats = {name: sp.csr_matrix(getattr(behaviour, name)) for name in _BEHAVIOUR}
     ranks = {name: _row_ranks(m) for name, m in mats.items()}
     top = _POOL_PER_SOURCE
-    fixed = np.union1d(np.argsort(-popularity, kind="stable")[:top], np.argsort(-trending, kind="stable")[:top])
+    fixed = np.union1d(top_items(popularity, top), top_items(trending, top))
     pools: list[_Pool] = []
     for case in cases:
         history = np.asarray(case.history, dtype=np.int64)
-        parts = [fixed, np.asarray([case.target])]
-        text_ids = neighbour_ids[history, :_POOL_PER_SOURCE].ravel()
-        parts.append(text_ids[text_ids >= 0])
-        for m in mats.values():
-            for h in history.tolist():
-                parts.append(_top_entries(m[h], 3 * _POOL_PER_SOURCE))
-        pool = np.unique(np.concatenate(parts).astype(np.int64))
+        # The serving pool (candidates.py), narrower per source: a case's cost grows with its pool.
+        pool = candidate_pool(
+            case.history,
+            neighbour_ids=neighbour_ids,
+            behaviour=mats.values(),
+            fixed=fixed,
+            text_per_item=_POOL_PER_SOURCE,
+            behaviour_per_item=3 * _POOL_PER_SOURCE,
+            extra=(case.target,),
+        )
         excluded: set[int] = set(history.tolist())
         for h in history.tolist():
             excluded |= blocked.get(h, set())

@@ -1,3 +1,4 @@
+import dataclasses
 import math
 import re
 from datetime import timedelta
@@ -19,7 +20,7 @@ from recommendations.engine import (
     ScoredItem,
     apply_merchant_rules,
 )
-from recommendations.engine.core import top_k_desc
+from recommendations.engine.core import Placement, top_k_desc
 from recommendations.engine.loader import build_recommender_for_store
 
 CATALOG = (
@@ -288,8 +289,8 @@ def test_build_above_the_exact_threshold_gives_nearly_the_same_recommendations()
     config = EngineConfig(exact_graph_max_items=0, graph_cluster_size=20, graph_probes=6)
     clustered = Recommender.build(items, config=config)
 
-    # Scoring is exact at query time; only the hubness prior and near-duplicate sets come from the graph, so
-    # the lists barely move (this catalog is full of near-ties, the hardest case for an approximate graph).
+    # Cosines are exact at query time; the candidate pool, the hubness prior and near-duplicate sets come from the
+    # graph, so the lists barely move (this catalog is full of near-ties, the hardest case for an approximate graph).
     for query in ("0-0", "13-1", "40-3"):
         got = ids(clustered.recommend(query_id=query, placement="product"))
         want = ids(exact.recommend(query_id=query, placement="product"))
@@ -362,3 +363,113 @@ def test_plural_and_singular_titles_match_through_the_stemmer():
     )
     assert float((stemmed[0] @ stemmed[2].T).toarray()[0, 0]) == 0.0
     assert ids(Recommender.build(items).recommend(query_id="a", placement="product", limit=1)) == ["b"]
+
+
+# ---------------------------------------------------------------- candidate pools (engine/candidates.py)
+
+
+def _pooled_engine(**kwargs) -> Recommender:
+    """The grid catalog (141 items, 48 groups) with variant groups, a few orders and a neighbour graph of 20, so
+    pools are a fraction of the catalog."""
+    items = [dataclasses.replace(item, group_id=item.id.split("-")[0]) for item in _grid_catalog()]
+    baskets = [[f"{i}-0", f"{(i * 7 + 3) % 48}-0"] for i in range(0, 48, 4)] + [["5-0", "30-1"]] * 3
+    config = EngineConfig(neighbours=20, self_tune=False, **kwargs)
+    return Recommender.build(items, baskets=baskets, config=config)
+
+
+def _full_answer(engine: Recommender, placement: str, query: str | None, session: list[str], limit: int = 10):
+    history = engine._history(query, session)
+    return engine._answer(Placement(placement), history, excluded=set(history), limit=limit, pool=None)
+
+
+def _cases(engine: Recommender) -> list[tuple[str, str | None, list[str]]]:
+    names = [item.id for item in engine.items]
+    cases: list[tuple[str, str | None, list[str]]] = []
+    for k in range(0, len(names), 9):
+        cases.append(("product", names[k], []))
+        cases.append(("product", names[k], [names[(k * 5 + 11) % len(names)], names[(k * 3 + 40) % len(names)]]))
+        cases.append(("cart", None, [names[k], names[(k * 7 + 13) % len(names)]]))
+    return cases
+
+
+def test_pooled_answers_equal_the_whole_catalogs_wherever_the_pool_holds_them():
+    engine = _pooled_engine()
+    covered = 0
+    cases = _cases(engine)
+    for placement, query, session in cases:
+        history = engine._history(query, session)
+        pool = set(engine._pool(history).tolist())
+        assert len(pool) < 0.7 * len(engine.items)
+        full = _full_answer(engine, placement, query, session)
+        if {engine._index[r.id] for r in full} <= pool:
+            covered += 1
+            assert engine.recommend(query_id=query, placement=placement, session_ids=session) == full
+    # This catalog is all near-ties (few words recombined): the pool misses a full answer's item in a third of
+    # the cases here, where real catalogs hardly differ (evaluate_recs, bench/README.md).
+    assert covered >= len(cases) // 2
+
+
+def test_an_item_with_only_popularity_evidence_reaches_a_pooled_answer():
+    items = [dataclasses.replace(item, group_id=item.id.split("-")[0]) for item in _grid_catalog()]
+    engine = Recommender.build(
+        items, popularity={"47-0": 50, "1-0": 1}, config=EngineConfig(neighbours=20, popularity_weight=1.0)
+    )
+    seller = engine._index["47-0"]
+
+    assert seller not in engine._neighbour_ids[[engine._index["0-0"], engine._index["8-0"]]].ravel().tolist()
+    assert ids(engine.recommend(query_id="0-0", placement="product", limit=3))[0] == "47-0"
+    assert "47-0" in ids(engine.recommend(query_id=None, placement="cart", session_ids=["0-0", "8-0"], limit=3))
+
+
+def test_pooled_answers_keep_exclusions_groups_and_near_duplicates_apart():
+    engine = _pooled_engine()
+    dense = (engine._matrix @ engine._matrix.T).toarray()
+    for placement, query, session in _cases(engine):
+        history = [x for x in (query, *session) if x is not None]
+        excluded = [engine.items[(engine._index[history[-1]] + 1) % len(engine.items)].id]
+        results = ids(engine.recommend(query_id=query, placement=placement, session_ids=session, exclude_ids=excluded))
+        groups = [x.split("-")[0] for x in results]
+
+        assert len(results) == 10
+        assert not set(results) & {*history, *excluded}
+        assert not set(groups) & {x.split("-")[0] for x in history}
+        assert len(set(groups)) == len(groups)
+        picked = [engine._index[x] for x in results]
+        for a in picked:
+            for b in [*picked, *(engine._index[x] for x in history)]:
+                if a != b:
+                    assert dense[a, b] < engine.config.near_duplicate
+
+
+def test_a_pool_without_enough_showable_items_falls_back_to_the_whole_catalog():
+    engine = _pooled_engine()
+    history = engine._history("3-0", [])
+
+    assert engine._pool(history).size < 60
+    got = engine.recommend(query_id="3-0", placement="product", limit=60)
+    assert len(got) == 47  # one per group but the query's (48 groups)
+    assert got == _full_answer(engine, "product", "3-0", [], limit=60)
+
+
+@pytest.mark.parametrize("store", ["no orders", "orders", "tied bestsellers"])
+def test_home_with_a_session_equals_the_whole_catalogs_answer(store):
+    if store == "orders":
+        engine = _pooled_engine()
+    else:
+        # Without orders the base is the hubness; with every item sold once, the session's text decides alone.
+        popularity = {item.id: 1 for item in _grid_catalog()} if store == "tied bestsellers" else None
+        engine = Recommender.build(_grid_catalog(), popularity=popularity, config=EngineConfig(neighbours=8))
+    n = len(engine.items)
+    for _, _, session in _cases(engine)[2::3]:
+        history = engine._history(None, session)
+        text = engine._text_scores(history, engine._weights(history), None)
+        want = engine._select(
+            np.arange(n),
+            engine._home_base + 1e-3 * text,
+            engine._home_reasons,
+            history=history,
+            excluded=set(history),
+            limit=10,
+        )
+        assert engine.recommend(query_id=None, placement="home", session_ids=session) == want
+        assert len(want) == 10

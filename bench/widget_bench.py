@@ -44,6 +44,7 @@ gunicorn is started in its own process group and always stopped (also on Ctrl-C)
 
 import argparse
 import contextlib
+import gc
 import http.client
 import io
 import json
@@ -572,7 +573,17 @@ def profile(*, site_key: str, paths: list[str], requests: int, cprofile: bool) -
         if not statuses or not statuses[0].startswith("200") or not json.loads(body)["items"]:
             raise RuntimeError(f"{path}: {statuses} {body[:200]!r}")
 
+    gc_started: list[float] = []
+
+    def gc_timer(phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            gc_started.append(time.perf_counter())
+        elif gc_started:
+            name = f"  garbage collection (generation {info.get('generation')})"
+            totals[name] = totals.get(name, 0.0) + time.perf_counter() - gc_started.pop()
+
     profiler = cProfile.Profile() if cprofile else None
+    gc.callbacks.append(gc_timer)
     try:
         for path in paths[:20]:
             call(path)  # warm-up: the store's caches, the serializer, the connection
@@ -585,6 +596,7 @@ def profile(*, site_key: str, paths: list[str], requests: int, cprofile: bool) -
         if profiler is not None:
             profiler.disable()
     finally:
+        gc.callbacks.remove(gc_timer)
         for owner, name, original in originals:
             setattr(owner, name, original)
     per_request = {name: round(seconds / requests * 1000, 3) for name, seconds in totals.items()}

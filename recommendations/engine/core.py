@@ -50,7 +50,7 @@ from recommendations.engine.behaviour import (
     index_orders,
 )
 from recommendations.engine.neighbours import neighbour_graph, top_k_desc
-from recommendations.engine.text import fit_tfidf, stem_text
+from recommendations.engine.text import WORD_PATTERN, char_wb_tfidf, fit_tfidf, stem_text, word_tfidf
 from recommendations.engine.tuning import TUNING_ALPHAS, Case, TuningReport, significantly_better, tune
 
 __all__ = [
@@ -114,7 +114,7 @@ class EngineConfig:
     char_weight: float = 1.0
     description_weight: float = 0.3
     category_weight: float = 0.1
-    word_regex: str = r"(?u)\b\w\w+\b"
+    word_regex: str = WORD_PATTERN
     # Term weighting of the title/brand blocks: "bm25" (BM25 idf, Lucene's form) or "smooth" (scikit-learn's).
     text_idf: str = "bm25"
     # Conflate plural and singular words (Harman's S-stemmer) in the word block.
@@ -183,6 +183,39 @@ def _category_text(item: CatalogItem) -> str:
     return " ".join(
         "_".join("".join(ch if ch.isalnum() else "_" for ch in p) for p in parts[: i + 1]) for i in range(len(parts))
     )
+
+
+def text_matrix(catalog: Sequence[CatalogItem], config: EngineConfig) -> sp.csr_matrix:
+    """The items' text vectors: TF-IDF blocks (words, character n-grams, category, description), weighted, hstacked
+    and L2-normalised (float32 CSR, one row per item)."""
+    texts = [_item_text(item) for item in catalog]
+    # The title/brand blocks are counted by numpy passes over the whole corpus (text.py), which give
+    # scikit-learn's matrices for the default word pattern; another pattern keeps scikit-learn's vectoriser.
+    if config.word_regex == WORD_PATTERN:
+        word_block = word_tfidf(
+            texts, idf=config.text_idf, stem=config.stem_plurals, max_features=config.max_word_features
+        )
+    else:
+        pattern = re.compile(config.word_regex)
+        words = [stem_text(text, pattern) for text in texts] if config.stem_plurals else texts
+        word_block = fit_tfidf(
+            words, idf=config.text_idf, max_features=config.max_word_features, token_pattern=config.word_regex
+        )
+    blocks = [
+        word_block,
+        char_wb_tfidf(texts, idf=config.text_idf, ngram_range=(3, 5), max_features=config.max_char_features)
+        * config.char_weight,
+    ]
+    categories = [_category_text(item) for item in catalog]
+    if config.category_weight > 0 and any(categories):
+        blocks.append(fit_tfidf(categories, analyzer=str.split) * config.category_weight)
+    descriptions = [item.description for item in catalog]
+    if config.description_weight > 0 and any(descriptions):
+        blocks.append(
+            fit_tfidf(descriptions, max_features=config.max_description_features, stop_words="english")
+            * config.description_weight
+        )
+    return sp.csr_matrix(normalize(sp.hstack(blocks, format="csr")), dtype=np.float32)
 
 
 class Recommender:
@@ -265,35 +298,7 @@ class Recommender:
                 ),
                 config=config,
             )
-        texts = [_item_text(item) for item in catalog]
-        if config.stem_plurals:
-            pattern = re.compile(config.word_regex)
-            words = [stem_text(text, pattern) for text in texts]
-        else:
-            words = texts
-        blocks = [
-            fit_tfidf(
-                words, idf=config.text_idf, max_features=config.max_word_features, token_pattern=config.word_regex
-            ),
-            fit_tfidf(
-                texts,
-                idf=config.text_idf,
-                analyzer="char_wb",
-                ngram_range=(3, 5),
-                max_features=config.max_char_features,
-            )
-            * config.char_weight,
-        ]
-        categories = [_category_text(item) for item in catalog]
-        if config.category_weight > 0 and any(categories):
-            blocks.append(fit_tfidf(categories, analyzer=str.split) * config.category_weight)
-        descriptions = [item.description for item in catalog]
-        if config.description_weight > 0 and any(descriptions):
-            blocks.append(
-                fit_tfidf(descriptions, max_features=config.max_description_features, stop_words="english")
-                * config.description_weight
-            )
-        matrix = sp.csr_matrix(normalize(sp.hstack(blocks, format="csr")), dtype=np.float32)
+        matrix = text_matrix(catalog, config)
 
         neighbour_ids, neighbour_sims = neighbour_graph(
             matrix,

@@ -1,0 +1,92 @@
+"""The index build's fast parts: vectorised TF-IDF (engine/text.py) and the approximate neighbour graph."""
+
+import re
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from recommendations.engine.text import WORD_PATTERN, char_wb_tfidf, fit_tfidf, stem_text, word_tfidf
+
+DOCS = [
+    "Staples Blue Ballpoint Pens, 12 pack",
+    "BIC blue ball-point pen  (pack of 10)",
+    "Café crème\tespresso   cups",
+    "",
+    "   ",
+    "a b c",
+    "Envelopes #10 security tint, boxes of 500",
+    "x\ny\u00a0z",
+    "İstanbul ﬁsh batteries",
+    "naïve résumé",
+    "under_score and 42 numbers 3d",
+]
+
+
+def _same_vectors(a: sp.csr_matrix, b: sp.csr_matrix) -> bool:
+    """Equal up to the order of the columns: same shape, same nnz and the same cosines between every pair of rows."""
+    return (
+        a.shape == b.shape
+        and a.nnz == b.nnz
+        and np.allclose((a @ a.T).toarray(), (b @ b.T).toarray(), atol=1e-6)
+        and np.allclose(np.sort(a.data), np.sort(b.data), atol=1e-6)
+    )
+
+
+@pytest.mark.parametrize("idf", ["smooth", "bm25"])
+@pytest.mark.parametrize("ngram_range", [(3, 5), (3, 3), (3, 7)])
+def test_char_wb_tfidf_gives_scikit_learns_matrix(idf, ngram_range):
+    want = fit_tfidf(DOCS, idf=idf, analyzer="char_wb", ngram_range=ngram_range)
+    got = char_wb_tfidf(DOCS, idf=idf, ngram_range=ngram_range)
+
+    assert _same_vectors(got, want)
+
+
+@pytest.mark.parametrize("idf", ["smooth", "bm25"])
+@pytest.mark.parametrize("stem", [False, True])
+def test_word_tfidf_gives_scikit_learns_matrix(idf, stem):
+    pattern = re.compile(WORD_PATTERN)
+    words = [stem_text(doc, pattern) for doc in DOCS] if stem else DOCS
+    want = fit_tfidf(words, idf=idf, token_pattern=WORD_PATTERN)
+    got = word_tfidf(DOCS, idf=idf, stem=stem)
+
+    assert _same_vectors(got, want)
+
+
+def test_stemming_merges_plural_and_singular_columns():
+    got = word_tfidf(["blue pens", "blue pen"], stem=True)
+
+    assert got.shape == (2, 2)
+    assert np.isclose((got[0] @ got[1].T).toarray()[0, 0], 1.0)
+
+
+def test_max_features_keeps_the_most_frequent_terms():
+    docs = ["red red red blue", "red green", "red blue"]
+    got = word_tfidf(docs, max_features=2)  # red (5), blue (2) kept; green (1) dropped
+
+    assert got.shape == (3, 2)
+    assert _same_vectors(got, fit_tfidf(docs, max_features=2))
+    assert got[1].nnz == 1
+
+
+def test_empty_and_tiny_corpora():
+    assert char_wb_tfidf([]).shape == (0, 0)
+    assert char_wb_tfidf(["", " "]).shape == (2, 0)
+    assert word_tfidf(["a", ""]).shape == (2, 0)  # no token of two characters
+    one = char_wb_tfidf(["ab"])  # " ab", "ab ", " ab "
+    assert one.shape == (1, 3)
+    assert np.isclose(sp.linalg.norm(one), 1.0)
+
+
+def test_a_wide_alphabet_falls_back_to_hashed_keys_and_still_matches():
+    # More than 7130 distinct code points: 5-gram keys no longer fit 64 bits exactly.
+    docs = ["".join(chr(0x4E00 + (i * 7 + j) % 9000) for j in range(40)) + " end" for i in range(300)]
+    want = fit_tfidf(docs, analyzer="char_wb", ngram_range=(3, 5))
+
+    assert _same_vectors(char_wb_tfidf(docs, ngram_range=(3, 5)), want)
+
+
+@pytest.mark.parametrize("ngram_range", [(2, 4), (4, 5), (3, 2)])
+def test_char_wb_tfidf_rejects_ranges_not_starting_at_three(ngram_range):
+    with pytest.raises(ValueError):
+        char_wb_tfidf(["abc"], ngram_range=ngram_range)

@@ -166,6 +166,9 @@ class EngineConfig:
     graph_dims: int = 512
     graph_cluster_size: int = 100
     graph_probes: int = 24
+    # An item probes only those of its graph_probes nearest centres whose sketch similarity is within this margin
+    # of its nearest centre's (None: all of them).
+    graph_probe_margin: float | None = None
     # Cart placement: similarity above this to a cart item means a substitute, not a complement.
     substitute_similarity: float = 0.5
     cheaper_bonus: float = 0.05
@@ -308,6 +311,7 @@ class Recommender:
             dims=config.graph_dims,
             cluster_size=config.graph_cluster_size,
             probes=config.graph_probes,
+            margin=config.graph_probe_margin,
         )
         hub_k = min(config.hub_k, neighbour_sims.shape[1])
         hub = np.asarray(

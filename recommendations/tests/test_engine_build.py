@@ -90,3 +90,80 @@ def test_a_wide_alphabet_falls_back_to_hashed_keys_and_still_matches():
 def test_char_wb_tfidf_rejects_ranges_not_starting_at_three(ngram_range):
     with pytest.raises(ValueError):
         char_wb_tfidf(["abc"], ngram_range=ngram_range)
+
+
+# ---------------------------------------------------------------- the neighbour graph
+
+
+def _catalog_matrix() -> sp.csr_matrix:
+    from recommendations.engine.core import CatalogItem, EngineConfig, text_matrix
+
+    colours = ["red", "blue", "green", "black", "white", "yellow"]
+    things = ["ballpoint pen", "stapler", "envelope", "notebook", "desk lamp", "paper clip", "marker", "binder"]
+    brands = ["Acme", "Bic", "Staples", "Pilot", "Avery", "Sharpie"]
+    items = [
+        CatalogItem(id=f"{c}-{t}-{b}", title=f"{b} {c} {t} pack of {1 + i % 4}", vendor=b)
+        for i, (c, t, b) in enumerate((c, t, b) for c in colours for t in things for b in brands)
+    ]
+    # A duplicate of the first item under another id (a variant): its nearest neighbour whatever the graph.
+    items.append(CatalogItem(id="dup", title=items[0].title.upper(), vendor=items[0].vendor))
+    return text_matrix(items, EngineConfig())
+
+
+def test_clustered_graph_keeps_exact_cosines_best_first_and_finds_the_near_duplicate():
+    from recommendations.engine.neighbours import clustered_graph, exact_graph
+
+    matrix = _catalog_matrix()
+    n = matrix.shape[0]
+    exact_ids, _ = exact_graph(matrix, k=10, chunk=64)
+    ids, sims = clustered_graph(matrix, k=10, dims=64, n_clusters=24, probes=4)
+
+    dense = (matrix @ matrix.T).toarray()
+    assert (ids >= 0).all()
+    assert np.allclose(sims, dense[np.arange(n)[:, None], ids], atol=1e-6)  # exact cosines
+    assert (np.diff(sims, axis=1) <= 0).all()  # best first
+    assert (ids != np.arange(n)[:, None]).all()
+    assert ids[0, 0] == n - 1 and ids[n - 1, 0] == 0  # the near-duplicate pair
+    assert np.isclose(sims[0, 0], 1.0)
+    recall = np.mean([np.intersect1d(ids[i], exact_ids[i]).size / 10 for i in range(n)])
+    assert recall > 0.9
+    again = clustered_graph(matrix, k=10, dims=64, n_clusters=24, probes=4)
+    assert (again[0] == ids).all() and (again[1] == sims).all()  # deterministic
+
+
+def test_probing_every_cluster_gives_the_exact_graph():
+    from recommendations.engine.neighbours import clustered_graph, exact_graph
+
+    matrix = _catalog_matrix()
+    exact_ids, exact_sims = exact_graph(matrix, k=10, chunk=64)
+    ids, sims = clustered_graph(matrix, k=10, dims=64, n_clusters=24, probes=24)
+
+    assert np.allclose(sims, exact_sims, atol=1e-6)
+    assert (ids == exact_ids).mean() > 0.95  # (near-ties may order differently)
+
+
+def test_a_probe_margin_compares_fewer_clusters():
+    from recommendations.engine.neighbours import clustered_graph
+
+    matrix = _catalog_matrix()
+    n = matrix.shape[0]
+    wide_ids, wide_sims = clustered_graph(matrix, k=10, dims=64, n_clusters=24, probes=8)
+    same = clustered_graph(matrix, k=10, dims=64, n_clusters=24, probes=8, margin=2.0)  # every probe is within 2
+    _, narrow_sims = clustered_graph(matrix, k=10, dims=64, n_clusters=24, probes=8, margin=0.0)
+
+    assert (same[0] == wide_ids).all()
+    # Only the nearest cluster: never a better neighbour than all eight, and strictly worse for some items.
+    assert (narrow_sims <= wide_sims + 1e-6).all()
+    assert (narrow_sims.sum(axis=1) < wide_sims.sum(axis=1) - 1e-6).sum() > n // 10
+
+
+def test_spherical_kmeans_on_a_sample_labels_every_row_with_its_nearest_centre():
+    from recommendations.engine.neighbours import sketch, spherical_kmeans
+
+    dense = sketch(_catalog_matrix(), 32)
+    labels = spherical_kmeans(dense, 12, sample=50)
+
+    assert labels.shape == (dense.shape[0],)
+    assert set(labels.tolist()) <= set(range(12))
+    assert (spherical_kmeans(dense, 12, sample=50) == labels).all()
+    assert (spherical_kmeans(dense, 12) == spherical_kmeans(dense, 12, sample=10**6)).all()  # sample >= n: all rows

@@ -29,6 +29,7 @@ items, above that an inverted-file search over random sketches with exact cosine
 
 import copy
 import dataclasses
+import functools
 import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -50,7 +51,7 @@ from recommendations.engine.behaviour import (
     index_orders,
 )
 from recommendations.engine.neighbours import neighbour_graph, top_k_desc
-from recommendations.engine.text import WORD_PATTERN, char_wb_tfidf, fit_tfidf, stem_text, word_tfidf
+from recommendations.engine.text import WORD_PATTERN, char_wb_tfidf, fit_tfidf, split_tfidf, stem_text, word_tfidf
 from recommendations.engine.tuning import TUNING_ALPHAS, Case, TuningReport, significantly_better, tune
 
 __all__ = [
@@ -182,10 +183,17 @@ def _item_text(item: CatalogItem) -> str:
 
 def _category_text(item: CatalogItem) -> str:
     """Every prefix of the path as one token, so "A > B > C" shares "A" and "A > B" with its cousins."""
-    parts = [p.strip().lower() for p in item.category_path.replace("/", ">").split(">") if p.strip()]
-    return " ".join(
-        "_".join("".join(ch if ch.isalnum() else "_" for ch in p) for p in parts[: i + 1]) for i in range(len(parts))
-    )
+    return _category_path_text(item.category_path)
+
+
+_NOT_WORD = re.compile(r"\W")
+
+
+@functools.lru_cache(maxsize=1 << 14)
+def _category_path_text(path: str) -> str:
+    parts = [p.strip().lower() for p in path.replace("/", ">").split(">") if p.strip()]
+    # \W is every character but str.isalnum() ones and "_": each such character becomes "_".
+    return " ".join("_".join(_NOT_WORD.sub("_", p) for p in parts[: i + 1]) for i in range(len(parts)))
 
 
 def text_matrix(catalog: Sequence[CatalogItem], config: EngineConfig) -> sp.csr_matrix:
@@ -211,7 +219,7 @@ def text_matrix(catalog: Sequence[CatalogItem], config: EngineConfig) -> sp.csr_
     ]
     categories = [_category_text(item) for item in catalog]
     if config.category_weight > 0 and any(categories):
-        blocks.append(fit_tfidf(categories, analyzer=str.split) * config.category_weight)
+        blocks.append(split_tfidf(categories) * config.category_weight)
     descriptions = [item.description for item in catalog]
     if config.description_weight > 0 and any(descriptions):
         blocks.append(

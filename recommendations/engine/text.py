@@ -105,21 +105,26 @@ def _number_keys(keys: np.ndarray) -> np.ndarray:
 
     Rounds of an open hash table small enough for the cache: each round one key wins each slot and the keys that
     lost theirs go to the next round (with another hash), so distinct keys never share an id."""
-    ids = np.full(keys.size, -1, dtype=np.int64)
-    pending = np.arange(keys.size)
+    ids = np.empty(keys.size, dtype=np.int64)
+    pending: np.ndarray | None = None  # None: every key (the first round)
     offset = 0
     for round_ in range(64):
-        if pending.size == 0:
+        part = keys if pending is None else keys[pending]
+        if part.size == 0:
             break
-        part = keys[pending]
         bits = int(min(_SLOT_BITS, max(8, part.size.bit_length())))
         multiplier = np.uint64(int(_MIX) * (2 * round_ + 1) % (1 << 64))
         slots = ((part * multiplier) >> np.uint64(64 - bits)).astype(np.int64)
         table = np.zeros(1 << bits, dtype=np.uint64)
         table[slots] = part
         won = table[slots] == part
-        ids[pending[won]] = offset + slots[won]
-        pending = pending[~won]
+        slots += offset
+        if pending is None:
+            ids[:] = slots
+            pending = np.flatnonzero(~won)
+        else:
+            ids[pending[won]] = slots[won]
+            pending = pending[~won]
         offset += 1 << bits
     else:  # pragma: no cover - 64 rounds cannot all collide
         raise AssertionError("key numbering did not converge")
@@ -145,15 +150,47 @@ def _tfidf_counts(
         term_ids = remap[term_ids]
         keep = term_ids >= 0
         doc_ids, term_ids, n_terms = doc_ids[keep], term_ids[keep], kept.size
-    tf = sp.csr_matrix(
+    counts = sp.csr_matrix(
         (np.ones(term_ids.size, dtype=np.float32), (doc_ids, term_ids)), shape=(n_docs, n_terms), dtype=np.float32
     )
-    tf.sum_duplicates()
+    counts.sum_duplicates()
+    return _weight(counts, idf)
+
+
+def _weight(counts: sp.csr_matrix, idf: str) -> sp.csr_matrix:
+    """fit_tfidf's weighting of a docs x terms count matrix (canonical CSR)."""
+    tf = counts  # (owned by the caller: weighted in place)
     tf.data = np.log(tf.data) + np.float32(1)
-    df = np.bincount(tf.indices, minlength=n_terms).astype(np.float64)
+    n_docs = tf.shape[0]
+    df = np.bincount(tf.indices, minlength=tf.shape[1]).astype(np.float64)
     weights = np.log1p((n_docs - df + 0.5) / (df + 0.5)) if idf == "bm25" else np.log((1 + n_docs) / (1 + df)) + 1
     tf.data *= weights.astype(np.float32)[tf.indices]
     return sp.csr_matrix(normalize(tf), dtype=np.float32)
+
+
+def split_tfidf(docs: Sequence[str], *, idf: str = "smooth") -> sp.csr_matrix:
+    """fit_tfidf(docs, idf=idf, analyzer=str.split): the whitespace-separated tokens as they are, each distinct
+    document tokenised once (catalog category paths repeat)."""
+    if idf not in ("smooth", "bm25"):
+        raise ValueError(f"unknown idf {idf!r}")
+    distinct: dict[str, int] = {}
+    inverse = np.fromiter((distinct.setdefault(doc, len(distinct)) for doc in docs), dtype=np.int64, count=len(docs))
+    vocabulary: dict[str, int] = {}
+    doc_ids: list[int] = []
+    term_ids: list[int] = []
+    for i, doc in enumerate(distinct):
+        for token in doc.split():
+            term_ids.append(vocabulary.setdefault(token, len(vocabulary)))
+            doc_ids.append(i)
+    if not vocabulary:
+        return sp.csr_matrix((len(docs), 0), dtype=np.float32)
+    counts = sp.csr_matrix(
+        (np.ones(len(term_ids), dtype=np.float32), (doc_ids, term_ids)),
+        shape=(len(distinct), len(vocabulary)),
+        dtype=np.float32,
+    )
+    counts.sum_duplicates()
+    return _weight(sp.csr_matrix(counts[inverse]), idf)
 
 
 def char_wb_tfidf(

@@ -167,3 +167,19 @@ def test_spherical_kmeans_on_a_sample_labels_every_row_with_its_nearest_centre()
     assert set(labels.tolist()) <= set(range(12))
     assert (spherical_kmeans(dense, 12, sample=50) == labels).all()
     assert (spherical_kmeans(dense, 12) == spherical_kmeans(dense, 12, sample=10**6)).all()  # sample >= n: all rows
+
+
+@pytest.mark.parametrize("idf", ["smooth", "bm25"])
+def test_split_tfidf_gives_scikit_learns_matrix(idf):
+    from recommendations.engine.text import split_tfidf
+
+    docs = ["office office>paper", "office office>paper", "", "home", "office office>ink", "Home x"]
+    assert _same_vectors(split_tfidf(docs, idf=idf), fit_tfidf(docs, idf=idf, analyzer=str.split))
+    assert split_tfidf(["", " "]).shape == (2, 0)
+
+
+def test_category_text_keeps_every_prefix_with_non_word_characters_as_underscores():
+    from recommendations.engine.core import CatalogItem, _category_text
+
+    item = CatalogItem(id="1", title="t", category_path="Office & Home > Paper/Ink-Jet  > ")
+    assert _category_text(item) == "office___home office___home_paper office___home_paper_ink_jet"

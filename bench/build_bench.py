@@ -47,6 +47,8 @@ def main(argv: list[str] | None = None) -> None:
         dims=config.graph_dims,
         cluster_size=config.graph_cluster_size,
         probes=config.graph_probes,
+        margin=config.graph_probe_margin,
+        kmeans_sample=config.graph_kmeans_sample,
     )
     graph_s = time.perf_counter() - start
     print(
@@ -64,6 +66,7 @@ def main(argv: list[str] | None = None) -> None:
         n_clusters=n // config.graph_cluster_size,
         probes=config.graph_probes,
         margin=config.graph_probe_margin,
+        kmeans_sample=config.graph_kmeans_sample,
     )
     approximate_s = time.perf_counter() - start
     rows = np.sort(np.random.default_rng(0).choice(n, size=min(args.sample, n), replace=False))

@@ -36,6 +36,7 @@ def neighbour_graph(
     cluster_size: int = 100,
     probes: int = 24,
     margin: float | None = None,
+    kmeans_sample: int | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Top-k cosine neighbours of every row (self excluded): ids (-1 = none) and exact cosines, best first.
 
@@ -54,7 +55,9 @@ def neighbour_graph(
     n_clusters = n // max(cluster_size, 1)
     if n <= exact_max_items or n_clusters <= probes:
         return exact_graph(matrix, k=k, chunk=chunk)
-    return clustered_graph(matrix, k=k, dims=dims, n_clusters=n_clusters, probes=probes, margin=margin)
+    return clustered_graph(
+        matrix, k=k, dims=dims, n_clusters=n_clusters, probes=probes, margin=margin, kmeans_sample=kmeans_sample
+    )
 
 
 def block_top_k(block: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:

@@ -166,8 +166,9 @@ class EngineConfig:
     exact_graph_max_items: int = 20000
     graph_dims: int = 512
     graph_cluster_size: int = 100
-    # 16 probes find 77% of the exact top 10 on the synthetic 100k catalog (24: 79%) at about 3/4 of the time;
-    # bench/build_bench.py measures recall and time.
+    # With k-means on a sample, 16 probes find 79% of the exact top 10 on the synthetic 100k catalog (as 24 did
+    # before; top 50: 75% against 77%) in about 3/4 of the CPU time, 85% at 30k (24: 87%); bench/build_bench.py
+    # measures recall and time.
     graph_probes: int = 16
     # An item probes only those of its graph_probes nearest centres whose sketch similarity is within this margin
     # of its nearest centre's (None: all of them). A margin of 0.15 halves the graph time at 72% recall@10.

@@ -64,7 +64,8 @@ def stem_text(text: str, token_pattern: "re.Pattern[str]") -> str:
 # fit_tfidf above is scikit-learn's TfidfVectorizer: per document Python n-gram generation and a dict lookup per
 # n-gram. char_wb_tfidf and word_tfidf give the same matrices (up to the order of the columns, which no cosine
 # reads) from numpy passes over the concatenated code points of the whole corpus: every n-gram or word gets a
-# 64-bit key (exact for n-grams over an alphabet of up to 7130 code points, else a polynomial hash), keys are
+# 64-bit key (exact for n-grams over an alphabet of up to 7130 code points; else, and for words, a polynomial hash
+# modulo 2^64 mixed with the length, where two distinct strings collide with odds of about 2^-64), keys are
 # numbered through an open hash table (a key that loses its slot is numbered separately, so no two keys share a
 # column), and the counts are one sparse matrix construction.
 

@@ -166,9 +166,9 @@ class EngineConfig:
     exact_graph_max_items: int = 20000
     graph_dims: int = 512
     graph_cluster_size: int = 100
-    # With k-means on a sample, 16 probes find 79% of the exact top 10 on the synthetic 100k catalog (as 24 did
-    # before; top 50: 75% against 77%) in about 3/4 of the CPU time, 85% at 30k (24: 87%); bench/build_bench.py
-    # measures recall and time.
+    # With k-means on a sample, 16 probes find 80% of the exact top 10 on the synthetic 100k catalog (24 probes
+    # before: 79%; top 50: 76% against 77%) in about 3/4 of the CPU time, 85% at 30k (24: 87%);
+    # bench/build_bench.py measures recall and time.
     graph_probes: int = 16
     # An item probes only those of its graph_probes nearest centres whose sketch similarity is within this margin
     # of its nearest centre's (None: all of them). A margin of 0.15 halves the graph time at 72% recall@10.

@@ -46,7 +46,7 @@ def neighbour_graph(
     the items of the `probes` clusters whose centres are nearest to it (with a margin, only those within
     `margin` of the nearest centre's similarity). Similarities stay exact (hubness and the near-duplicate
     thresholds read them); a true neighbour is missed only when it lies outside those clusters (with the
-    build's 16 probes about 15% of the true top 10 on the synthetic 30k catalog and 21% at 100k;
+    build's 16 probes about 15% of the true top 10 on the synthetic 30k catalog and 20% at 100k;
     bench/build_bench.py measures it).
     """
     n = matrix.shape[0]
@@ -109,7 +109,7 @@ def _nearest(vectors: np.ndarray, centres: np.ndarray) -> np.ndarray:
     return np.concatenate([np.argmax(vectors[s : s + 8192] @ centres.T, axis=1) for s in range(0, len(vectors), 8192)])
 
 
-def sketch(matrix: sp.csr_matrix, dims: int, *, hashes: int = 4) -> np.ndarray:
+def sketch(matrix: sp.csr_matrix, dims: int, *, hashes: int = 2) -> np.ndarray:
     """L2-normalised random sparse projection (a count sketch: each feature adds +-1/sqrt(hashes) to `hashes`
     seeded coordinates). Inner products are preserved up to ~1/sqrt(dims) noise, including the long tail of
     rare character n-grams that a truncated SVD drops, and the cost is one pass over the non-zeros."""

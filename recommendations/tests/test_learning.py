@@ -15,7 +15,7 @@ from merchants.tests.factories import StoreFactory
 from recommendations.engine import CatalogItem, EngineConfig, Recommender
 from recommendations.engine.behaviour import Order, build_behaviour, hold_out_last_items, index_orders
 from recommendations.engine.loader import build_recommender_for_store, load_orders
-from recommendations.engine.tuning import TUNING_GRID
+from recommendations.engine.tuning import TUNING_GRID, significantly_better
 from recommendations.evaluation import build_cases, read_interactions, training_orders
 
 TINY = Path(__file__).parent / "data" / "tiny_interactions.json"
@@ -329,3 +329,13 @@ def test_tuning_keeps_the_defaults_when_what_one_half_of_the_customers_shows_doe
     assert learned.tuning is not None
     assert learned.config != EngineConfig()
     assert learned.tuning.tuned_ndcg > learned.tuning.default_ndcg
+
+
+def test_a_tuned_blend_replaces_the_defaults_only_beyond_two_standard_errors_of_the_paired_gain():
+    current = np.zeros(100)
+    noise = np.array([1.0, -1.0] * 50)  # standard error of the mean: sqrt(100 / 99) / 10 = 0.1005
+    assert not significantly_better(current + noise + 0.15, current)  # 1.49 standard errors: noise
+    assert not significantly_better(current + noise + 0.19, current)  # 1.89
+    assert significantly_better(current + noise + 0.21, current)  # 2.09
+    assert not significantly_better(current + noise - 0.5, current)  # a loss never replaces
+    assert not significantly_better(current, current)  # no gain at all

@@ -16,8 +16,8 @@ import time
 import numpy as np
 
 from bench.recommender_bench import real_items, synthetic_catalog
-from recommendations.engine.core import EngineConfig, _item_text, text_matrix
-from recommendations.engine.neighbours import block_top_k, clustered_graph, neighbour_graph
+from recommendations.engine.core import EngineConfig, _item_text, text_graph, text_matrix
+from recommendations.engine.neighbours import block_top_k, clustered_graph
 from recommendations.engine.text import fit_tfidf
 
 
@@ -39,17 +39,7 @@ def main(argv: list[str] | None = None) -> None:
     text_s = time.perf_counter() - start
     n, k = matrix.shape[0], args.k
     start = time.perf_counter()
-    neighbour_graph(
-        matrix,
-        k=config.neighbours,
-        chunk=config.chunk_size,
-        exact_max_items=config.exact_graph_max_items,
-        dims=config.graph_dims,
-        cluster_size=config.graph_cluster_size,
-        probes=config.graph_probes,
-        margin=config.graph_probe_margin,
-        kmeans_sample=config.graph_kmeans_sample,
-    )
+    text_graph(matrix, config)
     graph_s = time.perf_counter() - start
     print(
         f"items {n}: reference vectorise {reference_s:.2f} s; text vectors {text_s:.2f} s "

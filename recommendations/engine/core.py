@@ -238,6 +238,21 @@ def text_matrix(catalog: Sequence[CatalogItem], config: EngineConfig) -> sp.csr_
     return sp.csr_matrix(normalize(sp.hstack(blocks, format="csr")), dtype=np.float32)
 
 
+def text_graph(matrix: sp.csr_matrix, config: EngineConfig) -> tuple[np.ndarray, np.ndarray]:
+    """The sparse neighbour graph of the text vectors with the config's graph settings: (ids, cosines), k per row."""
+    return neighbour_graph(
+        matrix,
+        k=config.neighbours,
+        chunk=config.chunk_size,
+        exact_max_items=config.exact_graph_max_items,
+        dims=config.graph_dims,
+        cluster_size=config.graph_cluster_size,
+        probes=config.graph_probes,
+        margin=config.graph_probe_margin,
+        kmeans_sample=config.graph_kmeans_sample,
+    )
+
+
 class Recommender:
     """A built per-store index. Build with ``Recommender.build(items, ...)``; thread-safe to query."""
 
@@ -326,17 +341,7 @@ class Recommender:
             )
         matrix = text_matrix(catalog, config)
 
-        neighbour_ids, neighbour_sims = neighbour_graph(
-            matrix,
-            k=config.neighbours,
-            chunk=config.chunk_size,
-            exact_max_items=config.exact_graph_max_items,
-            dims=config.graph_dims,
-            cluster_size=config.graph_cluster_size,
-            probes=config.graph_probes,
-            margin=config.graph_probe_margin,
-            kmeans_sample=config.graph_kmeans_sample,
-        )
+        neighbour_ids, neighbour_sims = text_graph(matrix, config)
         hub_k = min(config.hub_k, neighbour_sims.shape[1])
         hub = np.asarray(
             neighbour_sims[:, :hub_k].mean(axis=1) if hub_k else np.zeros(n, dtype=np.float32), dtype=np.float64

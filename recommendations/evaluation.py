@@ -13,6 +13,13 @@ store has no orders. The popularity baseline counts every interaction except the
 answer never contributes to its own score (it shows how much the protocol penalises popularity: most
 targets are items nobody else interacted with).
 
+Serving (``evaluate_recs --serving``): "engine" asks the engine built from the store directly, as a web worker's
+live engine answers a shopper with a session; "stored-lists" writes the store's lists with the production list
+rebuild (services.lists.rebuild_store_lists, from that same engine) and answers each case through the widget's
+selector (selectors.serving.get_recommendations, query SKU + viewed session, live engine off): the path of stores
+above RECS_LIVE_ENGINE_MAX_PRODUCTS and of a worker whose engine is still being built. The store's merchant rules
+stay at their defaults (in stock, published).
+
 run_heldout_evaluation (``evaluate_recs --heldout``) checks that the engine's settings are not fitted to
 the file: users are split in two fixed halves (CRC32 of the id); query-time settings are chosen from a small
 grid on one half and reported on the other, and the other way round.
@@ -25,6 +32,7 @@ import uuid
 import zlib
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -34,11 +42,12 @@ from typing import IO, Any
 import numpy as np
 import scipy.sparse as sp
 from django.db import transaction
+from django.test import override_settings
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.preprocessing import normalize
 
 from catalog_sync.importers.amazon import BrokenJson, iter_json_records
-from catalog_sync.models import customer_key
+from catalog_sync.models import Product, customer_key
 from catalog_sync.services import import_catalog_file, upsert_order_lines
 from catalog_sync.types import OrderLinePayload
 from merchants.models import Store
@@ -46,6 +55,9 @@ from merchants.services.stores import create_store
 from recommendations.engine import CatalogItem, EngineConfig, Placement, Recommender
 from recommendations.engine.core import top_k_desc
 from recommendations.engine.loader import build_recommender_for_store
+from recommendations.selectors.serving import get_recommendations
+from recommendations.selectors.stores import ServingStore, build_serving_store
+from recommendations.services.lists import rebuild_store_lists
 
 SEED = 20240501
 BASELINE_RECENCY_DECAY = 0.7
@@ -53,6 +65,11 @@ BASELINE_RECENCY_DECAY = 0.7
 # early part (the first EARLY_SHARE of the users by their first interaction).
 BOOTSTRAP_RESAMPLES = 2
 EARLY_SHARE = 0.7
+
+
+class Serving(StrEnum):
+    ENGINE = "engine"
+    STORED_LISTS = "stored-lists"
 
 
 class Model(StrEnum):
@@ -118,6 +135,8 @@ class EvalResult:
     # Each case's NDCG@k, in case order (for robustness checks and paired comparisons).
     gains: tuple[float, ...] = dataclasses.field(default=(), repr=False, compare=False)
     robustness: Robustness | None = None
+    # The path that answered the engine's cases (Serving); None for a baseline.
+    serving: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -126,6 +145,8 @@ class EvalResult:
             f"coverage@{self.k}": round(self.coverage, 4),
             "users": self.users,
         }
+        if self.serving is not None:
+            out["serving"] = self.serving
         if self.tuning is not None:
             out["tuning"] = self.tuning
         if self.robustness is not None:
@@ -278,6 +299,24 @@ def engine_ranker(recommender: Recommender, *, k: int) -> Ranker:
     return rank
 
 
+def stored_lists_ranker(store: ServingStore, *, skus: Mapping[str, str], k: int) -> Ranker:
+    """The widget's selector on stored lists, product placement: the query's SKU, the rest of the history as the
+    viewed session (most recent first); the answer's SKUs mapped back to item ids (skus: item id -> SKU)."""
+    ids = {sku: item_id for item_id, sku in skus.items()}
+
+    def rank(case: EvalCase) -> list[str]:
+        answer = get_recommendations(
+            store=store,
+            placement=Placement.PRODUCT,
+            sku=skus.get(case.history[-1], case.history[-1]),
+            viewed=[skus.get(x, x) for x in case.history[-2::-1]],
+            limit=k,
+        )
+        return [ids.get(item.sku, item.sku) for item in answer.items]
+
+    return rank
+
+
 def popularity_ranker(items: Sequence[CatalogItem], counts: Counter[str], *, k: int) -> Ranker:
     """Most interacted-with items (training interactions only), ties by catalog order."""
     scores = np.array([float(counts.get(item.id, 0)) for item in items])
@@ -364,23 +403,42 @@ def _write_orders(*, store: Store, orders: Sequence[TrainingOrder]) -> datetime 
     return max((p.ordered_at for p in payloads), default=None)
 
 
-def load_catalog_through_import(
+@contextmanager
+def imported_store(
     path: str | Path, *, config: EngineConfig | None = None, orders: Sequence[TrainingOrder] = ()
-) -> tuple[Recommender, list[CatalogItem]]:
-    """Import the file into a throwaway store (rolled back), write orders as its order history, and build the
-    engine from its Product and OrderLine rows, as serving does (trending aged from the last order)."""
-    built: dict[str, Any] = {}
+) -> Iterator[tuple[Store, Recommender]]:
+    """Import the file into a throwaway store, write orders as its order history, build the engine from its Product
+    and OrderLine rows, as serving does (trending aged from the last order); everything is rolled back on exit."""
     try:
         with transaction.atomic():
             store = create_store(platform="custom", domain=f"evaluate-recs-{uuid.uuid4().hex[:12]}.invalid")
             import_catalog_file(store=store, path=path, fmt="amazon")
             latest = _write_orders(store=store, orders=orders)
-            built["recommender"] = build_recommender_for_store(store=store, config=config, now=latest)
+            yield store, build_recommender_for_store(store=store, config=config, now=latest)
             raise _Rollback
     except _Rollback:
         pass
-    recommender: Recommender = built["recommender"]
+
+
+def load_catalog_through_import(
+    path: str | Path, *, config: EngineConfig | None = None, orders: Sequence[TrainingOrder] = ()
+) -> tuple[Recommender, list[CatalogItem]]:
+    """The engine built by imported_store (the store itself is rolled back) and its catalog."""
+    with imported_store(path, config=config, orders=orders) as (_, recommender):
+        pass
     return recommender, list(recommender.items)
+
+
+def stored_lists_rankings(
+    store: Store, recommender: Recommender, cases: Iterable[EvalCase], *, k: int
+) -> list[Sequence[str]]:
+    """Each case answered through the widget's selector after the production rebuild wrote the store's lists from
+    recommender; the live engine is off, so a session is answered by merging stored lists (selectors.serving)."""
+    rebuild_store_lists(store=store, engine=recommender)
+    skus = {x: sku or x for x, sku in Product.objects.filter(store=store).values_list("external_id", "sku")}
+    ranker = stored_lists_ranker(build_serving_store(store=store), skus=skus, k=k)
+    with override_settings(RECS_LIVE_ENGINE_MAX_PRODUCTS=0):  # no background build of a live engine
+        return [ranker(case) for case in cases]
 
 
 def _progress(cases: Sequence[EvalCase], stream: IO[str] | None) -> Iterator[EvalCase]:
@@ -400,28 +458,42 @@ def run_evaluation(
     progress: IO[str] | None = None,
     config: EngineConfig | None = None,
     robustness: bool = False,
+    serving: str = Serving.ENGINE,
 ) -> EvalResult:
     """Evaluate a model on an Amazon Reviews interactions file; same input, same numbers.
 
     config: engine settings (default: EngineConfig()); only the engine model uses them. robustness: also report
-    the bootstrap and time-split figures (robustness_check).
+    the bootstrap and time-split figures (robustness_check). serving: the path that answers the engine's cases
+    (Serving; the baselines have none).
     """
     np.random.seed(SEED)  # nothing here draws random numbers; pinned so any future sampling stays reproducible
     model = Model(model)
+    serving = Serving(serving)
+    if serving is Serving.STORED_LISTS and model is not Model.ENGINE:
+        raise ValueError("only the engine is served from stored lists")
     interactions = read_interactions(path)
     cases = build_cases(interactions)
-    recommender, items = load_catalog_through_import(path, config=config, orders=training_orders(interactions, cases))
-    ranker: Ranker
-    if model is Model.ENGINE:
-        ranker = engine_ranker(recommender, k=k)
-    elif model is Model.POPULARITY:
-        ranker = popularity_ranker(items, training_counts(interactions, cases), k=k)
-    elif model is Model.TFIDF:
-        ranker = tfidf_ranker(items, k=k, history_decay=None)
+    orders = training_orders(interactions, cases)
+    rankings: Iterable[Sequence[str]]
+    if serving is Serving.STORED_LISTS:
+        with imported_store(path, config=config, orders=orders) as (store, recommender):
+            rankings = stored_lists_rankings(store, recommender, _progress(cases, progress), k=k)
+        items = list(recommender.items)
     else:
-        ranker = tfidf_ranker(items, k=k, history_decay=BASELINE_RECENCY_DECAY)
-    rankings = (ranker(case) for case in _progress(cases, progress))
+        recommender, items = load_catalog_through_import(path, config=config, orders=orders)
+        ranker: Ranker
+        if model is Model.ENGINE:
+            ranker = engine_ranker(recommender, k=k)
+        elif model is Model.POPULARITY:
+            ranker = popularity_ranker(items, training_counts(interactions, cases), k=k)
+        elif model is Model.TFIDF:
+            ranker = tfidf_ranker(items, k=k, history_decay=None)
+        else:
+            ranker = tfidf_ranker(items, k=k, history_decay=BASELINE_RECENCY_DECAY)
+        rankings = (ranker(case) for case in _progress(cases, progress))
     result = evaluate_rankings(cases, rankings, catalog_size=len(items), k=k)
+    if model is Model.ENGINE:
+        result = dataclasses.replace(result, serving=str(serving))
     if model is Model.ENGINE and recommender.tuning is not None:
         result = dataclasses.replace(result, tuning=recommender.tuning.as_dict())
     if robustness:

@@ -49,8 +49,13 @@ class ListsWritten:
     full_rebuild_enqueued: bool = False
 
 
-def rebuild_store_lists(*, store: Store, list_size: int | None = None) -> ListsWritten:
+def rebuild_store_lists(
+    *, store: Store, list_size: int | None = None, engine: Recommender | None = None
+) -> ListsWritten:
     """Build the store's engine from the database and rewrite every local list (product, cart, home).
+
+    engine: an engine already built from this store's rows (evaluate_recs --serving stored-lists passes the one it
+    evaluates, self-tuned or not); default: built here, trending aged from now.
 
     Lists are upserted in batches (each batch atomic, so a reader never sees a product without its list),
     then the local lists of products this run did not write (one that left the cart-list cap) are deleted. For 100k
@@ -59,7 +64,7 @@ def rebuild_store_lists(*, store: Store, list_size: int | None = None) -> ListsW
     started = time.monotonic()
     size = list_size or int(settings.RECS_LIST_SIZE)
     now = timezone.now()
-    engine = build_recommender_for_store(store=store, now=now)
+    engine = engine or build_recommender_for_store(store=store, now=now)
     pks = _product_pks(store=store)
     ids = [item.id for item in engine.items if item.id in pks]
 

@@ -117,7 +117,8 @@ def test_evaluate_recs_prints_one_json_object_with_the_metric_keys():
     call_command("evaluate_recs", "--interactions", str(TINY), "--json", "--no-progress", stdout=out)
 
     payload = json.loads(out.getvalue())
-    assert set(payload) == {"hit_rate@10", "ndcg@10", "coverage@10", "users"}
+    assert set(payload) == {"hit_rate@10", "ndcg@10", "coverage@10", "users", "serving"}
+    assert payload["serving"] == "engine"
     assert payload["users"] == 3
 
 

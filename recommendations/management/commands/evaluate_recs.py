@@ -6,7 +6,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from bitrecs_site.db import require_migrated_database
 from recommendations.engine import EngineConfig
-from recommendations.evaluation import Model, result_json, run_evaluation, run_heldout_evaluation
+from recommendations.evaluation import Model, Serving, result_json, run_evaluation, run_heldout_evaluation
 
 
 class Command(BaseCommand):
@@ -31,6 +31,14 @@ class Command(BaseCommand):
             help="Switch the engine's per-store self-tuning off (EngineConfig's a-priori blend).",
         )
         parser.add_argument(
+            "--serving",
+            choices=[s.value for s in Serving],
+            default=Serving.ENGINE.value,
+            help="The engine's serving path: engine (the live engine, default) or stored-lists (the lists the "
+            "production rebuild writes, answered through the widget's selector, as stores above "
+            "RECS_LIVE_ENGINE_MAX_PRODUCTS are served).",
+        )
+        parser.add_argument(
             "--heldout",
             action="store_true",
             help="Two-fold held-out protocol: settings chosen on one half of the users, reported on the other.",
@@ -39,6 +47,8 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         if options["k"] < 1:
             raise CommandError("--k must be at least 1.")
+        if options["serving"] != Serving.ENGINE and (options["baseline"] or options["heldout"]):
+            raise CommandError("--serving stored-lists evaluates the engine; not with --baseline or --heldout.")
         require_migrated_database()
         if options["heldout"]:
             if options["baseline"]:
@@ -56,6 +66,7 @@ class Command(BaseCommand):
                 model=options["baseline"] or Model.ENGINE,
                 progress=None if options["no_progress"] else sys.stderr,
                 config=EngineConfig(self_tune=False) if options["no_tune"] else None,
+                serving=options["serving"],
             )
         except FileNotFoundError as exc:
             raise CommandError(f"No such file: {options['interactions']}") from exc

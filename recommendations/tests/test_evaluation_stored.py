@@ -111,3 +111,22 @@ def test_stored_lists_serve_the_tiny_files_obvious_next_item() -> None:
 def test_baselines_have_no_stored_lists_path() -> None:
     with pytest.raises(ValueError, match="only the engine"):
         run_evaluation(path=TINY, model="popularity", serving=Serving.STORED_LISTS)
+
+
+@pytest.mark.django_db
+@pytest.mark.xfail(
+    strict=True,
+    reason="serving._plan puts the query's whole stored list before the session's merged lists: with lists longer "
+    "than the limit (RECS_LIST_SIZE 30, limit 4-10) the session never reaches the answer (reported, not fixed here)",
+)
+def test_a_session_products_list_reaches_the_stored_lists_answer() -> None:
+    store: Store = StoreFactory.create(domain="shop.example.com")
+    for n in range(1, 8):
+        ProductFactory.create(store=store, external_id=f"p{n}", sku=f"SKU-{n}")
+    engine = FixedLists(
+        [f"p{n}" for n in range(1, 8)], lists={"p1": ["p2", "p3", "p4", "p5"], "p6": ["p7", "p2"]}, home=[]
+    )
+
+    [answer] = stored_lists_rankings(store, cast(Recommender, engine), [EvalCase("u", ("p6", "p1"), "p7")], k=2)
+
+    assert "p7" in answer  # today: ["p2", "p3"], p6's list (the viewed product) plays no part

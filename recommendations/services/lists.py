@@ -64,7 +64,8 @@ def rebuild_store_lists(
     started = time.monotonic()
     size = list_size or int(settings.RECS_LIST_SIZE)
     now = timezone.now()
-    engine = engine or build_recommender_for_store(store=store, now=now)
+    if engine is None:
+        engine = build_recommender_for_store(store=store, now=now)
     pks = _product_pks(store=store)
     ids = [item.id for item in engine.items if item.id in pks]
 

@@ -21,7 +21,7 @@ from django.utils.dateparse import parse_datetime
 
 from catalog_sync.models import Product, Variant
 from recommendations import process_state
-from recommendations.engine import CatalogItem, MerchantRules, ScoredItem, apply_merchant_rules
+from recommendations.engine import CatalogItem, EngineConfig, MerchantRules, ScoredItem, apply_merchant_rules
 from recommendations.engine.core import Reason
 from recommendations.experiments import team_draft_interleave
 from recommendations.models import Arm, Placement, RecommendationList, Source
@@ -87,6 +87,9 @@ class _Chain:
                 self.ids.append(item_id)
 
 
+# The session recency decay of the stored-list blend: the engine's a-priori recency_decay.
+RECENCY_DECAY = EngineConfig.recency_decay
+
 _LIST_FIELDS = ("product_id", "query_id", "placement", "source", "rec_id", "items", "computed_at")
 _PRODUCT_FIELDS = ("external_id", "sku", "title", "price", "url", "image_url", "in_stock", "is_published", "status")
 
@@ -110,7 +113,8 @@ def get_recommendations(
     Merchant rules are applied to the live product rows, so a product that went out of stock after its list was
     stored is skipped and the answer is topped up from further candidates. An unknown SKU gets the home list.
     With a session (cart / viewed SKUs, most recent first), the process's in-memory engine answers when one is
-    built (see process_state.get_live_engine); otherwise the stored lists of the query and session products are merged.
+    built (see process_state.get_live_engine); otherwise the stored lists of the query and session products are blended
+    as the engine blends its session (_weighted_merge).
     """
     personalised = bool(cart or viewed)
     if arm == Arm.HOLDOUT:
@@ -178,14 +182,12 @@ def _plan(
             limit=window + len(session_ids),
         )
         chain.extend((r.id for r in results), source=Source.LOCAL, rec_id=local.rec_id if local else None)
-    else:
-        if local is not None:
-            chain.extend(local.ids, source=Source.LOCAL, rec_id=local.rec_id)
-        if session_ids and placement != Placement.HOME:
-            for merged, rec_id in _merged_session_lists(
-                store_id=store.id, session_ids=session_ids, placement=placement
-            ):
-                chain.extend(merged, source=Source.LOCAL, rec_id=rec_id)
+    elif session_ids and placement != Placement.HOME:
+        session_lists = _session_lists(store_id=store.id, session_ids=session_ids, placement=placement)
+        for item_id, rec_id in _weighted_merge([local, *session_lists] if local is not None else session_lists):
+            chain.extend((item_id,), source=Source.LOCAL, rec_id=rec_id)
+    elif local is not None:
+        chain.extend(local.ids, source=Source.LOCAL, rec_id=local.rec_id)
 
     never = {*session_ids, *([query.external_id] if query else [])}
     return _Plan(query=query, lists=lists, network=network, local=local, chain=chain, never=never)
@@ -350,24 +352,43 @@ def is_network_list_fresh(*, computed_at: datetime) -> bool:
     return computed_at >= timezone.now() - max_age
 
 
-def _merged_session_lists(
-    *, store_id: int, session_ids: Sequence[str], placement: str
-) -> list[tuple[list[str], str | None]]:
-    """The session products' local lists merged round-robin (most recent product first), as one chain segment."""
+def _session_lists(*, store_id: int, session_ids: Sequence[str], placement: str) -> list[_StoredList]:
+    """The session products' local lists (a cart answer prefers their cart lists), most recent product first."""
     placements: list[str] = [Placement.CART, Placement.PRODUCT] if placement == Placement.CART else [Placement.PRODUCT]
     best: dict[str, _StoredList] = {}
     for stored in _fetch_session_lists(store_id=store_id, session_ids=session_ids, placements=placements):
         current = best.get(stored.query_id)
         if current is None or placements.index(stored.placement) < placements.index(current.placement):
             best[stored.query_id] = stored
-    ordered = [best[x] for x in session_ids if x in best]
-    if not ordered:
-        return []
-    merged: list[str] = []
-    columns = [stored.ids for stored in ordered]
-    for position in range(max(len(column) for column in columns)):
-        merged.extend(column[position] for column in columns if position < len(column))
-    return [(merged, ordered[0].rec_id)]
+    return [best[x] for x in session_ids if x in best]
+
+
+def _weighted_merge(lists: Sequence[_StoredList]) -> list[tuple[str, str | None]]:
+    """The engine's session blend over stored lists: score(c) = sum_p w_p * score_p(c), w_p = decay**p normalised
+    (p = 0 the query's list, then the session's most recent first), an item absent from a list adding nothing; best
+    first (ties by the earlier list, then its position), each item credited to the list that gave it most."""
+    weights = [RECENCY_DECAY**p for p in range(len(lists))]
+    total = sum(weights)
+    scores: dict[str, float] = {}
+    credit: dict[str, tuple[float, str | None]] = {}
+    for weight, stored in zip(weights, lists, strict=True):
+        for entry in stored.items:
+            if not entry:
+                continue
+            item_id = str(entry[0])
+            part = weight / total * _entry_score(entry)
+            scores[item_id] = scores.get(item_id, 0.0) + part
+            if item_id not in credit or part > credit[item_id][0]:
+                credit[item_id] = (part, stored.rec_id)
+    order = sorted(scores, key=lambda x: -scores[x])  # stable: the first seen wins a tie
+    return [(x, credit[x][1]) for x in order]
+
+
+def _entry_score(entry: Sequence[Any]) -> float:
+    try:
+        return float(entry[1]) if len(entry) > 1 else 0.0
+    except (TypeError, ValueError):
+        return 0.0
 
 
 @dataclass(frozen=True)

@@ -427,7 +427,7 @@ def test_home_placement_serves_the_home_list_and_ignores_the_sku(
 # --- personalised ------------------------------------------------------------------------------------------------
 
 
-def test_a_cart_without_an_engine_merges_the_cart_items_lists_and_never_shows_cart_items(
+def test_a_cart_without_an_engine_blends_the_cart_items_lists_and_never_shows_cart_items(
     client: Client, catalog: tuple[Store, list[Product]]
 ) -> None:
     store, products = catalog
@@ -437,7 +437,9 @@ def test_a_cart_without_an_engine_merges_the_cart_items_lists_and_never_shows_ca
     response = client.get(URL, {"site_key": "sk_test", "placement": "cart", "cart": "SKU-0, SKU-1"})
 
     assert response.json()["rec_id"] == first.rec_id
-    assert skus(response) == ["SKU-2", "SKU-4", "SKU-3", "SKU-5"]  # round-robin, most recent cart item first
+    # the cart items' lists blended as the engine blends a session (weights 0.7**position, most recent first):
+    # SKU-2 .588 * .99, SKU-3 .588 * .98, SKU-4 .412 * .99, SKU-5 .412 * .98
+    assert skus(response) == ["SKU-2", "SKU-3", "SKU-4", "SKU-5"]
     assert response["Cache-Control"] == "private, no-store"
     assert not response.has_header("ETag")
 
@@ -456,8 +458,9 @@ def test_a_session_without_an_engine_costs_four_queries_once_the_store_is_cached
     with django_assert_num_queries(4):  # the query's lists, the session's ids, their lists, the products
         response = client.get(URL, {"site_key": "sk_test", "sku": "SKU-0", "viewed": "SKU-5,SKU-7"})
 
-    # then: the query's list, then the viewed products' lists round-robin (most recent first)
-    assert skus(response) == ["SKU-1", "SKU-2", "SKU-6", "SKU-4"]
+    # then: the query's list and the viewed products' lists blended (weights 1, .7, .49 over 2.19): SKU-1 .457,
+    # SKU-2 .452, SKU-6 .320, SKU-3 .316, SKU-4 .224
+    assert skus(response) == ["SKU-1", "SKU-2", "SKU-6", "SKU-3"]
 
 
 def test_viewed_items_are_excluded_from_a_product_answer(client: Client, catalog: tuple[Store, list[Product]]) -> None:

@@ -14,14 +14,7 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 import scipy.sparse as sp
 
-from recommendations.engine.neighbours import top_k_desc
-
-__all__ = ["candidate_pool", "row_entries", "top_items"]
-
-
-def top_items(values: np.ndarray, k: int) -> np.ndarray:
-    """The k items with the highest values, highest first, ties by the lower index (an empty array when k <= 0)."""
-    return top_k_desc(np.asarray(values), k)
+__all__ = ["candidate_pool", "row_entries"]
 
 
 def row_entries(matrix: sp.csr_matrix, row: int, k: int | None = None) -> np.ndarray:

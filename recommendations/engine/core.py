@@ -53,7 +53,7 @@ from recommendations.engine.behaviour import (
     hold_out_last_items,
     index_orders,
 )
-from recommendations.engine.candidates import candidate_pool, top_items
+from recommendations.engine.candidates import candidate_pool
 from recommendations.engine.neighbours import neighbour_graph, top_k_desc
 from recommendations.engine.text import WORD_PATTERN, char_wb_tfidf, fit_tfidf, split_tfidf, stem_text, word_tfidf
 from recommendations.engine.tuning import TUNING_ALPHAS, Case, TuningReport, significantly_better, tune
@@ -279,7 +279,7 @@ class Recommender:
         # Every product/cart pool holds the bestsellers and the trending items (the priors' own candidates).
         self._fixed = np.union1d(
             self._bestsellers if signals.has_popularity else np.zeros(0, dtype=np.int64),
-            top_items(signals.trending, 50) if signals.has_trending else np.zeros(0, dtype=np.int64),
+            top_k_desc(signals.trending, 50) if signals.has_trending else np.zeros(0, dtype=np.int64),
         ).astype(np.int64)
         self._neighbour_ids = neighbour_ids
         self._neighbour_sims = neighbour_sims

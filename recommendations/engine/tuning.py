@@ -34,7 +34,8 @@ import numpy as np
 import scipy.sparse as sp
 
 from recommendations.engine.behaviour import Behaviour, scaled_popularity, scaled_trending
-from recommendations.engine.candidates import candidate_pool, top_items
+from recommendations.engine.candidates import candidate_pool
+from recommendations.engine.neighbours import top_k_desc
 
 if TYPE_CHECKING:
     from recommendations.engine.core import EngineConfig
@@ -128,7 +129,7 @@ def _build_pools(
     mats = {name: sp.csr_matrix(getattr(behaviour, name)) for name in _BEHAVIOUR}
     ranks = {name: _row_ranks(m) for name, m in mats.items()}
     top = _POOL_PER_SOURCE
-    fixed = np.union1d(top_items(popularity, top), top_items(trending, top))
+    fixed = np.union1d(top_k_desc(popularity, top), top_k_desc(trending, top))
     pools: list[_Pool] = []
     for case in cases:
         history = np.asarray(case.history, dtype=np.int64)

@@ -367,16 +367,16 @@ def _weighted_merge(lists: Sequence[_StoredList]) -> list[tuple[str, str | None]
     """The engine's session blend over stored lists: score(c) = sum_p w_p * score_p(c), w_p = decay**p normalised
     (p = 0 the query's list, then the session's most recent first), an item absent from a list adding nothing; best
     first (ties by the earlier list, then its position), each item credited to the list that gave it most."""
-    weights = [RECENCY_DECAY**p for p in range(len(lists))]
-    total = sum(weights)
+    total = sum(RECENCY_DECAY**p for p in range(len(lists)))
     scores: dict[str, float] = {}
     credit: dict[str, tuple[float, str | None]] = {}
-    for weight, stored in zip(weights, lists, strict=True):
+    for position, stored in enumerate(lists):
+        weight = RECENCY_DECAY**position / total
         for entry in stored.items:
             if not entry:
                 continue
             item_id = str(entry[0])
-            part = weight / total * _entry_score(entry)
+            part = weight * _entry_score(entry)
             scores[item_id] = scores.get(item_id, 0.0) + part
             if item_id not in credit or part > credit[item_id][0]:
                 credit[item_id] = (part, stored.rec_id)

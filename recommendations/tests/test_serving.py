@@ -888,3 +888,23 @@ def test_a_session_sku_of_a_variant_maps_to_its_product() -> None:
     VariantFactory.create(product=product, sku="VAR-1")
 
     assert get_external_ids_for_skus(store_id=store.id, skus=["VAR-1", "nope", "SKU-1"]) == ["p1", "", "p1"]
+
+
+def test_session_skus_that_look_like_sql_or_format_strings_map_as_plain_text(client: Client) -> None:
+    # given: SKUs a merchant may really have (quotes, %s, a semicolon and dashes, non-ASCII, 255 characters), each
+    # the key of a stored list; the query's SQL is built with placeholders, never with the values
+    store = make_store()
+    odd = ["O'Brien %s", "A;--DROP", "Größe-ß", "x" * 255]
+    products = [make_product(store, n, sku=sku) for n, sku in enumerate(odd, start=1)]
+    extra = [make_product(store, n) for n in range(5, 9)]
+    store_list(store, products[0], ["p5", "p6"])
+    store_list(store, products[1], ["p7"])
+
+    # when: asked directly, and by the widget with them as the viewed products (comma-separated, most recent first)
+    ids = get_external_ids_for_skus(store_id=store.id, skus=[*odd, "%", "' OR '1'='1"])
+    response = client.get(URL, {"site_key": "sk_test", "sku": odd[0], "viewed": ",".join(odd[1:])})
+
+    # then: each maps to its own product and nothing else matches; the answer blends the two stored lists
+    assert ids == ["p1", "p2", "p3", "p4", "", ""]
+    assert response.status_code == 200
+    assert skus(response) == [extra[0].sku, extra[1].sku, extra[2].sku]

@@ -183,3 +183,130 @@ def test_category_text_keeps_every_prefix_with_non_word_characters_as_underscore
 
     item = CatalogItem(id="1", title="t", category_path="Office & Home > Paper/Ink-Jet  > ")
     assert _category_text(item) == "office___home office___home_paper office___home_paper_ink_jet"
+
+
+# ---------------------------------------------------------------- the sketched graph (large catalogs) and its loops
+
+
+def test_sketched_graph_keeps_exact_cosines_best_first_and_finds_the_near_duplicate():
+    from recommendations.engine.neighbours import exact_graph, sketched_graph
+
+    matrix = _catalog_matrix()
+    n = matrix.shape[0]
+    exact_ids, _ = exact_graph(matrix, k=10, chunk=64)
+    ids, sims = sketched_graph(matrix, k=10, dims=64, n_clusters=24, probes=4, candidates=20)
+
+    dense = (matrix @ matrix.T).toarray()
+    assert ids.dtype == np.int32 and sims.dtype == np.float32
+    assert (ids >= 0).all()
+    assert np.allclose(sims, dense[np.arange(n)[:, None], ids], atol=1e-6)  # exact cosines
+    assert (np.diff(sims, axis=1) <= 0).all()  # best first
+    assert (ids != np.arange(n)[:, None]).all()
+    assert ids[0, 0] == n - 1 and ids[n - 1, 0] == 0  # the near-duplicate pair
+    recall = np.mean([np.intersect1d(ids[i], exact_ids[i]).size / 10 for i in range(n)])
+    assert recall > 0.85
+    again = sketched_graph(matrix, k=10, dims=64, n_clusters=24, probes=4, candidates=20)
+    assert (again[0] == ids).all() and (again[1] == sims).all()  # deterministic
+    one_thread = sketched_graph(matrix, k=10, dims=64, n_clusters=24, probes=4, candidates=20, threads=1)
+    assert (one_thread[0] == ids).all() and (one_thread[1] == sims).all()  # the row split changes nothing
+
+
+def test_sketched_graph_probing_everything_with_every_candidate_is_the_exact_graph():
+    from recommendations.engine.neighbours import exact_graph, sketched_graph
+
+    matrix = _catalog_matrix()
+    n = matrix.shape[0]
+    exact_ids, exact_sims = exact_graph(matrix, k=10, chunk=64)
+    ids, sims = sketched_graph(matrix, k=10, dims=64, n_clusters=24, probes=24, candidates=n)
+
+    assert np.allclose(sims, exact_sims, atol=1e-6)
+    assert (ids == exact_ids).mean() > 0.95  # (near-ties may order differently in the last float bit)
+
+
+def test_neighbour_graph_takes_the_sketched_path_only_with_candidates_above_the_exact_threshold():
+    from recommendations.engine.neighbours import clustered_graph, exact_graph, neighbour_graph, sketched_graph
+
+    matrix = _catalog_matrix()
+    args = {"k": 10, "chunk": 64, "dims": 64, "cluster_size": 12, "probes": 4}
+    small = neighbour_graph(matrix, exact_max_items=10**6, candidates=20, **args)
+    assert (small[0] == exact_graph(matrix, k=10, chunk=64)[0]).all()
+    sketched = neighbour_graph(matrix, exact_max_items=0, candidates=20, **args)
+    want = sketched_graph(matrix, k=10, dims=64, n_clusters=matrix.shape[0] // 12, probes=4, candidates=20)
+    assert (sketched[0] == want[0]).all()
+    clustered = neighbour_graph(matrix, exact_max_items=0, **args)
+    assert (clustered[0] == clustered_graph(matrix, k=10, dims=64, n_clusters=matrix.shape[0] // 12, probes=4)[0]).all()
+    # Fewer candidates than neighbours asked for: k of them are kept all the same.
+    assert (neighbour_graph(matrix, exact_max_items=0, candidates=3, **args)[0] >= 0).all()
+
+
+def test_sketch_is_the_count_sketch_projection():
+    from recommendations.engine.neighbours import sketch
+
+    matrix = _catalog_matrix()
+    features, dims, hashes = matrix.shape[1], 16, 2
+    rng = np.random.default_rng(0)  # the sketch's own draws, in its order
+    cols = rng.integers(0, dims, size=features * hashes)
+    signs = rng.choice(np.array([-1.0, 1.0]), size=features * hashes) / np.sqrt(hashes)
+    projection = sp.csr_matrix((signs, (np.repeat(np.arange(features), hashes), cols)), shape=(features, dims))
+    want = (matrix @ projection).toarray()
+    want /= np.linalg.norm(want, axis=1, keepdims=True)
+
+    got = sketch(matrix, dims, hashes=hashes)
+    assert got.dtype == np.float32 and got.shape == (matrix.shape[0], dims)
+    assert np.allclose(got, want, atol=1e-6)
+    assert (sketch(sp.csr_matrix((2, features), dtype=np.float32), dims) == 0).all()  # empty rows stay zero
+
+
+def test_top_columns_gives_the_p_best_columns_and_the_argmax_with_ties_by_lower_column():
+    from recommendations.engine.graph_kernels import top_columns
+
+    scores = np.array([[0.1, 0.9, 0.3, 0.9, 0.5], [0.2, 0.2, 0.2, 0.2, 0.2], [5.0, 4.0, 3.0, 2.0, 1.0]], np.float32)
+    out = np.empty((3, 2), dtype=np.int64)
+    best = np.empty(3, dtype=np.int64)
+    top_columns(scores, 2, out, best)
+
+    assert best.tolist() == [1, 0, 0]
+    assert [sorted(row) for row in out.tolist()] == [[1, 3], [0, 1], [0, 1]]
+
+
+def test_push_block_keeps_each_rows_best_scores_with_ties_by_lower_id_and_never_the_row_itself():
+    from recommendations.engine.graph_kernels import push_block
+
+    heap_vals = np.full((2, 3), -np.inf, dtype=np.float32)
+    heap_ids = np.full((2, 3), np.iinfo(np.int32).max, dtype=np.int32)
+    rows, slots = np.array([7, 3]), np.array([0, 1])
+    # Two blocks (two clusters) for the same two items 7 and 3.
+    first = np.array([[0.5, 0.9, 0.1], [0.4, 0.4, 0.8]], np.float32)
+    push_block(first, rows, slots, np.array([1, 7, 2], np.int32), heap_vals, heap_ids)
+    second = np.array([[0.5, 0.95], [0.4, 0.99]], np.float32)
+    push_block(second, rows, slots, np.array([0, 3], np.int32), heap_vals, heap_ids)
+
+    kept = [zip(v.tolist(), i.tolist(), strict=True) for v, i in zip(heap_vals, heap_ids, strict=True)]
+    best = [sorted(pairs, key=lambda x: (-x[0], x[1])) for pairs in kept]
+    # Item 7: 0.95 (3), 0.5 (0) and 0.5 (1) beat 0.1 (2); itself (0.9) is skipped.
+    assert [i for _, i in best[0]] == [3, 0, 1]
+    # Item 3: 0.8 (2), then 0.4 (1) and 0.4 (7) against 0.4 (0) later: the lower ids 0 and 1 stay; itself skipped.
+    assert [i for _, i in best[1]] == [2, 0, 1]
+    assert np.isclose(best[1][0][0], 0.8)
+
+
+def test_exact_top_scores_candidates_exactly_best_first_ties_by_lower_id():
+    from recommendations.engine.graph_kernels import exact_top
+
+    matrix = sp.csr_matrix(
+        np.array([[1, 0, 0, 1], [1, 0, 0, 1], [0, 1, 0, 0], [1, 0, 1, 1], [1, 1, 1, 1]], dtype=np.float32)
+    )
+    matrix = sp.csr_matrix(matrix.multiply(1 / np.sqrt(matrix.multiply(matrix).sum(axis=1))), dtype=np.float32)
+    dense = (matrix @ matrix.T).toarray()
+    candidates = np.array([[4, 3, 1, -1], [2, -1, -1, -1]], dtype=np.int32)  # for rows 0 and 2
+    ids = np.full((5, 3), 9, dtype=np.int32)
+    sims = np.full((5, 3), 9.0, dtype=np.float32)
+    exact_top(matrix.indptr, matrix.indices, matrix.data, candidates, 4, np.array([0, 2]), ids, sims)
+
+    assert ids[0].tolist() == [1, 3, 4]  # cosines 1, 0.816, 0.707
+    assert np.allclose(sims[0], dense[0, [1, 3, 4]])
+    assert ids[2].tolist() == [2, -1, -1] and np.allclose(sims[2], [1.0, 0.0, 0.0])  # (the row itself if asked)
+    assert (ids[[1, 3, 4]] == 9).all()  # rows not visited are untouched
+    ties = np.array([[4, 3, 1, 0]], dtype=np.int32)  # row 2 against 0, 1, 3 (all 0) and 4 (0.5)
+    exact_top(matrix.indptr, matrix.indices, matrix.data, ties, 4, np.array([2]), ids, sims)
+    assert ids[2].tolist() == [4, 0, 1] and np.allclose(sims[2], [0.5, 0.0, 0.0])

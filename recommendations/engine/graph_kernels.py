@@ -1,0 +1,149 @@
+"""Compiled loops of the large-catalog neighbour graph (recommendations.engine.neighbours.sketched_graph).
+
+numba-jitted (cached beside this file after the first compilation); each releases the GIL, so the graph's row
+halves run in two threads. Imported lazily: only a build above EngineConfig.exact_graph_max_items items needs them.
+Every loop is deterministic: the results depend only on the inputs (not on threads or timing).
+"""
+
+import numba
+import numpy as np
+
+_jit = numba.njit(cache=True, nogil=True)
+
+
+@_jit
+def sketch_rows(indptr, indices, data, cols, signs, dims):
+    """Row i of the result: sum over i's non-zeros (f, w) of w * signs[f, h] at column cols[f, h] for each h,
+    L2-normalised (all-zero rows stay zero)."""
+    n = indptr.shape[0] - 1
+    hashes = cols.shape[1]
+    out = np.zeros((n, dims), dtype=np.float32)
+    for i in range(n):
+        row = out[i]
+        for p in range(indptr[i], indptr[i + 1]):
+            f = indices[p]
+            w = data[p]
+            for h in range(hashes):
+                row[cols[f, h]] += w * signs[f, h]
+        norm = np.float32(0.0)
+        for d in range(dims):
+            norm += row[d] * row[d]
+        if norm > 0:
+            inv = np.float32(1.0) / np.sqrt(norm)
+            for d in range(dims):
+                row[d] *= inv
+    return out
+
+
+@_jit
+def top_columns(scores, p, out, best):
+    """out[i] = the columns of the p highest scores of row i (in no order; ties by lower column) and best[i]
+    the column of the highest (lowest column on ties, as numpy's argmax)."""
+    n, m = scores.shape
+    vals = np.empty(p, dtype=scores.dtype)
+    for i in range(n):
+        b = 0
+        for c in range(1, m):
+            if scores[i, c] > scores[i, b]:
+                b = c
+        best[i] = b
+        for c in range(p):
+            vals[c] = scores[i, c]
+            out[i, c] = c
+        lo = 0
+        for c in range(1, p):
+            if vals[c] < vals[lo] or (vals[c] == vals[lo] and out[i, c] > out[i, lo]):
+                lo = c
+        for c in range(p, m):
+            v = scores[i, c]
+            if v > vals[lo]:
+                vals[lo] = v
+                out[i, lo] = c
+                lo = 0
+                for t in range(1, p):
+                    if vals[t] < vals[lo] or (vals[t] == vals[lo] and out[i, t] > out[i, lo]):
+                        lo = t
+
+
+@_jit
+def push_block(block, rows, slots, cols, heap_vals, heap_ids):
+    """Offer block[a, b] (the score of item cols[b] for item rows[a]; an item never scores itself) to the running
+    best C of rows[a], kept in heap row slots[a] as a min-heap of (value, id) in heap_vals/heap_ids (the root is the
+    worst kept: the lowest value, the highest id among equal values). The slots of one block are distinct."""
+    size = heap_vals.shape[1]
+    for a in range(block.shape[0]):
+        r = rows[a]
+        hv = heap_vals[slots[a]]
+        hi = heap_ids[slots[a]]
+        for b in range(block.shape[1]):
+            v = block[a, b]
+            j = cols[b]
+            if v < hv[0] or (v == hv[0] and j >= hi[0]) or j == r:
+                continue
+            pos = 0
+            while True:
+                child = 2 * pos + 1
+                if child >= size:
+                    break
+                right = child + 1
+                if right < size and (hv[right] < hv[child] or (hv[right] == hv[child] and hi[right] > hi[child])):
+                    child = right
+                if hv[child] < v or (hv[child] == v and hi[child] > j):
+                    hv[pos] = hv[child]
+                    hi[pos] = hi[child]
+                    pos = child
+                else:
+                    break
+            hv[pos] = v
+            hi[pos] = j
+
+
+@_jit
+def exact_top(indptr, indices, data, candidates, n_features, visit, ids, sims):
+    """For each t, row i = visit[t] of the CSR matrix (sorted indices not needed): the exact dot products of row i
+    with the rows candidates[t] (ids, -1 = none); the best ids.shape[1] written to ids[i]/sims[i], best first, ties
+    by the lower id (-1 and 0.0 past the last candidate)."""
+    width = candidates.shape[1]
+    k = ids.shape[1]
+    work = np.zeros(n_features, dtype=np.float32)
+    vals = np.empty(width, dtype=np.float32)
+    row = np.empty(width, dtype=np.int32)
+    for t in range(visit.shape[0]):
+        i = visit[t]
+        row[:] = candidates[t]
+        row.sort()
+        for p in range(indptr[i], indptr[i + 1]):
+            work[indices[p]] = data[p]
+        m = 0
+        for c in range(width):
+            j = row[c]
+            if j < 0:
+                continue
+            lo, hi = indptr[j], indptr[j + 1]
+            s0 = np.float32(0.0)
+            s1 = np.float32(0.0)
+            s2 = np.float32(0.0)
+            s3 = np.float32(0.0)
+            p = lo
+            while p + 4 <= hi:
+                s0 += data[p] * work[indices[p]]
+                s1 += data[p + 1] * work[indices[p + 1]]
+                s2 += data[p + 2] * work[indices[p + 2]]
+                s3 += data[p + 3] * work[indices[p + 3]]
+                p += 4
+            while p < hi:
+                s0 += data[p] * work[indices[p]]
+                p += 1
+            row[m] = j
+            vals[m] = -((s0 + s1) + (s2 + s3))
+            m += 1
+        for p in range(indptr[i], indptr[i + 1]):
+            work[indices[p]] = 0.0
+        order = np.argsort(vals[:m], kind="mergesort")  # stable: equal values keep the ascending ids
+        for q in range(k):
+            if q < m:
+                ids[i, q] = row[order[q]]
+                sims[i, q] = -vals[order[q]]
+            else:
+                ids[i, q] = -1
+                sims[i, q] = 0.0

@@ -65,6 +65,7 @@ def main(argv: list[str] | None = None) -> None:
         margin=config.graph_probe_margin,
         kmeans_sample=config.graph_kmeans_sample,
         candidates=config.graph_candidates,
+        kmeans_iterations=config.graph_kmeans_iterations,
     )
     approximate_s = time.perf_counter() - start
     rows = np.sort(np.random.default_rng(0).choice(n, size=min(args.sample, n), replace=False))

@@ -12,13 +12,12 @@ _jit = numba.njit(cache=True, nogil=True)
 
 
 @_jit
-def sketch_rows(indptr, indices, data, cols, signs, dims):
-    """Row i of the result: sum over i's non-zeros (f, w) of w * signs[f, h] at column cols[f, h] for each h,
-    L2-normalised (all-zero rows stay zero)."""
-    n = indptr.shape[0] - 1
+def sketch_rows(indptr, indices, data, cols, signs, start, stop, out):
+    """out[i] for rows start <= i < stop: the sum over row i's non-zeros (f, w) of w * signs[f, h] at column
+    cols[f, h] for each h, L2-normalised (all-zero rows stay zero); out starts zeroed."""
     hashes = cols.shape[1]
-    out = np.zeros((n, dims), dtype=np.float32)
-    for i in range(n):
+    dims = out.shape[1]
+    for i in range(start, stop):
         row = out[i]
         for p in range(indptr[i], indptr[i + 1]):
             f = indices[p]
@@ -32,7 +31,6 @@ def sketch_rows(indptr, indices, data, cols, signs, dims):
             inv = np.float32(1.0) / np.sqrt(norm)
             for d in range(dims):
                 row[d] *= inv
-    return out
 
 
 @_jit

@@ -41,6 +41,7 @@ def neighbour_graph(
     margin: float | None = None,
     kmeans_sample: int | None = None,
     candidates: int | None = None,
+    kmeans_iterations: int = 6,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Top-k cosine neighbours of every row (self excluded): ids (-1 = none) and exact cosines, best first.
 
@@ -52,7 +53,8 @@ def neighbour_graph(
     thresholds read them); a true neighbour is missed only when it lies outside those clusters (with the
     build's 16 probes about 15% of the true top 10 on the synthetic 30k catalog and 20% at 100k;
     bench/build_bench.py measures it). With `candidates`, the probed pairs are scored on the sketches and only
-    each item's best `candidates` exactly (sketched_graph; the margin is not used).
+    each item's best `candidates` exactly (sketched_graph, its k-means run kmeans_iterations; the margin is not
+    used).
     """
     n = matrix.shape[0]
     k = max(0, min(k, n - 1))
@@ -70,6 +72,7 @@ def neighbour_graph(
             probes=probes,
             candidates=max(candidates, k),
             kmeans_sample=kmeans_sample,
+            kmeans_iterations=kmeans_iterations,
         )
     return clustered_graph(
         matrix, k=k, dims=dims, n_clusters=n_clusters, probes=probes, margin=margin, kmeans_sample=kmeans_sample
@@ -133,20 +136,30 @@ def _nearest(vectors: np.ndarray, centres: np.ndarray) -> np.ndarray:
     return np.concatenate([np.argmax(vectors[s : s + 8192] @ centres.T, axis=1) for s in range(0, len(vectors), 8192)])
 
 
-def sketch(matrix: sp.csr_matrix, dims: int, *, hashes: int = 2) -> np.ndarray:
+def sketch(matrix: sp.csr_matrix, dims: int, *, hashes: int = 2, threads: int = 2) -> np.ndarray:
     """L2-normalised random sparse projection (a count sketch: each feature adds +-1/sqrt(hashes) to `hashes`
     seeded coordinates). Inner products are preserved up to ~1/sqrt(dims) noise, including the long tail of
-    rare character n-grams that a truncated SVD drops, and the cost is one pass over the non-zeros."""
+    rare character n-grams that a truncated SVD drops, and the cost is one pass over the non-zeros (the rows
+    split in `threads` parallel parts)."""
     from recommendations.engine import graph_kernels
 
-    features = matrix.shape[1]
+    n, features = matrix.shape
     rng = np.random.default_rng(0)
     cols = rng.integers(0, dims, size=features * hashes).reshape(features, hashes).astype(np.int32)
     signs = rng.choice(np.array([-1.0, 1.0], dtype=np.float32), size=features * hashes) / np.sqrt(hashes)
+    signs = signs.reshape(features, hashes).astype(np.float32)
     matrix = sp.csr_matrix(matrix, dtype=np.float32)
-    return graph_kernels.sketch_rows(
-        matrix.indptr, matrix.indices, matrix.data, cols, signs.reshape(features, hashes).astype(np.float32), dims
-    )
+    out = np.zeros((n, dims), dtype=np.float32)
+    cuts = np.linspace(0, n, threads + 1).astype(np.int64)
+
+    def run(part: int) -> None:
+        graph_kernels.sketch_rows(
+            matrix.indptr, matrix.indices, matrix.data, cols, signs, cuts[part], cuts[part + 1], out
+        )
+
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        list(pool.map(run, range(threads)))
+    return out
 
 
 def clustered_graph(
@@ -217,6 +230,7 @@ def sketched_graph(
     probes: int,
     candidates: int,
     kmeans_sample: int | None = None,
+    kmeans_iterations: int = 6,
     threads: int = 2,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The clustered search with cheap candidates: each item's pairs with the items of its `probes` nearest
@@ -233,15 +247,24 @@ def sketched_graph(
     n = matrix.shape[0]
     probes = min(probes, n_clusters)
     width = min(candidates, n - 1)
-    dense = sketch(matrix, dims)
-    centres = kmeans_centres(dense, n_clusters, sample=kmeans_sample)
+    dense = sketch(matrix, dims, threads=threads)
+    centres = kmeans_centres(dense, n_clusters, iterations=kmeans_iterations, sample=kmeans_sample)
     probed = np.empty((n, probes), dtype=np.int64)
     labels = np.empty(n, dtype=np.int64)
-    for s in range(0, n, 8192):
-        graph_kernels.top_columns(dense[s : s + 8192] @ centres.T, probes, probed[s : s + 8192], labels[s : s + 8192])
+
+    def assign(start: int) -> None:
+        scores = dense[start : start + 8192] @ centres.T
+        graph_kernels.top_columns(scores, probes, probed[start : start + 8192], labels[start : start + 8192])
+
+    # One BLAS thread per task: the tasks are the parallelism (and BLAS's own threads would compete with them).
+    with threadpool_limits(limits=1, user_api="blas"), ThreadPoolExecutor(max_workers=threads) as pool:
+        list(pool.map(assign, range(0, n, 8192)))
     order = np.argsort(labels, kind="stable")
     bounds = np.searchsorted(labels[order], np.arange(n_clusters + 1))
     members = [order[bounds[c] : bounds[c + 1]].astype(np.int32) for c in range(n_clusters)]
+    dense = dense[order]  # cluster c's sketches are the rows bounds[c]:bounds[c + 1]
+    position = np.empty(n, dtype=np.int64)
+    position[order] = np.arange(n)
     ids = np.full((n, k), -1, dtype=np.int32)
     sims = np.zeros((n, k), dtype=np.float32)
     # Each part in cluster order: consecutive rows share candidates (their rows stay in the caches).
@@ -253,17 +276,17 @@ def sketched_graph(
         cuts = np.searchsorted(flat[by_cluster], np.arange(n_clusters + 1))
         slot_of = np.repeat(np.arange(part.size), probes)[by_cluster]
         row_of = part[slot_of]
+        at = position[row_of]
         heap_vals = np.full((part.size, width), -np.inf, dtype=np.float32)
         heap_ids = np.full((part.size, width), np.iinfo(np.int32).max, dtype=np.int32)
         for c in range(n_clusters):
             cols, lo, hi = members[c], cuts[c], cuts[c + 1]
             if cols.size and hi > lo:
-                block = dense[row_of[lo:hi]] @ dense[cols].T
+                block = dense[at[lo:hi]] @ dense[bounds[c] : bounds[c + 1]].T
                 graph_kernels.push_block(block, row_of[lo:hi], slot_of[lo:hi], cols, heap_vals, heap_ids)
         found = np.where(np.isfinite(heap_vals), heap_ids, -1).astype(np.int32)
         graph_kernels.exact_top(matrix.indptr, matrix.indices, matrix.data, found, matrix.shape[1], part, ids, sims)
 
-    # One BLAS thread per part: the parts are the parallelism (and BLAS's own threads would compete with them).
     with threadpool_limits(limits=1, user_api="blas"), ThreadPoolExecutor(max_workers=threads) as pool:
         list(pool.map(run, parts))
     return ids, sims

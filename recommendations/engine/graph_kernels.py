@@ -41,26 +41,29 @@ def top_columns(scores, p, out, best):
     vals = np.empty(p, dtype=scores.dtype)
     for i in range(n):
         b = 0
-        for c in range(1, m):
-            if scores[i, c] > scores[i, b]:
-                b = c
-        best[i] = b
         for c in range(p):
             vals[c] = scores[i, c]
             out[i, c] = c
+            if vals[c] > vals[b]:
+                b = c
         lo = 0
         for c in range(1, p):
             if vals[c] < vals[lo] or (vals[c] == vals[lo] and out[i, c] > out[i, lo]):
                 lo = c
+        top = vals[b]
         for c in range(p, m):
             v = scores[i, c]
             if v > vals[lo]:
+                if v > top:
+                    top = v
+                    b = c
                 vals[lo] = v
                 out[i, lo] = c
                 lo = 0
                 for t in range(1, p):
                     if vals[t] < vals[lo] or (vals[t] == vals[lo] and out[i, t] > out[i, lo]):
                         lo = t
+        best[i] = b
 
 
 @_jit

@@ -66,6 +66,7 @@ def main(argv: list[str] | None = None) -> None:
         kmeans_sample=config.graph_kmeans_sample,
         candidates=config.graph_candidates,
         kmeans_iterations=config.graph_kmeans_iterations,
+        expand=config.graph_expand,
     )
     approximate_s = time.perf_counter() - start
     rows = np.sort(np.random.default_rng(0).choice(n, size=min(args.sample, n), replace=False))

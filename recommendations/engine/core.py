@@ -169,26 +169,28 @@ class EngineConfig:
     # vectors and compared, with exact cosines, to the items of the graph_probes nearest clusters only.
     exact_graph_max_items: int = 20000
     graph_dims: int = 512
-    # 50 (2,000 clusters at 100k) with the sketched candidates below: recall@10 0.81 at 100k against 0.79 with 100,
-    # in about the same CPU time (the probed pairs halve, k-means and the probe assignment double).
+    # 50: 2,000 clusters at 100k (with the sketched candidates below the probed pairs are cheap, so smaller
+    # clusters, better centred, pay; exact probes were at 100).
     graph_cluster_size: int = 50
-    # With k-means on a sample, 16 probes find 80% of the exact top 10 on the synthetic 100k catalog (24 probes
-    # before: 79%; top 50: 76% against 77%) in about 3/4 of the CPU time, 85% at 30k (24: 87%);
+    # Probes per item. Sketched (below), at 100k: 12 probes find 89% of the exact top 10 and 77% of the top 50
+    # (16: 90% / 78% for ~10% more CPU); the exact probes found 80% / 76% with 16 probes of clusters of 100.
     # bench/build_bench.py measures recall and time.
-    graph_probes: int = 16
+    graph_probes: int = 12
     # An item probes only those of its graph_probes nearest centres whose sketch similarity is within this margin
-    # of its nearest centre's (None: all of them). A margin of 0.15 halves the graph time at 72% recall@10.
-    # (Only without graph_candidates.)
+    # of its nearest centre's (None: all of them). Without graph_candidates only; there a margin of 0.15 halved
+    # the graph time at 72% recall@10.
     graph_probe_margin: float | None = None
     # The k-means centres are fitted on a seeded sample of this many items (None: all) in graph_kmeans_iterations
-    # rounds (6 without graph_candidates); every item is assigned.
+    # rounds (without graph_candidates: 6); every item is assigned.
     graph_kmeans_sample: int | None = 25000
     graph_kmeans_iterations: int = 4
     # The probed pairs are scored on the sketches (dense products, cheap) and only each item's best
-    # graph_candidates (at least `neighbours`) exactly (None: every probed pair exactly, as before): at 100k
-    # items a quarter of the graph time at the same recall@10 (0.79; top 50: 0.69 against 0.77);
-    # bench/build_bench.py measures both.
+    # graph_candidates (at least `neighbours`) exactly (None: every probed pair exactly, the graph before, ~4x
+    # the CPU time at 100k). Then each found pair is kept on both sides and graph_expand nearest neighbours'
+    # graph_expand nearest are scored too (one round of neighbour descent; 0: none): at 100k +3 points of
+    # recall@10 for ~5% of the graph time, and the near-duplicate variants that k-means splits apart.
     graph_candidates: int | None = 64
+    graph_expand: int = 6
     # Cart placement: similarity above this to a cart item means a substitute, not a complement.
     substitute_similarity: float = 0.5
     cheaper_bonus: float = 0.05
@@ -262,6 +264,7 @@ def text_graph(matrix: sp.csr_matrix, config: EngineConfig) -> tuple[np.ndarray,
         kmeans_sample=config.graph_kmeans_sample,
         candidates=config.graph_candidates,
         kmeans_iterations=config.graph_kmeans_iterations,
+        expand=config.graph_expand,
     )
 
 

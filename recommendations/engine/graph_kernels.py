@@ -8,7 +8,12 @@ Every loop is deterministic: the results depend only on the inputs (not on threa
 import numba
 import numpy as np
 
-_jit = numba.njit(cache=True, nogil=True)
+
+def _jit(function):
+    try:
+        return numba.njit(cache=True, nogil=True)(function)
+    except RuntimeError:  # no writable cache location (numba's own error): compiled in each process instead
+        return numba.njit(nogil=True)(function)
 
 
 @_jit
@@ -148,3 +153,113 @@ def exact_top(indptr, indices, data, candidates, n_features, visit, ids, sims):
             else:
                 ids[i, q] = -1
                 sims[i, q] = 0.0
+
+
+@_jit
+def add_reverse(ids, sims):
+    """Every kept pair in both directions: row j also offered (i, sims[i, t]) for each ids[i, t] = j. Returns the new
+    lists: for each row the best ids.shape[1] of its own and its offered neighbours (an id once, its own value kept),
+    best first, ties by the lower id; the result does not depend on the order of the offers."""
+    n, k = ids.shape
+    out_ids = ids.copy()
+    out_sims = sims.copy()
+    for i in range(n):
+        for t in range(k):
+            j = ids[i, t]
+            if j < 0:
+                break
+            v = sims[i, t]
+            row_ids = out_ids[j]
+            row_sims = out_sims[j]
+            last = row_ids[k - 1]
+            if last >= 0 and (v < row_sims[k - 1] or (v == row_sims[k - 1] and i > last)):
+                continue
+            present = False
+            for q in range(k):
+                if row_ids[q] == i:
+                    present = True
+                    break
+                if row_ids[q] < 0:
+                    break
+            if present:
+                continue
+            pos = k - 1
+            while pos > 0:
+                prev = row_ids[pos - 1]
+                if prev >= 0 and (row_sims[pos - 1] > v or (row_sims[pos - 1] == v and prev < i)):
+                    break
+                row_ids[pos] = prev
+                row_sims[pos] = row_sims[pos - 1]
+                pos -= 1
+            row_ids[pos] = i
+            row_sims[pos] = v
+    return out_ids, out_sims
+
+
+@_jit
+def expand(indptr, indices, data, ids, sims, t, n_features, visit, out_ids, out_sims):
+    """One round of neighbours' neighbours: for each row i in visit, the top-t neighbours of its top-t neighbours
+    that it does not hold yet are scored exactly (as exact_top) and merged; the best ids.shape[1] of the union
+    written to out_ids[i]/out_sims[i], best first, ties by the lower id. Reads ids/sims only."""
+    n, k = ids.shape
+    t = min(t, k)
+    work = np.zeros(n_features, dtype=np.float32)
+    mark = np.full(n, -1, dtype=np.int64)
+    pool_ids = np.empty(k + t * t, dtype=np.int32)
+    pool_vals = np.empty(k + t * t, dtype=np.float32)
+    for q in range(visit.shape[0]):
+        i = visit[q]
+        m = 0
+        mark[i] = i
+        for a in range(k):
+            j = ids[i, a]
+            if j < 0:
+                break
+            mark[j] = i
+            pool_ids[m] = j
+            pool_vals[m] = -sims[i, a]
+            m += 1
+        own = m
+        for a in range(min(t, own)):
+            j = ids[i, a]
+            for b in range(t):
+                c = ids[j, b]
+                if c < 0:
+                    break
+                if mark[c] != i:
+                    mark[c] = i
+                    pool_ids[m] = c
+                    m += 1
+        if m > own:
+            for p in range(indptr[i], indptr[i + 1]):
+                work[indices[p]] = data[p]
+            for e in range(own, m):
+                j = pool_ids[e]
+                lo, hi = indptr[j], indptr[j + 1]
+                s0 = np.float32(0.0)
+                s1 = np.float32(0.0)
+                s2 = np.float32(0.0)
+                s3 = np.float32(0.0)
+                p = lo
+                while p + 4 <= hi:
+                    s0 += data[p] * work[indices[p]]
+                    s1 += data[p + 1] * work[indices[p + 1]]
+                    s2 += data[p + 2] * work[indices[p + 2]]
+                    s3 += data[p + 3] * work[indices[p + 3]]
+                    p += 4
+                while p < hi:
+                    s0 += data[p] * work[indices[p]]
+                    p += 1
+                pool_vals[e] = -((s0 + s1) + (s2 + s3))
+            for p in range(indptr[i], indptr[i + 1]):
+                work[indices[p]] = 0.0
+        by_id = np.argsort(pool_ids[:m], kind="mergesort")
+        sorted_ids = pool_ids[:m][by_id]
+        order = np.argsort(pool_vals[:m][by_id], kind="mergesort")  # stable: equal values keep the ascending ids
+        for r in range(k):
+            if r < m:
+                out_ids[i, r] = sorted_ids[order[r]]
+                out_sims[i, r] = -pool_vals[:m][by_id][order[r]]
+            else:
+                out_ids[i, r] = -1
+                out_sims[i, r] = 0.0

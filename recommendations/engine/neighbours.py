@@ -42,6 +42,7 @@ def neighbour_graph(
     kmeans_sample: int | None = None,
     candidates: int | None = None,
     kmeans_iterations: int = 6,
+    expand: int = 0,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Top-k cosine neighbours of every row (self excluded): ids (-1 = none) and exact cosines, best first.
 
@@ -53,8 +54,8 @@ def neighbour_graph(
     thresholds read them); a true neighbour is missed only when it lies outside those clusters (with the
     build's 16 probes about 15% of the true top 10 on the synthetic 30k catalog and 20% at 100k;
     bench/build_bench.py measures it). With `candidates`, the probed pairs are scored on the sketches and only
-    each item's best `candidates` exactly (sketched_graph, its k-means run kmeans_iterations; the margin is not
-    used).
+    each item's best `candidates` exactly, then the pairs made symmetric and `expand` neighbours'
+    neighbours added (sketched_graph, its k-means run kmeans_iterations; the margin is not used).
     """
     n = matrix.shape[0]
     k = max(0, min(k, n - 1))
@@ -73,6 +74,7 @@ def neighbour_graph(
             candidates=max(candidates, k),
             kmeans_sample=kmeans_sample,
             kmeans_iterations=kmeans_iterations,
+            expand=expand,
         )
     return clustered_graph(
         matrix, k=k, dims=dims, n_clusters=n_clusters, probes=probes, margin=margin, kmeans_sample=kmeans_sample
@@ -231,16 +233,21 @@ def sketched_graph(
     candidates: int,
     kmeans_sample: int | None = None,
     kmeans_iterations: int = 6,
+    expand: int = 0,
     threads: int = 2,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The clustered search with cheap candidates: each item's pairs with the items of its `probes` nearest
     clusters are scored on the dense sketches (one BLAS product per cluster, not a sparse product per pair),
-    the best `candidates` per item kept, and only those scored exactly; the best k of them, best first.
+    the best `candidates` per item kept, and only those scored exactly; the best k of them, best first. Then
+    every kept pair is offered to its other side too (j found in i's probed clusters, i not in j's), and with
+    `expand`, each item's `expand` nearest neighbours' `expand` nearest are scored exactly and merged (one round
+    of neighbour descent: it reaches the neighbours the clusters split off, such as variants whose sketches lie
+    far from every centre).
 
-    Same clusters and probes as clustered_graph; what it can miss beyond that is a true neighbour whose sketch
-    similarity ranks below `candidates` others (rare at 512 dims: on the synthetic 100k catalog the sketch's
-    top 50 over all items hold 98% of the exact top 10). The rows are split in `threads` parts that run in
-    parallel (each row's result does not depend on the split)."""
+    The clusters and probes are those of clustered_graph (k-means on the sketches); the sketch ranking loses
+    little (at 512 dims, on the synthetic 100k catalog, the sketch's top 50 over all items hold 98% of the exact
+    top 10), the reverse pairs and the expansion gain much (bench/build_bench.py). The rows are split in
+    `threads` parts that run in parallel (each row's result does not depend on the split)."""
     from recommendations.engine import graph_kernels
 
     matrix = sp.csr_matrix(matrix, dtype=np.float32)
@@ -289,6 +296,28 @@ def sketched_graph(
 
     with threadpool_limits(limits=1, user_api="blas"), ThreadPoolExecutor(max_workers=threads) as pool:
         list(pool.map(run, parts))
+    # A pair found from one side only (j in i's probed clusters, not i in j's) is offered to the other side too.
+    ids, sims = graph_kernels.add_reverse(ids, sims)
+    if expand:
+        grown_ids, grown_sims = np.empty_like(ids), np.empty_like(sims)
+
+        def grow(part: np.ndarray) -> None:
+            graph_kernels.expand(
+                matrix.indptr,
+                matrix.indices,
+                matrix.data,
+                ids,
+                sims,
+                expand,
+                matrix.shape[1],
+                part,
+                grown_ids,
+                grown_sims,
+            )
+
+        with ThreadPoolExecutor(max_workers=threads) as pool:
+            list(pool.map(grow, parts))
+        ids, sims = grown_ids, grown_sims
     return ids, sims
 
 

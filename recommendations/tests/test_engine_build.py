@@ -209,6 +209,11 @@ def test_sketched_graph_keeps_exact_cosines_best_first_and_finds_the_near_duplic
     assert (again[0] == ids).all() and (again[1] == sims).all()  # deterministic
     one_thread = sketched_graph(matrix, k=10, dims=64, n_clusters=24, probes=4, candidates=20, threads=1)
     assert (one_thread[0] == ids).all() and (one_thread[1] == sims).all()  # the row split changes nothing
+    grown_ids, grown_sims = sketched_graph(matrix, k=10, dims=64, n_clusters=24, probes=4, candidates=20, expand=3)
+    assert np.allclose(grown_sims, dense[np.arange(n)[:, None], grown_ids], atol=1e-6)
+    assert (np.diff(grown_sims, axis=1) <= 0).all() and (grown_ids != np.arange(n)[:, None]).all()
+    assert (grown_sims >= sims - 1e-6).all()  # the expansion only adds: each rank is at least as good
+    assert all(np.unique(row).size == row.size for row in grown_ids)
 
 
 def test_sketched_graph_probing_everything_with_every_candidate_is_the_exact_graph():
@@ -310,3 +315,36 @@ def test_exact_top_scores_candidates_exactly_best_first_ties_by_lower_id():
     ties = np.array([[4, 3, 1, 0]], dtype=np.int32)  # row 2 against 0, 1, 3 (all 0) and 4 (0.5)
     exact_top(matrix.indptr, matrix.indices, matrix.data, ties, 4, np.array([2]), ids, sims)
     assert ids[2].tolist() == [4, 0, 1] and np.allclose(sims[2], [0.5, 0.0, 0.0])
+
+
+def test_add_reverse_offers_each_pair_to_its_other_side_keeping_the_best_k_ties_by_lower_id():
+    from recommendations.engine.graph_kernels import add_reverse
+
+    ids = np.array([[1, -1], [-1, -1], [0, 1], [0, -1]], dtype=np.int32)
+    sims = np.array([[0.5, 0.0], [0.0, 0.0], [0.9, 0.2], [0.5, 0.0]], dtype=np.float32)
+    got_ids, got_sims = add_reverse(ids, sims)
+
+    # Row 0 is offered 2 (0.9) and 3 (0.5): 2 first, then 1 and 3 tie at 0.5 and the lower id 1 stays.
+    assert got_ids[0].tolist() == [2, 1] and np.allclose(got_sims[0], [0.9, 0.5])
+    assert got_ids[1].tolist() == [0, 2] and np.allclose(got_sims[1], [0.5, 0.2])  # from rows 0 and 2
+    assert got_ids[2].tolist() == [0, 1]  # nobody offers 2 anything better
+    assert got_ids[3].tolist() == [0, -1]  # 0 already held: not twice
+    assert (ids[1] == -1).all()  # the inputs are not changed
+
+
+def test_expand_adds_the_neighbours_of_neighbours_exactly():
+    from recommendations.engine.graph_kernels import expand
+
+    # A chain 0 - 1 - 2 - 3 of overlapping vectors: 0's true second neighbour 2 is only reachable through 1.
+    dense = np.array([[2, 1, 0, 0, 0], [1, 2, 1, 0, 0], [0, 1, 2, 1, 0], [0, 0, 1, 2, 1]], dtype=np.float32)
+    matrix = sp.csr_matrix(dense / np.linalg.norm(dense, axis=1, keepdims=True))
+    cosines = (matrix @ matrix.T).toarray()
+    ids = np.array([[1, -1], [0, 2], [1, 3], [2, -1]], dtype=np.int32)
+    sims = np.array([[cosines[i, j] if j >= 0 else 0.0 for j in row] for i, row in enumerate(ids)], dtype=np.float32)
+    out_ids, out_sims = np.empty_like(ids), np.empty_like(sims)
+    expand(matrix.indptr, matrix.indices, matrix.data, ids, sims, 2, 5, np.arange(4), out_ids, out_sims)
+
+    assert out_ids[0].tolist() == [1, 2] and np.allclose(out_sims[0], cosines[0, [1, 2]], atol=1e-6)
+    assert out_ids[3].tolist() == [2, 1] and np.allclose(out_sims[3], cosines[3, [2, 1]], atol=1e-6)
+    assert out_ids[1].tolist() == [0, 2] or out_ids[1].tolist() == [2, 0]  # already full with its best two
+    assert np.allclose(out_sims[1], np.sort(cosines[1, [0, 2]])[::-1], atol=1e-6)

@@ -57,6 +57,14 @@ def prune_network_answers_task() -> int:
     return prune_network_answers(before=timezone.now() - timedelta(days=days))
 
 
+@shared_task(name="recommendations.prune_saved_engines", ignore_result=True)
+def prune_saved_engines_task() -> int:
+    """Delete saved engines past their age and those of stores that are gone (shop/redact)."""
+    from recommendations.services import prune_saved_engines  # services enqueue tasks from here
+
+    return prune_saved_engines()
+
+
 @shared_task(name="recommendations.drain_events", ignore_result=True)
 def drain_events_task() -> int:
     """Write the spooled shopper-event batches to the database (a database outage leaves them spooled)."""

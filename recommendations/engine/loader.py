@@ -120,12 +120,18 @@ def load_saved_store_engine(*, store: Store) -> Recommender | None:
     try:
         if max_age <= 0 or time.time() - path.stat().st_mtime > max_age:
             return None
-        return load_engine(path, owner=_owner(store))
+        started = time.monotonic()
+        engine = load_engine(path, owner=_owner(store))
     except FileNotFoundError:
         return None
     except SnapshotError as error:
         logger.warning("recommendations.engine_snapshot_refused", extra={"store_id": store.id, "error": str(error)})
         return None
+    logger.info(
+        "recommendations.engine_snapshot_loaded",
+        extra={"store_id": store.id, "items": len(engine), "seconds": round(time.monotonic() - started, 3)},
+    )
+    return engine
 
 
 def delete_saved_store_engine(*, store_id: int) -> None:

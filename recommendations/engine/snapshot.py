@@ -76,6 +76,7 @@ def save_engine(engine: Recommender, path: Path, *, owner: str = "") -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.chmod(temporary, 0o644)  # mkstemp's 0600 would keep web processes running as another user out
         with os.fdopen(handle, "wb") as out:
             np.savez(out, **arrays)  # type: ignore[arg-type]
         os.replace(temporary, path)

@@ -70,6 +70,7 @@ def test_a_saved_engine_loads_back_and_answers_exactly_as_the_one_that_was_built
     assert answers(loaded) == answers(engine)
     assert loaded.precompute(limit=5) == engine.precompute(limit=5)
     assert [p.name for p in path.parent.iterdir()] == ["store-1.npz"]  # no temporary file left
+    assert path.stat().st_mode & 0o777 == 0o644
 
 
 @pytest.mark.parametrize(

@@ -467,6 +467,9 @@ WIDGET_TRUSTED_PROXIES = env.int("WIDGET_TRUSTED_PROXIES", default=0)
 # --- Shopper events (POST /api/v1/events), attribution and rollups ------------------------------------
 # Raw events are kept this many days (rolled up daily first; the portal reads only the rollups).
 EVENTS_RETENTION_DAYS = env.int("EVENTS_RETENTION_DAYS", default=90)
+# The experiment report's per-visitor rows (VisitorDay: an anonymous session id's counts per day and arm) are kept
+# this many days; the report of an experiment older than that has no per-visitor figures (its daily totals stay).
+EXPERIMENT_VISITOR_RETENTION_DAYS = env.int("EXPERIMENT_VISITOR_RETENTION_DAYS", default=400)
 # Accepted batches wait in a spool until a drain writes them: journal files on the web host's local disk
 # (EVENTS_SPOOL_DIR, persistent storage), or a Redis list when EVENTS_SPOOL_URL is set (key EVENTS_SPOOL_KEY;
 # give that Redis appendonly persistence). Each web process drains in a thread every

@@ -15,14 +15,14 @@ Query times are read against a plain TF-IDF top-10 on the same catalog, timed in
 postings, an argpartition top-10): each placement's p99 is printed as a multiple of the reference's p99.
 
 Memory: the bytes of the built index's arrays (text matrix, neighbour graph, order signals, per-item vectors),
-the process's resident-set growth over the build (after the smaller sizes: freed memory is reused), and that of
-loading a pickled copy of the index in a fresh process.
+the process's resident-set growth over the build (after the smaller sizes: freed memory is reused), and the time
+and resident-set growth of loading the saved engine (engine/snapshot.py, what web processes load instead of
+building) in a fresh process.
 """
 
 import argparse
 import csv
 import os
-import pickle
 import random
 import statistics
 import subprocess
@@ -37,6 +37,7 @@ import scipy.sparse as sp
 from sklearn.feature_extraction.text import TfidfVectorizer
 
 from recommendations.engine.core import CatalogItem, EngineConfig, Recommender, _item_text
+from recommendations.engine.snapshot import save_engine
 from recommendations.engine.text import fit_tfidf
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "catalogs"
@@ -245,40 +246,42 @@ def bench_queries(engine: Recommender, items: list[CatalogItem], *, queries: int
 
 
 _LOAD_RSS = """
-import pickle, sys
+import sys, time
+from pathlib import Path
 import numpy, scipy.sparse, sklearn.feature_extraction.text
-import recommendations.engine.core
+from recommendations.engine.snapshot import load_engine
 from bench.recommender_bench import rss_bytes
 before = rss_bytes()
-with open(sys.argv[1], "rb") as handle:
-    engine = pickle.load(handle)
-print(rss_bytes() - before)
+start = time.perf_counter()
+engine = load_engine(Path(sys.argv[1]))
+print(rss_bytes() - before, time.perf_counter() - start)
 """
 
 
-def load_rss(engine: Recommender) -> tuple[int, int]:
-    """(RSS growth of loading a pickled copy of the index in a fresh process, the pickle's size in bytes)."""
-    with tempfile.NamedTemporaryFile(suffix=".pickle") as handle:
-        pickle.dump(engine, handle, protocol=pickle.HIGHEST_PROTOCOL)
-        handle.flush()
+def load_rss(engine: Recommender) -> tuple[int, int, float]:
+    """(RSS growth of loading the saved engine in a fresh process, the file's size in bytes, the load's seconds)."""
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "engine.npz"
+        save_engine(engine, path)
         out = subprocess.run(
-            [sys.executable, "-c", _LOAD_RSS, handle.name],
+            [sys.executable, "-c", _LOAD_RSS, str(path)],
             capture_output=True,
             text=True,
             check=True,
             cwd=Path(__file__).resolve().parents[1],
         )
-        return int(out.stdout.strip()), os.path.getsize(handle.name)
+        rss, seconds = out.stdout.split()
+        return int(rss), os.path.getsize(path), float(seconds)
 
 
 def bench_memory(engine: Recommender, *, build_rss: int) -> dict[str, float]:
-    """The index's array bytes by part, and the RSS growth of its build and of loading a pickled copy."""
+    """The index's array bytes by part, and the RSS growth of its build and of loading the saved engine."""
     parts = index_memory(engine)
     result: dict[str, float] = {f"{part}_bytes": float(b) for part, b in parts.items()}
     result["index_bytes"] = float(sum(parts.values()))
     result["build_rss_bytes"] = float(build_rss)
-    loaded, size = load_rss(engine)
-    result["load_rss_bytes"], result["pickle_bytes"] = float(loaded), float(size)
+    loaded, size, seconds = load_rss(engine)
+    result["load_rss_bytes"], result["saved_bytes"], result["load_s"] = float(loaded), float(size), seconds
     return result
 
 
@@ -316,7 +319,8 @@ def query_lines(r: dict[str, float]) -> list[str]:
         "  queries p50/p99 ms (p99 as x reference p99): " + "; ".join(cells),
         f"  memory MiB: index arrays {r['index_bytes'] / mib:.1f} ({parts}; "
         f"{r['index_bytes'] * per_100k / mib:.0f} per 100k items); RSS growth: build {r['build_rss_bytes'] / mib:.0f}, "
-        f"load of a pickled copy {r['load_rss_bytes'] / mib:.0f} (pickle {r['pickle_bytes'] / mib:.0f})",
+        f"loading the saved engine {r['load_rss_bytes'] / mib:.0f} (file {r['saved_bytes'] / mib:.0f}; "
+        f"{r['load_s']:.2f} s, build/load {r['build_s'] / max(r['load_s'], 1e-9):.0f}x)",
     ]
 
 

@@ -347,6 +347,8 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
         "schedule": crontab(minute="41", hour="4"),
     },
     "prune-network-requests": {"task": "subnet.prune_network_requests", "schedule": crontab(minute="47", hour="4")},
+    # Delete saved engines past RECS_ENGINE_SNAPSHOT_MAX_AGE_SECONDS and those of deleted stores: hourly.
+    "prune-saved-engines": {"task": "recommendations.prune_saved_engines", "schedule": 3600.0},
     # Shopper events: write spooled batches (intake also kicks a drain), roll yesterday and today up, prune.
     "drain-events": {"task": "recommendations.drain_events", "schedule": 60.0},
     # Every minute in local mode, so the demo's portal figures move while the demo storefront is used.
@@ -446,6 +448,11 @@ RECS_STORE_CACHE_SECONDS = env.float("RECS_STORE_CACHE_SECONDS", default=30.0)
 # thread, only for stores up to this many products (0: never; stored lists are merged instead).
 RECS_LIVE_ENGINE_MAX_PRODUCTS = env.int("RECS_LIVE_ENGINE_MAX_PRODUCTS", default=5000)
 RECS_LIVE_ENGINE_TTL_SECONDS = env.int("RECS_LIVE_ENGINE_TTL_SECONDS", default=900)
+# A rebuild in the worker (or the first web process to build) saves the store's engine here; the other web processes
+# load it instead of building their own while it is younger than RECS_ENGINE_SNAPSHOT_MAX_AGE_SECONDS (0: never
+# saved or loaded). A folder every web and worker process of one machine can read and write.
+RECS_ENGINE_SNAPSHOT_DIR = Path(env.str("RECS_ENGINE_SNAPSHOT_DIR", default=str(LOCAL_DIR / "engines")))
+RECS_ENGINE_SNAPSHOT_MAX_AGE_SECONDS = env.int("RECS_ENGINE_SNAPSHOT_MAX_AGE_SECONDS", default=3600)
 # Webhook-driven refreshes: wait this long to coalesce a burst into one engine build per store; stores
 # above RECS_REFRESH_MAX_PRODUCTS get a full rebuild instead; at most RECS_REFRESH_MAX_LISTS lists per refresh.
 RECS_REFRESH_DELAY_SECONDS = env.int("RECS_REFRESH_DELAY_SECONDS", default=30)
@@ -460,6 +467,9 @@ WIDGET_TRUSTED_PROXIES = env.int("WIDGET_TRUSTED_PROXIES", default=0)
 # --- Shopper events (POST /api/v1/events), attribution and rollups ------------------------------------
 # Raw events are kept this many days (rolled up daily first; the portal reads only the rollups).
 EVENTS_RETENTION_DAYS = env.int("EVENTS_RETENTION_DAYS", default=90)
+# The experiment report's per-visitor rows (VisitorDay: an anonymous session id's counts per day and arm) are kept
+# this many days; the report of an experiment older than that has no per-visitor figures (its daily totals stay).
+EXPERIMENT_VISITOR_RETENTION_DAYS = env.int("EXPERIMENT_VISITOR_RETENTION_DAYS", default=400)
 # Accepted batches wait in a spool until a drain writes them: journal files on the web host's local disk
 # (EVENTS_SPOOL_DIR, persistent storage), or a Redis list when EVENTS_SPOOL_URL is set (key EVENTS_SPOOL_KEY;
 # give that Redis appendonly persistence). Each web process drains in a thread every

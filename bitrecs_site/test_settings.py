@@ -25,3 +25,5 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["TEST"] = {"NAME": str(LOCAL_DIR / "test-db.sqlite3")}
 # Per-client limit on GET /woocommerce/connect: the suite connects from one address; its own test turns it on.
 WOOCOMMERCE_CONNECT_RATE_LIMIT = "off"
+# Saved engines (recommendations.engine.loader) are off: a test that wants them turns them on with a folder of its own.
+RECS_ENGINE_SNAPSHOT_MAX_AGE_SECONDS = 0

@@ -22,6 +22,18 @@ def list_order_lines_for_store(*, store: Store) -> QuerySet[OrderLine]:
     return OrderLine.objects.filter(store=store).order_by("created_at", "id")
 
 
+def list_customer_order_ids(*, store: Store, customer_key: str) -> tuple[int, list[str]]:
+    """Return how many of the store's order lines one customer's anonymous key links, and their order ids (oldest
+    first); (0, []) for no key."""
+    if not customer_key:
+        return 0, []
+    lines = OrderLine.objects.filter(store=store, customer_key=customer_key)
+    orders: dict[str, None] = {}
+    for order_id in lines.order_by("created_at", "id").values_list("order_id", flat=True):
+        orders.setdefault(order_id, None)
+    return lines.count(), list(orders)
+
+
 def get_running_sync(*, store: Store) -> SyncRun | None:
     """Return the store's running sync or import, None when idle."""
     return SyncRun.objects.filter(store=store, status=SyncRun.Status.RUNNING).first()

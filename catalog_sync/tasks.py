@@ -7,10 +7,12 @@ from typing import Any
 from celery import shared_task
 
 from catalog_sync.models import SyncRun
+from catalog_sync.selectors import list_customer_order_ids
 from catalog_sync.services.catalog import delete_customer_order_lines
 from catalog_sync.services.webhooks import ProductsChanged, apply_order_webhook, apply_product_webhook
 from merchants.exceptions import PlatformUnavailable
 from merchants.models import Store, WebhookEvent
+from merchants.services.stores import record_customer_data_request
 from merchants.tasks import MAX_OUTAGE_RETRIES, is_last_attempt, retry_after_outage
 
 logger = logging.getLogger(__name__)
@@ -142,6 +144,15 @@ def _attribute_order(event: WebhookEvent) -> None:
         attribute_webhook_order(store=event.store, platform=event.platform, body=event.payload)  # type: ignore[arg-type]
     except Exception:  # the delivery is applied; attribution is redone by the order's next update
         logger.exception("webhook.attribution_failed", extra={"event_id": event.id, "topic": event.topic})
+
+
+@shared_task(name="catalog_sync.report_customer_data", acks_late=True, ignore_result=True)
+def report_customer_data_task(store_id: int, customer_key: str, request_id: Any) -> None:
+    """Record what a customer's key links, for customers/data_request (merchants hands it here by name)."""
+    store = Store.objects.filter(id=store_id).first()
+    if store is not None:
+        lines, orders = list_customer_order_ids(store=store, customer_key=customer_key)
+        record_customer_data_request(store=store, request_id=request_id, keyed_order_lines=lines, keyed_orders=orders)
 
 
 @shared_task(name="catalog_sync.redact_customer", acks_late=True, ignore_result=True)

@@ -5,8 +5,8 @@
   (also shared with the other web processes through recommendations.shared_answers when that is on).
 - `running_experiments`: each store's running experiment (or None), and `widget_settings`: each (store, placement)'s
   settings, RECS_STORE_CACHE_SECONDS (recommendations.experiments reads them).
-- the live engines: one in-memory recommender per store for personalised answers, built in a background thread
-  and kept RECS_LIVE_ENGINE_TTL_SECONDS.
+- the live engines: one in-memory recommender per store for personalised answers, loaded from the engine the last
+  rebuild saved (engine/loader.py) or built in a background thread, and kept RECS_LIVE_ENGINE_TTL_SECONDS.
 
 Selectors and views read through this module; nothing else keeps per-process state (but the fast path's headers,
 learnt once from the middlewares, and the shared answers' Redis client). `clear_process_caches()` forgets all of it,
@@ -25,7 +25,7 @@ from django.db import close_old_connections, connection
 from catalog_sync.models import Product
 from merchants.models import Store
 from recommendations.engine import Recommender
-from recommendations.engine.loader import build_recommender_for_store
+from recommendations.engine.loader import build_recommender_for_store, load_saved_store_engine, save_store_engine
 from recommendations.shared_answers import get_shared_answers
 
 if TYPE_CHECKING:
@@ -142,12 +142,16 @@ def get_live_engine(*, store_id: int) -> Recommender | None:
 
 
 def warm_live_engine(*, store_id: int) -> Recommender | None:
-    """Build the store's in-memory engine now, in this thread (None when the store is too big or gone)."""
+    """Load the store's saved engine, or build it now in this thread and save it for the other processes (None when
+    the store is too big or gone)."""
     store = Store.objects.filter(id=store_id).first()
     engine: Recommender | None = None
     maximum = int(settings.RECS_LIVE_ENGINE_MAX_PRODUCTS)
     if store is not None and (maximum <= 0 or Product.objects.filter(store=store).count() <= maximum):
-        engine = build_recommender_for_store(store=store)
+        engine = load_saved_store_engine(store=store)
+        if engine is None:
+            engine = build_recommender_for_store(store=store)
+            save_store_engine(store=store, engine=engine)
     _live_engines[store_id] = (time.monotonic() + int(settings.RECS_LIVE_ENGINE_TTL_SECONDS), engine)
     return engine
 

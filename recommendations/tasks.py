@@ -57,6 +57,14 @@ def prune_network_answers_task() -> int:
     return prune_network_answers(before=timezone.now() - timedelta(days=days))
 
 
+@shared_task(name="recommendations.prune_saved_engines", ignore_result=True)
+def prune_saved_engines_task() -> int:
+    """Delete saved engines past their age and those of stores that are gone (shop/redact)."""
+    from recommendations.services import prune_saved_engines  # services enqueue tasks from here
+
+    return prune_saved_engines()
+
+
 @shared_task(name="recommendations.drain_events", ignore_result=True)
 def drain_events_task() -> int:
     """Write the spooled shopper-event batches to the database (a database outage leaves them spooled)."""
@@ -67,14 +75,18 @@ def drain_events_task() -> int:
 
 @shared_task(name="recommendations.prune_events", ignore_result=True)
 def prune_events_task() -> int:
-    """Roll up the days about to leave, then delete raw events older than EVENTS_RETENTION_DAYS."""
+    """Roll up the days about to leave, then delete raw events older than EVENTS_RETENTION_DAYS (returns how many
+    went) and per-visitor experiment rows older than EXPERIMENT_VISITOR_RETENTION_DAYS."""
     from recommendations.services.events import prune_events
-    from recommendations.services.rollups import rollup_day
+    from recommendations.services.rollups import prune_visitor_days, rollup_day
 
     before = timezone.now() - timedelta(days=int(settings.EVENTS_RETENTION_DAYS))
     rollup_day(day=(before - timedelta(days=1)).date())
     rollup_day(day=before.date())
-    return prune_events(before=before)
+    pruned = prune_events(before=before)
+    visitors = prune_visitor_days()
+    logger.info("recommendations.events_pruned", extra={"events": pruned, "visitor_days": visitors})
+    return pruned
 
 
 @shared_task(name="recommendations.rollup_recent_days", ignore_result=True)

@@ -14,7 +14,7 @@ from bitrecs_site.testing.fake_woocommerce import build_webhook_delivery, send_d
 from catalog_sync.models import OrderLine, Product, customer_key
 from catalog_sync.tests import test_sync_woocommerce
 from catalog_sync.tests.factories import ProductFactory
-from merchants.models import Store, WebhookEvent
+from merchants.models import Store, StoreEvent, WebhookEvent
 from merchants.tests.factories import StoreFactory
 from recommendations.models import PendingListRefresh, RecommendationList
 from recommendations.services import rebuild_store_lists
@@ -215,6 +215,22 @@ def test_order_lines_carry_the_customers_key_and_customers_redact_deletes_them(
         store_id=woo_store.id, customer_id="48151623"
     )
     assert OrderLine.objects.get(store=woo_store).customer_key != jane_key
+
+    # when Shopify asks for the first customer's data, then for a customer the store never saw
+    request = {"shop_id": 1, "shop_domain": shop.domain, "customer": jane, "data_request": {"id": 77}}
+    assert deliver_shopify("customers/data_request", request, "request-1").status_code == 200
+    stranger = {**request, "customer": {"id": 5, "email": "s@example.com"}, "data_request": {"id": 78}}
+    deliver_shopify("customers/data_request", stranger, "request-2")
+
+    # then the answers count what each key links in this store: her two orders here, not the WooCommerce one
+    reports = {
+        event.detail["data_request_id"]: event.detail
+        for event in StoreEvent.objects.filter(store=shop, kind=StoreEvent.Kind.DATA_REQUEST)
+    }
+    assert reports == {
+        77: {"data_request_id": 77, "customer_records_held": 0, "keyed_order_lines": 2, "keyed_orders": ["1", "2"]},
+        78: {"data_request_id": 78, "customer_records_held": 0, "keyed_order_lines": 0, "keyed_orders": []},
+    }
 
     # when Shopify asks for the first customer's data to be erased
     redact = {"shop_id": 1, "shop_domain": shop.domain, "customer": jane, "orders_to_redact": [1, 2]}

@@ -16,6 +16,8 @@ from merchants.models import Store
 SYNC_STORE_TASK = "catalog_sync.sync_store"
 # catalog_sync's task that deletes the order lines one customer's anonymous key links (customers/redact).
 REDACT_CUSTOMER_TASK = "catalog_sync.redact_customer"
+# catalog_sync's task that reports what one customer's anonymous key links (customers/data_request).
+REPORT_CUSTOMER_DATA_TASK = "catalog_sync.report_customer_data"
 
 
 def task_signature(name: str, *args: Any) -> Signature:

@@ -9,6 +9,10 @@ PlatformCredential). The plugin signs, with HMAC-SHA256 under that secret, the m
 and links to /portal/woocommerce/signin?store_url=…&key_id=…&expires=…&nonce=…&signature=<64 hex>. The key id
 must be the store's current key (a revoked or replaced key's secret signs nothing), `expires` a Unix time at most
 LINK_MAX_LIFETIME ahead, and each nonce is accepted once.
+
+Opening the link does not sign anyone in: it shows which store it is for, and a button (a same-site POST under
+Django's CSRF protection) uses the link up and signs in. So a link made for someone else's store, put in front of a
+merchant by a third site (a "login CSRF"), cannot silently sign them in to that store.
 """
 
 import hashlib
@@ -55,8 +59,9 @@ def sign_signin_link(*, secret: str, store_url: str, key_id: str, expires: int, 
     return hmac.new(secret.encode(), message.encode(), hashlib.sha256).hexdigest()
 
 
-def verify_woocommerce_signin(*, params: Mapping[str, str], now: datetime | None = None) -> Store:
-    """Check a sign-in link's parameters and use up its nonce; the store it signs in to, or SignInLinkRefused (403)."""
+def verify_woocommerce_signin(*, params: Mapping[str, str], now: datetime | None = None, use: bool = True) -> Store:
+    """Check a sign-in link's parameters and (with use, the default) use up its nonce; the store it signs in to, or
+    SignInLinkRefused (403). With use=False a link whose nonce was used is refused too, and the nonce stays unused."""
     now = now or timezone.now()
     store_url, key_id = params.get("store_url", ""), params.get("key_id", "")
     nonce, signature = params.get("nonce", ""), params.get("signature", "").lower()
@@ -97,13 +102,18 @@ def verify_woocommerce_signin(*, params: Mapping[str, str], now: datetime | None
     )
     if not hmac.compare_digest(expected, signature):
         raise SignInLinkRefused("This sign-in link's signature is not valid. Open the portal again from the plugin.")
+    used = SignInLinkRefused(
+        "This sign-in link was already used. Click “Open Bitrecs portal” in WooCommerce > Bitrecs for a new one."
+    )
+    if not use:
+        if PortalSignInNonce.objects.filter(store=credential.store, nonce=nonce).exists():
+            raise used
+        return credential.store
     try:
         with transaction.atomic():
             PortalSignInNonce.objects.create(store=credential.store, nonce=nonce, expires_at=expires_at)
     except IntegrityError:
-        raise SignInLinkRefused(
-            "This sign-in link was already used. Click “Open Bitrecs portal” in WooCommerce > Bitrecs for a new one."
-        ) from None
+        raise used from None
     logger.info("portal.woocommerce_signin", extra={"store_id": credential.store.id})
     return credential.store
 

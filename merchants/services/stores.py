@@ -1,6 +1,7 @@
 """Creating stores, recording what happens to their installation, and re-encrypting credentials."""
 
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 from django.db import connection, transaction
@@ -16,6 +17,37 @@ logger = logging.getLogger(__name__)
 def record_store_event(*, store: Store, kind: str, detail: dict[str, Any] | None = None) -> StoreEvent:
     """Append an installation event (install, uninstall, redaction …) to the store's history."""
     return StoreEvent.objects.create(store=store, kind=kind, detail=detail or {})
+
+
+# A data request's report lists at most this many of the orders the customer's key links (the count is exact).
+DATA_REQUEST_MAX_ORDERS = 1000
+
+
+def record_customer_data_request(
+    *, store: Store, request_id: Any, keyed_order_lines: int = 0, keyed_orders: Sequence[str] = ()
+) -> StoreEvent | None:
+    """Record the answer to a customers/data_request once per request id (None when already recorded).
+
+    No customer record is held (no name, email or id); what the customer's anonymous key links is reported: the
+    number of order lines and the orders they belong to, which the merchant can look up and send to the customer.
+    """
+    if (
+        request_id is not None
+        and StoreEvent.objects.filter(
+            store=store, kind=StoreEvent.Kind.DATA_REQUEST, detail__data_request_id=request_id
+        ).exists()
+    ):
+        return None
+    return record_store_event(
+        store=store,
+        kind=StoreEvent.Kind.DATA_REQUEST,
+        detail={
+            "data_request_id": request_id,
+            "customer_records_held": 0,
+            "keyed_order_lines": keyed_order_lines,
+            "keyed_orders": list(keyed_orders)[:DATA_REQUEST_MAX_ORDERS],
+        },
+    )
 
 
 def grant_store_access(*, user: Any, store: Store) -> StoreMembership:

@@ -1,9 +1,12 @@
-"""The WooCommerce plugin's portal sign-in link: verified, single use, short-lived, one store only."""
+"""The WooCommerce plugin's portal sign-in link: verified, single use, short-lived, one store only, and used only from
+its own confirmation page (no login CSRF)."""
 
+import re
 import shutil
 import subprocess
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
@@ -49,6 +52,21 @@ def link(*, secret: str = SECRET, store_url: str = "https://shop.example", key_i
     return params
 
 
+def continue_from(client: Client, page) -> Any:
+    """Submit the confirmation page's form as a browser would: its hidden fields and CSRF token, to its action."""
+    body = page.content.decode()
+    action = re.search(r'<form method="post" action="([^"]+)">', body)
+    assert action is not None, body
+    fields = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)">', body))
+    return client.post(action.group(1), fields)
+
+
+def sign_in(client: Client, params: dict[str, str]) -> Any:
+    page = client.get(URL, params)
+    assert page.status_code == 200, page.content.decode()
+    return continue_from(client, page)
+
+
 def test_the_shared_test_vector_matches_the_plugins():
     # The same vector as PluginTest::test_the_portal_link_is_signed_with_the_connected_keys_secret_and_lasts_5_minutes.
     signature = sign_signin_link(
@@ -62,8 +80,26 @@ def test_the_shared_test_vector_matches_the_plugins():
     assert signature == "cc0377afce127d6ec4c76e010488f8672299bc5aae12f106a47cc926fc0d393c"
 
 
-def test_a_valid_link_signs_in_the_stores_user_and_opens_its_overview(client: Client, store: Store):
-    response = client.get(URL, link())
+def test_a_valid_link_asks_to_continue_and_changes_nothing_until_then():
+    store = StoreFactory.create(platform=Store.Platform.WOOCOMMERCE, domain="shop.example", name="Shop example")
+    PlatformCredentialFactory(store=store, access_token="", key_id="17", consumer_secret=SECRET)
+    client = Client(enforce_csrf_checks=True)
+
+    page = client.get(URL, link())
+
+    assert page.status_code == 200
+    assert page["Referrer-Policy"] == "no-referrer"
+    body = page.content.decode()
+    assert "Continue to Shop example" in body
+    assert '<strong id="signin-store">shop.example</strong>' in body
+    assert "_auth_user_id" not in client.session
+    assert PortalSignInNonce.objects.count() == 0  # the link is still unused
+
+
+def test_a_valid_link_signs_in_the_stores_user_and_opens_its_overview(store: Store):
+    client = Client(enforce_csrf_checks=True)
+
+    response = sign_in(client, link())
 
     assert response.status_code == 302
     assert response["Location"] == f"/portal/stores/{store.pk}/"
@@ -88,7 +124,7 @@ def test_a_link_built_by_the_plugins_php_code_is_accepted(client: Client, store:
     built = urlsplit(result.stdout.strip())
     assert (built.scheme, built.netloc, built.path) == ("https", "app.bitrecs.ai", URL)
 
-    response = client.get(URL, dict(parse_qsl(built.query)))
+    response = sign_in(client, dict(parse_qsl(built.query)))
 
     assert response.status_code == 302
     assert response["Location"] == f"/portal/stores/{store.pk}/"
@@ -96,14 +132,48 @@ def test_a_link_built_by_the_plugins_php_code_is_accepted(client: Client, store:
 
 def test_a_link_used_twice_is_refused_the_second_time(store: Store):
     params = link()
-    first = Client().get(URL, params)
+    opened_again, page_kept = Client(), Client()
+    kept = page_kept.get(URL, params)  # opened in another tab before the first use
+    first = sign_in(Client(), params)
 
-    second = Client().get(URL, params)
+    second = opened_again.get(URL, params)
+    continued = continue_from(page_kept, kept)
 
-    assert first.status_code == 302
-    assert second.status_code == 403
+    assert (first.status_code, kept.status_code) == (302, 200)
+    assert (second.status_code, continued.status_code) == (403, 403)
     assert "This sign-in link was already used." in second.content.decode()
-    assert "_auth_user_id" not in second.wsgi_request.session
+    assert "This sign-in link was already used." in continued.content.decode()
+    assert "_auth_user_id" not in opened_again.session and "_auth_user_id" not in page_kept.session
+
+
+def test_a_third_site_cannot_sign_a_merchant_in_with_its_own_link(store: Store):
+    # given: a merchant signed in to the portal of their own store, and an attacker holding a valid link for ``store``
+    mine = StoreFactory.create(platform=Store.Platform.WOOCOMMERCE, domain="mine.example", name="Mine")
+    PlatformCredentialFactory(store=mine, access_token="", key_id="5", consumer_secret=OTHER_SECRET)
+    merchant = Client(enforce_csrf_checks=True)
+    sign_in(merchant, link(secret=OTHER_SECRET, store_url="https://mine.example", key_id="5", nonce="a" * 32))
+    signed_in_as = merchant.session["_auth_user_id"]
+
+    # when: a third site sends the merchant's browser the link (a GET), and posts it (a cross-site form, no token)
+    page = merchant.get(URL, link())
+    posted = merchant.post(URL, link())
+
+    # then: the page names the other store and says it would switch; the post is refused; nothing changed
+    assert page.status_code == 200
+    assert "You are signed in as woocommerce-store-" in page.content.decode()
+    assert posted.status_code == 403
+    assert merchant.session["_auth_user_id"] == signed_in_as
+    assert PortalSignInNonce.objects.filter(store=store).count() == 0
+
+
+def test_a_bad_link_posted_is_refused_like_one_opened(store: Store):
+    client = Client()
+
+    response = client.post(URL, {**link(), "signature": "0" * 64})
+
+    assert response.status_code == 403
+    assert "signature is not valid" in response.content.decode()
+    assert "_auth_user_id" not in client.session
 
 
 @pytest.mark.parametrize(
@@ -156,7 +226,7 @@ def test_the_link_signs_in_to_its_own_store_only(store: Store):
     other = StoreFactory.create(platform=Store.Platform.WOOCOMMERCE, domain="other.example", name="Other")
     PlatformCredentialFactory(store=other, access_token="", key_id="5", consumer_secret=OTHER_SECRET)
     client = Client()
-    client.get(URL, link())
+    sign_in(client, link())
 
     mine = client.get(f"/portal/stores/{store.pk}/")
     theirs = client.get(f"/portal/stores/{other.pk}/")
@@ -187,7 +257,7 @@ def test_a_link_made_by_the_plugin_in_a_real_wordpress_signs_in(request, setting
     built = urlsplit(installed["portal_url"])
     assert (built.netloc, built.path) == ("127.0.0.1:9", URL)  # the Bitrecs server the plugin is set up with
 
-    response = Client().get(URL, dict(parse_qsl(built.query)))
+    response = sign_in(Client(), dict(parse_qsl(built.query)))
 
     assert response.status_code == 302
     assert response["Location"] == f"/portal/stores/{store.pk}/"

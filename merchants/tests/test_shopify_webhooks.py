@@ -327,7 +327,7 @@ def test_customers_data_request_is_reported_and_no_customer_data_is_stored_anywh
     event = store.events.get()
     assert (event.kind, event.detail) == (
         StoreEvent.Kind.DATA_REQUEST,
-        {"data_request_id": 9999, "customer_records_held": 0},
+        {"data_request_id": 9999, "customer_records_held": 0, "keyed_order_lines": 0, "keyed_orders": []},
     )
     webhook_event = WebhookEvent.objects.get()
     assert webhook_event.status == "processed"

@@ -16,7 +16,7 @@ from django.shortcuts import redirect, render
 from django.urls import NoReverseMatch, Resolver404, path, resolve, reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.http import require_http_methods
 
 from merchants.exceptions import InvalidSignature, MerchantError
 from merchants.services.handoff import start_first_sync
@@ -34,16 +34,25 @@ EMBEDDED_PAGES = {
 
 
 @never_cache
-@require_GET
+@require_http_methods(["GET", "POST"])
 def woocommerce_signin(request: HttpRequest) -> HttpResponse:
-    """Verify the link, use up its nonce, sign in the store's portal user and open the store's overview (else 403)."""
+    """GET: verify the link and ask to continue to its store (a form that posts the link back). POST (CSRF-checked):
+    verify it again, use up its nonce, sign in the store's portal user and open the store's overview. Else 403."""
+    source = request.POST if request.method == "POST" else request.GET
+    params = {name: source.get(name, "") for name in LINK_PARAMS}
     try:
-        store = verify_woocommerce_signin(params={name: request.GET.get(name, "") for name in LINK_PARAMS})
+        store = verify_woocommerce_signin(params=params, use=request.method == "POST")
     except SignInLinkRefused as exc:
         response = render(request, "portal/signin_refused.html", {"message": exc.message}, status=403)
     else:
-        login(request, get_store_portal_user(store=store), backend="django.contrib.auth.backends.ModelBackend")
-        response = redirect("portal-store", store_id=store.pk)
+        if request.method == "POST":
+            login(request, get_store_portal_user(store=store), backend="django.contrib.auth.backends.ModelBackend")
+            response = redirect("portal-store", store_id=store.pk)
+        else:
+            signed_in = request.user.get_username() if request.user.is_authenticated else ""
+            response = render(
+                request, "portal/signin_confirm.html", {"store": store, "params": params, "signed_in": signed_in}
+            )
     response["Referrer-Policy"] = "no-referrer"  # the link's signature stays out of other sites' logs
     return response
 

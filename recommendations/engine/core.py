@@ -139,6 +139,7 @@ class EngineConfig:
     copurchase_weight: float = 1.0  # bought together (one order)
     customer_weight: float = 0.1  # bought by one customer (any of their orders)
     sequence_weight: float = 0.1  # bought next by one customer
+    linear_weight: float = 0.3  # EASE: the items that explain a customer's purchases (behaviour.py)
     # Weight of the session item at position p in the order signals (text keeps recency_decay): a shopper's older
     # items still say what they buy with (item-kNN scores sum over the whole profile) while text follows the query.
     behaviour_decay: float = 0.7

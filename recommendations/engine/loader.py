@@ -5,13 +5,20 @@ all build through build_recommender_for_store so offline numbers describe the co
 grouped by order id; their customer_key (an anonymous per-store hash) links one shopper's orders.
 """
 
+import logging
+import time
 from datetime import datetime
+from pathlib import Path
 
+from django.conf import settings
 from django.utils import timezone
 
 from catalog_sync.models import OrderLine, Product
 from merchants.models import Store
 from recommendations.engine.core import CatalogItem, EngineConfig, Order, Recommender
+from recommendations.engine.snapshot import SnapshotError, load_engine, save_engine
+
+logger = logging.getLogger(__name__)
 
 
 def catalog_item_from_product(product: Product) -> CatalogItem:
@@ -77,3 +84,55 @@ def build_recommender_for_store(
     items = load_catalog_items(store=store)
     orders = load_orders(store=store) if with_orders else []
     return Recommender.build(items, orders=orders, now=(now or timezone.now()).timestamp(), config=config)
+
+
+# ---------------------------------------------------------------- saved engines (engine/snapshot.py)
+# A worker's rebuild (or the first web process to build) saves the store's engine under RECS_ENGINE_SNAPSHOT_DIR;
+# the other web processes load it instead of building their own, while it is younger than
+# RECS_ENGINE_SNAPSHOT_MAX_AGE_SECONDS.
+
+
+def engine_snapshot_path(*, store_id: int) -> Path:
+    return Path(settings.RECS_ENGINE_SNAPSHOT_DIR) / f"store-{store_id}.npz"
+
+
+def _owner(store: Store) -> str:
+    """What a snapshot must name to be this store's: its id and creation time (an id can be reused, e.g. after a
+    rolled-back evaluation store on SQLite)."""
+    return f"store {store.id} created {store.created_at.isoformat()}"
+
+
+def save_store_engine(*, store: Store, engine: Recommender) -> None:
+    """Save the store's engine for the web processes; a failure to write is logged, never raised (they build)."""
+    if int(settings.RECS_ENGINE_SNAPSHOT_MAX_AGE_SECONDS) <= 0:
+        return
+    path = engine_snapshot_path(store_id=store.id)
+    try:
+        save_engine(engine, path, owner=_owner(store))
+    except OSError:
+        logger.exception("recommendations.engine_snapshot_unwritable", extra={"store_id": store.id, "path": str(path)})
+
+
+def load_saved_store_engine(*, store: Store) -> Recommender | None:
+    """The store's saved engine while it is fresh, else None (missing, stale, damaged or another store's)."""
+    max_age = int(settings.RECS_ENGINE_SNAPSHOT_MAX_AGE_SECONDS)
+    path = engine_snapshot_path(store_id=store.id)
+    try:
+        if max_age <= 0 or time.time() - path.stat().st_mtime > max_age:
+            return None
+        started = time.monotonic()
+        engine = load_engine(path, owner=_owner(store))
+    except FileNotFoundError:
+        return None
+    except SnapshotError as error:
+        logger.warning("recommendations.engine_snapshot_refused", extra={"store_id": store.id, "error": str(error)})
+        return None
+    logger.info(
+        "recommendations.engine_snapshot_loaded",
+        extra={"store_id": store.id, "items": len(engine), "seconds": round(time.monotonic() - started, 3)},
+    )
+    return engine
+
+
+def delete_saved_store_engine(*, store_id: int) -> None:
+    engine_snapshot_path(store_id=store_id).unlink(missing_ok=True)

@@ -49,6 +49,7 @@ TUNING_GRID: dict[str, tuple[float, ...]] = {
     "copurchase_weight": (0.0, 0.1, 0.3, 1.0, 3.0, 10.0),
     "customer_weight": (0.0, 0.1, 0.3, 1.0, 3.0, 10.0),
     "sequence_weight": (0.0, 0.1, 0.3, 1.0, 3.0, 10.0),
+    "linear_weight": (0.0, 0.1, 0.3, 1.0, 3.0, 10.0),
     "popularity_weight": (0.0, 0.001, 0.01, 0.03, 0.1, 0.3, 1.0),
     "product_trending_weight": (0.0, 0.03, 0.1, 0.3, 1.0),
     "recency_decay": (0.3, 0.5, 0.7, 0.9, 1.0),
@@ -58,7 +59,7 @@ TUNING_GRID: dict[str, tuple[float, ...]] = {
 # The normalisations of the order signals tried at build (EngineConfig.behaviour_alpha; behaviour.py): the cosine
 # and the conditional probability. Each needs its own signals, so it is searched outside the coordinate ascent.
 TUNING_ALPHAS: tuple[float, ...] = (0.5, 1.0)
-_BEHAVIOUR = ("basket", "customer", "sequence")
+_BEHAVIOUR = ("basket", "customer", "sequence", "linear")
 _POOL_PER_SOURCE = 20
 
 
@@ -255,7 +256,7 @@ def significantly_better(candidate: np.ndarray, current: np.ndarray) -> bool:
     return gain > SIGNIFICANCE * float(diff.std(ddof=1)) / math.sqrt(diff.size)
 
 
-_FIELDS = ("copurchase_weight", "customer_weight", "sequence_weight")
+_FIELDS = ("copurchase_weight", "customer_weight", "sequence_weight", "linear_weight")
 # Every EngineConfig field _ndcg reads; those outside the grid keep the config's value.
 _SETTINGS = (
     *_FIELDS,

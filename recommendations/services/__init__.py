@@ -7,6 +7,7 @@
 from recommendations.services.lists import (
     ListsWritten,
     prune_network_answers,
+    prune_saved_engines,
     rebuild_store_lists,
     refresh_pending_lists,
     refresh_product_lists,
@@ -17,6 +18,7 @@ from recommendations.services.lists import (
 __all__ = [
     "ListsWritten",
     "prune_network_answers",
+    "prune_saved_engines",
     "rebuild_store_lists",
     "refresh_pending_lists",
     "refresh_product_lists",

@@ -6,6 +6,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from itertools import islice
+from pathlib import Path
 
 from django.conf import settings
 from django.db import transaction
@@ -17,7 +18,11 @@ from bitrecs_site.db import delete_in_batches
 from catalog_sync.models import OrderLine, Product
 from merchants.models import Store
 from recommendations.engine import Recommender, ScoredItem
-from recommendations.engine.loader import build_recommender_for_store
+from recommendations.engine.loader import (
+    build_recommender_for_store,
+    delete_saved_store_engine,
+    save_store_engine,
+)
 from recommendations.models import (
     NetworkAnswer,
     PendingListRefresh,
@@ -55,7 +60,8 @@ def rebuild_store_lists(
     """Build the store's engine from the database and rewrite every local list (product, cart, home).
 
     engine: an engine already built from this store's rows (evaluate_recs --serving stored-lists passes the one it
-    evaluates, self-tuned or not); default: built here, trending aged from now.
+    evaluates, self-tuned or not); default: built here, trending aged from now, and saved for the web processes'
+    personalised answers (engine/loader.py).
 
     Lists are upserted in batches (each batch atomic, so a reader never sees a product without its list),
     then the local lists of products this run did not write (one that left the cart-list cap) are deleted. For 100k
@@ -66,6 +72,7 @@ def rebuild_store_lists(
     now = timezone.now()
     if engine is None:
         engine = build_recommender_for_store(store=store, now=now)
+        save_store_engine(store=store, engine=engine)
     pks = _product_pks(store=store)
     ids = [item.id for item in engine.items if item.id in pks]
 
@@ -139,6 +146,7 @@ def refresh_product_lists(*, store: Store, external_ids: Sequence[str], list_siz
     bound = int(settings.RECS_REFRESH_MAX_LISTS)
     now = timezone.now()
     engine = build_recommender_for_store(store=store, now=now)
+    save_store_engine(store=store, engine=engine)
     pks = _product_pks(store=store)
     changed = [x for x in dict.fromkeys(external_ids) if x in pks and x in engine]
     own_lists = engine.precompute(limit=size, ids=changed)
@@ -380,3 +388,34 @@ def prune_network_answers(*, before: datetime) -> int:
     """
     served = RecommendationList.objects.filter(source=Source.NETWORK).values("rec_id")
     return delete_in_batches(NetworkAnswer.objects.filter(created_at__lt=before).exclude(rec_id__in=served))
+
+
+def prune_saved_engines() -> int:
+    """Delete the saved engines of stores that are gone and those past RECS_ENGINE_SNAPSHOT_MAX_AGE_SECONDS (never
+    loaded again); returns how many went."""
+    folder = Path(settings.RECS_ENGINE_SNAPSHOT_DIR)
+    if not folder.is_dir():
+        return 0
+    max_age = int(settings.RECS_ENGINE_SNAPSHOT_MAX_AGE_SECONDS)
+    found: dict[int, Path] = {}
+    for path in folder.glob("store-*.npz"):
+        number = path.stem.removeprefix("store-")
+        if number.isdigit():
+            found[int(number)] = path
+    existing = set(Store.objects.filter(id__in=found).values_list("id", flat=True))
+    deleted = 0
+    for store_id, path in found.items():
+        try:
+            stale = time.time() - path.stat().st_mtime > max_age
+        except FileNotFoundError:
+            continue
+        if stale or store_id not in existing:
+            delete_saved_store_engine(store_id=store_id)
+            deleted += 1
+    for leftover in folder.glob(".store-*.tmp"):  # a write interrupted by a crash
+        try:
+            if time.time() - leftover.stat().st_mtime > 3600:
+                leftover.unlink(missing_ok=True)
+        except FileNotFoundError:
+            continue
+    return deleted

@@ -18,6 +18,7 @@ from django.db import transaction
 from django.db.models import Count, F, Q, Sum
 from django.utils import timezone
 
+from bitrecs_site.db import delete_in_batches
 from recommendations.models import Arm, AttributedLine, DailyRollup, EventType, OrderSummary, ShopperEvent, VisitorDay
 
 logger = logging.getLogger(__name__)
@@ -54,6 +55,18 @@ def events_kept_for(*, day: date) -> bool:
     """True while the day's raw events are still kept (one day of slack for the prune that runs at night)."""
     oldest = timezone.now() - timedelta(days=int(settings.EVENTS_RETENTION_DAYS) + 1)
     return day >= oldest.date()
+
+
+def visitor_days_kept_for(*, day: date) -> bool:
+    """True while the day's per-visitor rows (VisitorDay) are kept: EXPERIMENT_VISITOR_RETENTION_DAYS."""
+    oldest = timezone.now() - timedelta(days=int(settings.EXPERIMENT_VISITOR_RETENTION_DAYS))
+    return day >= oldest.date()
+
+
+def prune_visitor_days() -> int:
+    """Delete the per-visitor rows of days past EXPERIMENT_VISITOR_RETENTION_DAYS; returns how many went."""
+    oldest = timezone.now() - timedelta(days=int(settings.EXPERIMENT_VISITOR_RETENTION_DAYS))
+    return delete_in_batches(VisitorDay.objects.filter(day__lt=oldest.date()))
 
 
 def rollup_day(*, day: date, store_id: int | None = None) -> int:
@@ -94,7 +107,8 @@ def rollup_day(*, day: date, store_id: int | None = None) -> int:
         )
         for key, figures in sorted(groups.items(), key=lambda item: tuple(str(v) for v in item[0]))
     ]
-    visitors = _visitor_days(day=day, start=start, end=end, store_id=store_id)
+    # Past its retention a day keeps no per-visitor rows, even when a refund recomputes its revenue.
+    visitors = _visitor_days(day=day, start=start, end=end, store_id=store_id) if visitor_days_kept_for(day=day) else []
     old_visitors = VisitorDay.objects.filter(day=day)
     if store_id is not None:
         old_visitors = old_visitors.filter(store_id=store_id)

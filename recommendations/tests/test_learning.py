@@ -155,6 +155,72 @@ def test_sequence_signal_is_directed_and_baskets_are_symmetric():
     assert behaviour.popularity.tolist() == [1.0, 1.0, 2.0, 1.0]
 
 
+def test_linear_signal_is_the_closed_form_ease_solution():
+    # given: k1 and k2 buy a and b (in two orders), k3 buys a only
+    index = {"a": 0, "b": 1}
+    orders = index_orders(
+        [
+            Order(customer="k1", when=1.0, items=("a",)),
+            Order(customer="k1", when=2.0, items=("b",)),
+            Order(customer="k2", when=3.0, items=("a", "b")),
+            Order(customer="k3", when=4.0, items=("a",)),
+        ],
+        index,
+    )
+
+    # when
+    linear = build_behaviour(orders, n=2).linear.toarray()
+
+    # then: by hand, G = X'X = [[3, 2], [2, 2]], l2 = 10 * mean(diag G) = 25, P = (G + 25 I)^-1 = [[27, -2], [-2, 28]]
+    # / 752, B(a, b) = -P(a, b) / P(b, b) = 2 / 28 and B(b, a) = 2 / 27; the diagonal is zero
+    assert linear[0, 1] == pytest.approx(1 / 14)
+    assert linear[1, 0] == pytest.approx(2 / 27)
+    assert linear[0, 0] == linear[1, 1] == 0.0
+
+
+def test_linear_signal_is_solved_over_the_most_bought_items_only(monkeypatch):
+    # given: a bought by three customers, b by two, c by one; room for two items
+    from recommendations.engine import behaviour
+
+    monkeypatch.setattr(behaviour, "LINEAR_MAX_ITEMS", 2)
+    index = {x: i for i, x in enumerate("abc")}
+    orders = index_orders(
+        [
+            Order(customer="k1", when=1.0, items=("a", "b", "c")),
+            Order(customer="k2", when=2.0, items=("a", "b")),
+            Order(customer="k3", when=3.0, items=("a",)),
+        ],
+        index,
+    )
+
+    # when
+    linear = build_behaviour(orders, n=3).linear.toarray()
+
+    # then: c has no row and no column; a and b are linked both ways
+    assert linear[2].tolist() == [0.0, 0.0, 0.0] and linear[:, 2].tolist() == [0.0, 0.0, 0.0]
+    assert linear[0, 1] > 0 and linear[1, 0] > 0
+
+
+def test_linear_signal_alone_finds_what_is_bought_next_where_text_is_useless():
+    # given: the (a, b) pair store of the first test, every other order signal switched off; the linear weight at the
+    # top of the tuning grid (a perfect companion bought by 11 customers weighs 11 / (11 + l2) with l2 = 10 * 15)
+    items = opaque_catalog(40)
+    orders = pair_orders(300, 20)
+    config = EngineConfig(
+        self_tune=False, copurchase_weight=0.0, customer_weight=0.0, sequence_weight=0.0, linear_weight=10.0
+    )
+
+    # when
+    linear = build_behaviour(index_orders(orders, {item.id: i for i, item in enumerate(items)}), n=40).linear
+    engine = Recommender.build(items, orders=orders, config=config)
+
+    # then: each a's one linear link is its companion, and the engine puts it first, credited to the orders
+    assert [linear.getrow(j).indices.tolist() for j in range(20)] == [[j + 20] for j in range(20)]
+    firsts = [engine.recommend(query_id=f"i{j}", placement="product", limit=1)[0] for j in range(20)]
+    assert [r.id for r in firsts] == [f"i{j + 20}" for j in range(20)]
+    assert {r.reason for r in firsts} == {"bought_together"}
+
+
 def test_hold_out_removes_each_customers_held_out_items_from_every_signal():
     # given
     index = {x: i for i, x in enumerate("abc")}
@@ -167,7 +233,7 @@ def test_hold_out_removes_each_customers_held_out_items_from_every_signal():
 
     # then: nothing of c remains
     assert before.popularity.tolist() == [1.0, 1.0, 0.0]
-    for matrix in (before.basket, before.customer, before.sequence):
+    for matrix in (before.basket, before.customer, before.sequence, before.linear):
         assert matrix.toarray()[:, 2].tolist() == [0.0, 0.0, 0.0]
         assert matrix.toarray()[2].tolist() == [0.0, 0.0, 0.0]
 
@@ -262,13 +328,17 @@ def popular_companion_store(families: int = 12, buyers: int = 20, background: in
     return orders
 
 
-def test_tuning_picks_the_conditional_probability_when_the_right_companion_is_a_bestseller():
+def test_tuning_picks_the_conditional_probability_when_the_right_companion_is_a_bestseller(monkeypatch):
     # given: opaque titles; after q_j shoppers most often buy the bestseller p_j, otherwise a one-off item
     orders = popular_companion_store()
     rng = random.Random(5)
     ids = sorted({x for o in orders for x in o.items})
     items = [CatalogItem(id=x, title=f"{rng.randrange(16**12):012x}") for x in ids]
-    config = EngineConfig(tune_max_cases=600)  # the 240 most recent customers (the q_j buyers) and 360 others
+    # The 240 most recent customers (the q_j buyers) and 360 others. The linear signal stays off, in the grid too: this
+    # is about the co-occurrence signals' normalisation (the linear one has none), and raising its weight is another
+    # way to a gain the search would then weigh against this one.
+    config = EngineConfig(tune_max_cases=600, linear_weight=0.0)
+    monkeypatch.delitem(TUNING_GRID, "linear_weight")
     untuned = dataclasses.replace(config, self_tune=False, copurchase_weight=0.0, customer_weight=1.0)
 
     # when

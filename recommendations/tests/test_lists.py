@@ -80,9 +80,10 @@ def test_rebuild_writes_a_product_and_a_cart_list_for_every_product_and_one_home
     assert (home.product_id, home.query_id) == (None, "")
     assert home.item_ids[:3] == ["p0", "p3", "p5"]  # the best sellers first
     assert ids_of(store, "p0")[0] == "p3"  # bought together twice beats a similar title
-    # Then the other scarves, then the cup bought with p0 once (co-purchase counts at its absolute cosine: one shared
-    # order of three is weaker evidence than a near-identical title).
-    assert ids_of(store, "p0")[1:4] == ["p1", "p2", "p5"]
+    # Then the nearest title, then the cup bought with p0 once just above the third scarf: co-purchase counts at its
+    # absolute cosine, so one shared order of three is weaker evidence than a near-identical title, but with the linear
+    # signal (EASE, weight 0.3) it outweighs another colour of the scarf the shopper is looking at.
+    assert ids_of(store, "p0")[1:4] == ["p1", "p5", "p2"]
     assert all(len(stored.items) <= 5 for stored in lists)
     assert all("p0" not in ids_of(store, "p0", placement) for placement in ("product", "cart"))
     assert RecommendationList.objects.filter(store=other).count() == 0

@@ -10,7 +10,7 @@ import time_machine
 
 from merchants.models import Store
 from merchants.tests.factories import StoreFactory
-from recommendations.models import AttributedLine, DailyRollup, ShopperEvent
+from recommendations.models import AttributedLine, DailyRollup, OrderSummary, ShopperEvent, VisitorDay
 from recommendations.services.rollups import rollup_day
 from recommendations.tasks import prune_events_task, rollup_day_task, rollup_recent_days_task
 
@@ -143,3 +143,37 @@ def test_events_older_than_the_retention_are_pruned_and_newer_ones_kept(store: S
     assert list(ShopperEvent.objects.values_list("received_at", flat=True)) == [
         datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
     ]
+
+
+def test_per_visitor_rows_go_after_their_retention_and_a_late_refund_does_not_bring_them_back(
+    store: Store, settings: Any
+) -> None:
+    # given: two days of an experiment's visitors (an impression each, and an order by the second day's visitor)
+    settings.EXPERIMENT_VISITOR_RETENTION_DAYS = 30
+    later = NOON + timedelta(days=5)
+    with time_machine.travel(datetime(2026, 11, 26, 1, 0, tzinfo=UTC), tick=False):
+        ev(store, "impression", session="s1", **NET)
+        ev(store, "impression", at=later, session="s2", **NET)
+        OrderSummary.objects.create(
+            store=store, order_id="o-s2", ordered_at=later, revenue=Decimal("30.00"), session_id="s2", arm="network"
+        )
+        rollup_day(day=DAY)
+        rollup_day(day=later.date())
+    assert sorted(VisitorDay.objects.values_list("day", "session_id")) == [(DAY, "s1"), (later.date(), "s2")]
+
+    # when: 33 days after the first day (the second is 28 days old), the nightly prune runs
+    with time_machine.travel(datetime(2026, 12, 23, 5, 0, tzinfo=UTC), tick=False):
+        prune_events_task()
+
+    # then: the first day's visitors are gone, the second day's stay; the daily totals of both stay
+    assert list(VisitorDay.objects.values_list("day", "session_id")) == [(later.date(), "s2")]
+    assert sorted(DailyRollup.objects.values_list("day", "impressions")) == [(DAY, 1), (later.date(), 1)]
+
+    # when: 40 days after the second day, a refund recomputes it
+    with time_machine.travel(datetime(2027, 1, 4, 5, 0, tzinfo=UTC), tick=False):
+        OrderSummary.objects.update(revenue=Decimal("10.00"))
+        rollup_day(day=later.date())
+
+    # then: that day keeps no per-visitor row
+    assert VisitorDay.objects.count() == 0
+    assert sorted(DailyRollup.objects.values_list("day", "impressions")) == [(DAY, 1), (later.date(), 1)]

@@ -12,9 +12,9 @@ from django.utils import timezone
 from merchants.customers import stored_customer_key
 from merchants.exceptions import InvalidRequest, InvalidSignature
 from merchants.models import OAuthState, PlatformCredential, Store, StoreEvent, WebhookEvent
-from merchants.services.handoff import REDACT_CUSTOMER_TASK, enqueue_task_on_commit
+from merchants.services.handoff import REDACT_CUSTOMER_TASK, REPORT_CUSTOMER_DATA_TASK, enqueue_task_on_commit
 from merchants.services.shopify.shop import app_secrets, validate_shop_domain
-from merchants.services.stores import record_store_event
+from merchants.services.stores import record_customer_data_request, record_store_event
 from merchants.services.webhooks import parse_json_object, record_webhook_event
 
 logger = logging.getLogger(__name__)
@@ -113,12 +113,13 @@ def _handle_customers_data_request(event: WebhookEvent, store: Store) -> str:
         ).exists()
     ):
         return WebhookEvent.Status.IGNORED  # the same request delivered under another event id
-    # No customer personal data is held: visitors are anonymous ids and order lines carry no customer.
-    record_store_event(
-        store=store,
-        kind=StoreEvent.Kind.DATA_REQUEST,
-        detail={"data_request_id": request_id, "customer_records_held": 0},
-    )
+    # No customer record is held (visitors are anonymous ids); the order lines the customer's anonymous key links
+    # are reported by catalog_sync's task, which owns them.
+    key = stored_customer_key(event.payload)
+    if key:
+        enqueue_task_on_commit(REPORT_CUSTOMER_DATA_TASK, store.id, key, request_id)
+    else:
+        record_customer_data_request(store=store, request_id=request_id)
     return WebhookEvent.Status.PROCESSED
 
 

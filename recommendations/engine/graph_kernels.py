@@ -253,13 +253,18 @@ def expand(indptr, indices, data, ids, sims, t, n_features, visit, out_ids, out_
                 pool_vals[e] = -((s0 + s1) + (s2 + s3))
             for p in range(indptr[i], indptr[i + 1]):
                 work[indices[p]] = 0.0
+        if m == own:  # nothing new: the row stays as it was
+            out_ids[i] = ids[i]
+            out_sims[i] = sims[i]
+            continue
         by_id = np.argsort(pool_ids[:m], kind="mergesort")
         sorted_ids = pool_ids[:m][by_id]
-        order = np.argsort(pool_vals[:m][by_id], kind="mergesort")  # stable: equal values keep the ascending ids
+        sorted_vals = pool_vals[:m][by_id]
+        order = np.argsort(sorted_vals, kind="mergesort")  # stable: equal values keep the ascending ids
         for r in range(k):
             if r < m:
                 out_ids[i, r] = sorted_ids[order[r]]
-                out_sims[i, r] = -pool_vals[:m][by_id][order[r]]
+                out_sims[i, r] = -sorted_vals[order[r]]
             else:
                 out_ids[i, r] = -1
                 out_sims[i, r] = 0.0

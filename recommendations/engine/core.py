@@ -173,10 +173,10 @@ class EngineConfig:
     # 50: 2,000 clusters at 100k (with the sketched candidates below the probed pairs are cheap, so smaller
     # clusters, better centred, pay; exact probes were at 100).
     graph_cluster_size: int = 50
-    # Probes per item. Sketched (below), at 100k: 12 probes find 89% of the exact top 10 and 77% of the top 50
-    # (16: 90% / 78% for ~10% more CPU); the exact probes found 80% / 76% with 16 probes of clusters of 100.
-    # bench/build_bench.py measures recall and time.
-    graph_probes: int = 12
+    # Probes per item. Sketched (below), at 100k: 8 probes find 86-87% of the exact top 10 and 75% of the top 50
+    # (12 probes and 4 k-means rounds: 89% / 77% for ~20% more CPU); the exact probes found 80% / 76% with 16
+    # probes of clusters of 100. bench/build_bench.py measures recall and time.
+    graph_probes: int = 8
     # An item probes only those of its graph_probes nearest centres whose sketch similarity is within this margin
     # of its nearest centre's (None: all of them). Without graph_candidates only; there a margin of 0.15 halved
     # the graph time at 72% recall@10.
@@ -184,7 +184,7 @@ class EngineConfig:
     # The k-means centres are fitted on a seeded sample of this many items (None: all) in graph_kmeans_iterations
     # rounds (without graph_candidates: 6); every item is assigned.
     graph_kmeans_sample: int | None = 25000
-    graph_kmeans_iterations: int = 4
+    graph_kmeans_iterations: int = 2
     # The probed pairs are scored on the sketches (dense products, cheap) and only each item's best
     # graph_candidates (at least `neighbours`) exactly (None: every probed pair exactly, the graph before, ~4x
     # the CPU time at 100k). Then each found pair is kept on both sides and graph_expand nearest neighbours'

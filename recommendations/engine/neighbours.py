@@ -269,9 +269,6 @@ def sketched_graph(
     order = np.argsort(labels, kind="stable")
     bounds = np.searchsorted(labels[order], np.arange(n_clusters + 1))
     members = [order[bounds[c] : bounds[c + 1]].astype(np.int32) for c in range(n_clusters)]
-    dense = dense[order]  # cluster c's sketches are the rows bounds[c]:bounds[c + 1]
-    position = np.empty(n, dtype=np.int64)
-    position[order] = np.arange(n)
     ids = np.full((n, k), -1, dtype=np.int32)
     sims = np.zeros((n, k), dtype=np.float32)
     # Each part in cluster order: consecutive rows share candidates (their rows stay in the caches).
@@ -283,13 +280,12 @@ def sketched_graph(
         cuts = np.searchsorted(flat[by_cluster], np.arange(n_clusters + 1))
         slot_of = np.repeat(np.arange(part.size), probes)[by_cluster]
         row_of = part[slot_of]
-        at = position[row_of]
         heap_vals = np.full((part.size, width), -np.inf, dtype=np.float32)
         heap_ids = np.full((part.size, width), np.iinfo(np.int32).max, dtype=np.int32)
         for c in range(n_clusters):
             cols, lo, hi = members[c], cuts[c], cuts[c + 1]
             if cols.size and hi > lo:
-                block = dense[at[lo:hi]] @ dense[bounds[c] : bounds[c + 1]].T
+                block = dense[row_of[lo:hi]] @ dense[cols].T
                 graph_kernels.push_block(block, row_of[lo:hi], slot_of[lo:hi], cols, heap_vals, heap_ids)
         found = np.where(np.isfinite(heap_vals), heap_ids, -1).astype(np.int32)
         graph_kernels.exact_top(matrix.indptr, matrix.indices, matrix.data, found, matrix.shape[1], part, ids, sims)

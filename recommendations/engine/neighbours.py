@@ -1,6 +1,7 @@
 """The recommender's item-item neighbour graph (exact, or clustered over random sketches when large), top-k helpers.
 
-Pure numpy/scipy: the build's quadratic part (recommendations.engine.core explains where each is used).
+numpy/scipy, with numba loops (engine/graph_kernels.py) for the large-catalog graph: the build's quadratic part
+(recommendations.engine.core explains where each is used).
 """
 
 from concurrent.futures import ThreadPoolExecutor

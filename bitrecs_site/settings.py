@@ -450,9 +450,10 @@ RECS_LIVE_ENGINE_MAX_PRODUCTS = env.int("RECS_LIVE_ENGINE_MAX_PRODUCTS", default
 RECS_LIVE_ENGINE_TTL_SECONDS = env.int("RECS_LIVE_ENGINE_TTL_SECONDS", default=900)
 # A rebuild in the worker (or the first web process to build) saves the store's engine here; the other web processes
 # load it instead of building their own while it is younger than RECS_ENGINE_SNAPSHOT_MAX_AGE_SECONDS (0: never
-# saved or loaded). A folder every web and worker process of one machine can read and write.
+# saved or loaded). A folder every web and worker process of one machine can read and write. Every rebuild and refresh
+# saves it again (a product or order change, and the nightly full sync's rebuild), so 26 hours outlasts the day.
 RECS_ENGINE_SNAPSHOT_DIR = Path(env.str("RECS_ENGINE_SNAPSHOT_DIR", default=str(LOCAL_DIR / "engines")))
-RECS_ENGINE_SNAPSHOT_MAX_AGE_SECONDS = env.int("RECS_ENGINE_SNAPSHOT_MAX_AGE_SECONDS", default=3600)
+RECS_ENGINE_SNAPSHOT_MAX_AGE_SECONDS = env.int("RECS_ENGINE_SNAPSHOT_MAX_AGE_SECONDS", default=26 * 3600)
 # Webhook-driven refreshes: wait this long to coalesce a burst into one engine build per store; stores
 # above RECS_REFRESH_MAX_PRODUCTS get a full rebuild instead; at most RECS_REFRESH_MAX_LISTS lists per refresh.
 RECS_REFRESH_DELAY_SECONDS = env.int("RECS_REFRESH_DELAY_SECONDS", default=30)

@@ -293,6 +293,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # The default hook, then the event intake (a plain Django view drf-spectacular cannot see).
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "recommendations.openapi.add_event_intake",
+    ],
 }
 
 # Celery: Redis or RabbitMQ from CELERY_BROKER_URL; a file-system transport (no server) otherwise.

@@ -26,7 +26,8 @@ UNIONS = (
     ("text",),
     ("text", "basket"),
     ("text", "basket", "customer", "sequence"),
-    ("text", "basket", "customer", "sequence", "popularity", "trending"),
+    ("text", "basket", "customer", "sequence", "linear"),
+    ("text", "basket", "customer", "sequence", "linear", "popularity", "trending"),
 )
 
 
@@ -49,7 +50,12 @@ def reach(path: Path, k: int) -> dict[str, Any]:
     engine, _ = ev.load_catalog_through_import(path, config=EngineConfig(self_tune=False), orders=orders)
     config, signals, matrix, index = engine.config, engine._signals, engine._matrix, engine._index
     ranker = ev.engine_ranker(engine, k=k)
-    item_signals = {"basket": signals.copurchase, "customer": signals.customer, "sequence": signals.sequence}
+    item_signals = {
+        "basket": signals.copurchase,
+        "customer": signals.customer,
+        "sequence": signals.sequence,
+        "linear": signals.linear,
+    }
     rows: list[dict[str, int | None]] = []
     for case in cases:
         history = [index[x] for x in reversed(case.history) if x in index][: config.max_history + 1]

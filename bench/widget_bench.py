@@ -558,7 +558,7 @@ def profile(*, site_key: str, paths: list[str], requests: int, cprofile: bool) -
         (widget, "get_recommendations", "get_recommendations (selector)"),
         (serving, "_lists_for_sku", "  query SKU -> its stored lists"),
         (serving, "get_external_ids_for_skus", "  session SKUs -> product ids"),
-        (serving, "_merged_session_lists", "  session products' stored lists (no live engine)"),
+        (serving, "_session_lists", "  session products' stored lists (no live engine)"),
         (serving, "_select", "  rules + product rows"),
         (serving, "_attribution", "  attribution"),
         (Recommender, "recommend", "  live engine recommend()"),

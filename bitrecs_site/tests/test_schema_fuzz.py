@@ -32,7 +32,7 @@ CONFIG = {
         # Checks across parameters that OpenAPI cannot state, answered 400 with the reason:
         # each comma-separated cart/viewed SKU is at most 255 characters; from <= to, and at most 120 days apart.
         {
-            "include-path-regex": "^/(api/v1/recommendations|subnet/miner/stats/)",
+            "include-path-regex": "^/(api/v1/recommendations|api/v1/events|subnet/miner/stats/)",
             "checks": {"positive_data_acceptance": {"expected-statuses": ["2xx", "400", "404", "429"]}},
         },
     ],

@@ -763,6 +763,29 @@ class Recommender:
 _REASONS = (Reason.SIMILAR, Reason.BOUGHT_TOGETHER, Reason.POPULAR, Reason.TRENDING)
 
 
+def blocked_by_history(
+    catalog: Sequence[CatalogItem],
+    cases: Iterable[Case],
+    *,
+    neighbour_ids: np.ndarray,
+    neighbour_sims: np.ndarray,
+    threshold: float,
+) -> dict[int, set[int]]:
+    """What serving never shows after each history item of the cases: its variants (one group) and its stored
+    neighbours at threshold or above (history_near_duplicate). Item index -> item indexes."""
+    groups: dict[str, list[int]] = {}
+    for i, item in enumerate(catalog):
+        groups.setdefault(item.group_id or f"\0{item.id}", []).append(i)
+    blocked: dict[int, set[int]] = {}
+    for case in cases:
+        for h in case.history:
+            if h not in blocked:
+                item = catalog[h]
+                near = neighbour_ids[h][(neighbour_sims[h] >= threshold) & (neighbour_ids[h] >= 0)]
+                blocked[h] = set(groups[item.group_id or f"\0{item.id}"]) | set(near.tolist())
+    return blocked
+
+
 def _self_tune(
     *,
     catalog: Sequence[CatalogItem],
@@ -817,16 +840,13 @@ def _self_tune(
         folds.append((fold_cases, before))
         fold_orders.append((fold_cases, before_orders))
         cases.extend(fold_cases)
-    groups: dict[str, list[int]] = {}
-    for i, item in enumerate(catalog):
-        groups.setdefault(item.group_id or f"\0{item.id}", []).append(i)
-    blocked: dict[int, set[int]] = {}
-    for case in cases:
-        for h in case.history:
-            if h not in blocked:
-                item = catalog[h]
-                near = neighbour_ids[h][(neighbour_sims[h] >= config.history_near_duplicate) & (neighbour_ids[h] >= 0)]
-                blocked[h] = set(groups[item.group_id or f"\0{item.id}"]) | set(near.tolist())
+    blocked = blocked_by_history(
+        catalog,
+        cases,
+        neighbour_ids=neighbour_ids,
+        neighbour_sims=neighbour_sims,
+        threshold=config.history_near_duplicate,
+    )
     # One search per normalisation of the order signals (each needs its own signals); another normalisation than
     # the configured one wins only when its tuned blend is significantly better on the same cases.
     alphas = (config.behaviour_alpha, *(a for a in TUNING_ALPHAS if a != config.behaviour_alpha))

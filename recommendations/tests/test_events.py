@@ -505,3 +505,29 @@ def test_a_batch_of_a_store_deleted_after_intake_is_dropped_and_the_spool_moves_
     assert written == 1
     assert [row[:2] for row in stored()] == [("sk_events", "e2")]
     assert spooled_batches() == 0
+
+
+def test_the_api_schema_documents_the_intake_with_its_own_limits_and_a_documented_batch_is_accepted(
+    client: Client, store: Store
+) -> None:
+    # given
+    schema = client.get("/api/schema/", {"format": "json"}).json()
+
+    # when
+    operation = schema["paths"]["/api/v1/events"]["post"]
+    batch_schema = operation["requestBody"]["content"]["text/plain"]["schema"]
+    event_schema = batch_schema["properties"]["events"]["items"]
+    documented = {
+        "site_key": "sk_events",
+        "events": [
+            {"event_id": "e-doc", "type": event_schema["properties"]["type"]["enum"][-1], "ts": TS, "sku": "SKU-1"}
+        ],
+    }
+
+    # then
+    assert event_schema["properties"]["type"]["enum"] == ["view", "impression", "click", "add_to_cart", "purchase"]
+    assert batch_schema["properties"]["events"]["maxItems"] == 50
+    assert event_schema["required"] == ["event_id", "type", "ts", "sku"]
+    assert sorted(operation["responses"]) == ["204", "400", "404", "413", "415", "429", "503"]
+    assert post(client, documented).status_code == 204
+    assert post(client, {**documented, "events": [event(n) for n in range(51)]}).status_code == 400

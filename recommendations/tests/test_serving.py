@@ -908,3 +908,17 @@ def test_session_skus_that_look_like_sql_or_format_strings_map_as_plain_text(cli
     assert ids == ["p1", "p2", "p3", "p4", "", ""]
     assert response.status_code == 200
     assert skus(response) == [extra[0].sku, extra[1].sku, extra[2].sku]
+
+
+def test_a_request_the_middleware_hands_to_the_view_is_counted_once(
+    client: Client, catalog: tuple[Store, list[Product]], settings: Any
+) -> None:
+    # given: two requests a minute; bad input in plain form (the middleware counts it, then leaves the 400 to the view)
+    settings.WIDGET_RATE_LIMIT = "2/min"
+    bad = {"site_key": "sk_test", "placement": "home", "limit": "many"}
+
+    # when
+    statuses = [client.get(URL, bad).status_code for _ in range(3)]
+
+    # then: two answered (once each against the limit), the third refused
+    assert statuses == [400, 400, 429]

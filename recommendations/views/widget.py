@@ -116,6 +116,13 @@ class RecommendationsView(APIView):
     renderer_classes = [JSONRenderer]
     throttle_classes = list(WIDGET_THROTTLES)
 
+    def check_throttles(self, request: Request) -> None:
+        """DRF's rate limits, unless the fast path or the middleware counted this request and handed it on (bad
+        input, a failure): each request counts once."""
+        if request.META.get(RATE_LIMITS_COUNTED):
+            return
+        super().check_throttles(request)
+
     class InputSerializer(serializers.Serializer):
         site_key = serializers.CharField(max_length=SITE_KEY_MAX_LENGTH, help_text="The store's public site key.")
         sku = serializers.CharField(
@@ -464,14 +471,23 @@ def find_answer(*, key: AnswerKey, load: bool = True) -> RenderedAnswer | None:
     return answer
 
 
+# Set in a request's META (the WSGI environ) once the widget's rate limits have counted and let it through, so a
+# request the fast path or the middleware hands on (bad input, a failure) is not counted again further down.
+RATE_LIMITS_COUNTED = "bitrecs.widget_rate_limits_counted"
+
+
 def within_rate_limits(*, request: Any) -> bool:
-    """Count the request against the widget's rate limits; False when one refuses it (the view answers the 429).
+    """Count the request against the widget's rate limits (once: a request already counted and let through passes);
+    False when one refuses it (the view answers the 429).
 
     `request` is a Django or DRF request, or anything with their META and GET (the WSGI fast path's)."""
+    if request.META.get(RATE_LIMITS_COUNTED):
+        return True
     for throttle_class in WIDGET_THROTTLES:
         throttle = throttle_class()
         if throttle.rate is not None and not throttle.allow_request(request, None):  # type: ignore[arg-type]
             return False
+    request.META[RATE_LIMITS_COUNTED] = True
     return True
 
 

@@ -167,7 +167,8 @@ class EngineConfig:
     chunk_size: int = 512
     # Above this many items the neighbour graph is searched through an inverted-file index: items are
     # clustered (about graph_cluster_size per cluster) on graph_dims-dimensional random sketches of their
-    # vectors and compared, with exact cosines, to the items of the graph_probes nearest clusters only.
+    # vectors and compared to the items of the graph_probes nearest clusters only (on the sketches; the best
+    # graph_candidates then with exact cosines: engine.neighbours.sketched_graph).
     exact_graph_max_items: int = 20000
     graph_dims: int = 512
     # 50: 2,000 clusters at 100k (with the sketched candidates below the probed pairs are cheap, so smaller

@@ -26,7 +26,7 @@ behaviour signals and sits outside every history item's text neighbourhood, so i
 
 import dataclasses
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -34,7 +34,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from recommendations.engine.behaviour import Behaviour, scaled_popularity, scaled_trending
-from recommendations.engine.candidates import candidate_pool
+from recommendations.engine.candidates import candidate_pool, row_entries
 from recommendations.engine.neighbours import top_k_desc
 
 if TYPE_CHECKING:
@@ -61,6 +61,12 @@ TUNING_GRID: dict[str, tuple[float, ...]] = {
 TUNING_ALPHAS: tuple[float, ...] = (0.5, 1.0)
 _BEHAVIOUR = ("basket", "customer", "sequence", "linear")
 _POOL_PER_SOURCE = 20
+# What serving's pool takes (core.Recommender: every stored text neighbour, EngineConfig.copurchase_neighbours per
+# order-signal row, 50 bestsellers and 50 trending items): a case whose target lies outside it is one serving can
+# never answer, whatever the settings, so it is left out (scored in the narrower pool with the target added, it
+# would reward settings for ranking an item serving never sees).
+_SERVING_FIXED = 50
+_SERVING_PER_ROW = 100
 
 
 @dataclass(frozen=True)
@@ -102,6 +108,7 @@ class _Pool:
     behaviour: dict[str, tuple[np.ndarray, np.ndarray]]  # name -> (values, row ranks; 0 = absent), pool x history
     prior: np.ndarray  # pool x 3: hub, popularity, trending
     customer: int = 0
+    reachable: bool = True  # the target is in serving's pool (else the case scores 0 whatever the settings)
 
 
 def _row_ranks(matrix: sp.csr_matrix) -> sp.csr_matrix:
@@ -126,11 +133,15 @@ def _build_pools(
     hub: np.ndarray,
     popularity: np.ndarray,
     trending: np.ndarray,
+    per_source: int = _POOL_PER_SOURCE,
 ) -> list[_Pool]:
+    """Each case's pool: per_source text neighbours of each history item, 3 x per_source entries of each of its order
+    signal rows, the per_source bestsellers and trending items, and the target (for its rank)."""
     mats = {name: sp.csr_matrix(getattr(behaviour, name)) for name in _BEHAVIOUR}
     ranks = {name: _row_ranks(m) for name, m in mats.items()}
-    top = _POOL_PER_SOURCE
+    top = per_source
     fixed = np.union1d(top_k_desc(popularity, top), top_k_desc(trending, top))
+    serving_fixed = np.union1d(top_k_desc(popularity, _SERVING_FIXED), top_k_desc(trending, _SERVING_FIXED))
     pools: list[_Pool] = []
     for case in cases:
         history = np.asarray(case.history, dtype=np.int64)
@@ -140,8 +151,8 @@ def _build_pools(
             neighbour_ids=neighbour_ids,
             behaviour=mats.values(),
             fixed=fixed,
-            text_per_item=_POOL_PER_SOURCE,
-            behaviour_per_item=3 * _POOL_PER_SOURCE,
+            text_per_item=per_source,
+            behaviour_per_item=3 * per_source,
             extra=(case.target,),
         )
         excluded: set[int] = set(history.tolist())
@@ -149,6 +160,11 @@ def _build_pools(
             excluded |= blocked.get(h, set())
         if case.target in excluded:
             continue  # serving can never show it: no setting changes this case
+        # Outside serving's pool the target is never shown either; the case stays (its score 0 under every setting),
+        # so that the searches of both normalisations score the same cases.
+        reachable = _in_serving_pool(
+            case.target, history, neighbour_ids=neighbour_ids, behaviour=mats.values(), fixed=serving_fixed
+        )
         pool = pool[~np.isin(pool, np.fromiter(excluded, dtype=np.int64, count=len(excluded)))]
         target = int(np.searchsorted(pool, case.target))
         text = np.asarray((matrix[pool] @ matrix[history].T).todense(), dtype=np.float32)
@@ -160,8 +176,34 @@ def _build_pools(
             for name, m in mats.items()
         }
         prior = np.stack([hub[pool], popularity[pool], trending[pool]], axis=1).astype(np.float32)
-        pools.append(_Pool(items=pool, target=target, text=text, behaviour=values, prior=prior, customer=case.customer))
+        pools.append(
+            _Pool(
+                items=pool,
+                target=target,
+                text=text,
+                behaviour=values,
+                prior=prior,
+                customer=case.customer,
+                reachable=reachable,
+            )
+        )
     return pools
+
+
+def _in_serving_pool(
+    target: int,
+    history: np.ndarray,
+    *,
+    neighbour_ids: np.ndarray,
+    behaviour: "Iterable[sp.csr_matrix]",
+    fixed: np.ndarray,
+) -> bool:
+    """Whether serving's pool for this history holds the target (see _SERVING_FIXED)."""
+    if target in set(fixed.tolist()) or bool((neighbour_ids[history] == target).any()):
+        return True
+    return any(
+        target in row_entries(matrix, int(h), _SERVING_PER_ROW).tolist() for matrix in behaviour for h in history
+    )
 
 
 class _FlatPools:
@@ -193,6 +235,7 @@ class _FlatPools:
         self.popularity, self.trending = prior[:, 1], prior[:, 2]
         self.target_rows = self.starts + np.array([pool.target for pool in pools], dtype=np.int64)
         self.targets = np.array([pool.target for pool in pools], dtype=np.int64)
+        self.reachable = np.array([pool.reachable for pool in pools], dtype=bool)
         self._parts: dict[tuple[str, float, float], np.ndarray] = {}
 
     def _weights(self, decay: float) -> np.ndarray:
@@ -237,7 +280,7 @@ class _FlatPools:
         target_score = score[self.target_rows][self.owner]
         ahead = (score > target_score) | ((score == target_score) & (self.local < self.targets[self.owner]))
         rank = np.bincount(self.owner, weights=ahead.astype(np.float64), minlength=self.n)
-        return np.where(rank < K, 1.0 / np.log2(rank + 2.0), 0.0)
+        return np.where((rank < K) & self.reachable, 1.0 / np.log2(rank + 2.0), 0.0)
 
 
 # A search's result (or another normalisation) replaces the defaults only when its cross-fitted mean gain over the

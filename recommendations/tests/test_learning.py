@@ -409,3 +409,25 @@ def test_a_tuned_blend_replaces_the_defaults_only_beyond_two_standard_errors_of_
     assert significantly_better(current + noise + 0.21, current)  # 2.09
     assert not significantly_better(current + noise - 0.5, current)  # a loss never replaces
     assert not significantly_better(current, current)  # no gain at all
+
+
+def test_a_validation_case_counts_only_when_servings_pool_holds_its_target():
+    # given: item 0's stored text neighbours are 1 and 2; it was bought with 3; 4 is a bestseller
+    from scipy import sparse
+
+    from recommendations.engine.tuning import _in_serving_pool
+
+    neighbour_ids = np.array([[1, 2], [0, 2], [0, 1], [4, 5], [3, 5], [3, 4]], dtype=np.int32)
+    bought_with = sparse.csr_matrix(([1.0], ([0], [3])), shape=(6, 6))
+    history = np.array([0])
+
+    # when
+    reachable = {
+        target: _in_serving_pool(
+            target, history, neighbour_ids=neighbour_ids, behaviour=[bought_with], fixed=np.array([4])
+        )
+        for target in range(1, 6)
+    }
+
+    # then: 5 is nobody's neighbour of 0, never bought with it and no bestseller: serving cannot show it
+    assert reachable == {1: True, 2: True, 3: True, 4: True, 5: False}

@@ -19,6 +19,9 @@ PAIRS = [
     ("LAMP-1", "Brass Reading Lamp", "LAMP-2", "Brass Reading Lamp Shade"),
 ]
 PORTS = [9290, 9291, 9292]  # the validator's, then the two miners' (this helper's port range)
+# The command's test starts its own network on other ports: an axon stopped by the test before may not have let go of
+# its port yet (CI once logged "address already in use" for 9291 there).
+COMMAND_PORT_BASE = 9295
 
 
 def record(user: str, sku: str, title: str, when: int) -> dict:
@@ -73,7 +76,7 @@ def test_the_command_prints_the_tables_as_json_and_refuses_bad_options(interacti
         "--limit",
         "2",
         "--port-base",
-        str(PORTS[0]),
+        str(COMMAND_PORT_BASE),
         "--no-progress",
         stdout=out,
     )

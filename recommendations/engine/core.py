@@ -6,7 +6,8 @@ Scoring (placement ``product``), for the query item q and the session s_1..s_m (
 
     score(c) = sum_h w_h * cos(x_h, x_c)          text similarity, w = decay**position, normalised to sum 1
              - hub_penalty * hub(c)                hubness correction: hub(c) = mean cos of c to its k nearest items
-             + sum_s weight_s * sum_h v_h * S_s(h, c)  order signals s (bought together / by one customer / next),
+             + sum_s weight_s * sum_h v_h * S_s(h, c)  order signals s (bought together / by one customer / next /
+                                                   linear, EASE),
                                                    v = behaviour_decay**position, normalised to sum 1
              + popularity_weight * pop(c)          a tie-breaker a priori; tuned up where bestsellers sell
 
@@ -20,6 +21,8 @@ largest single gain (see recommendations/evaluation.py).
 S_s is item-item co-occurrence (behaviour.py), normalised by Aiolli's asymmetric cosine (alpha 0.5: cosine; 1.0:
 P(c | h)) with a down-weight for large orders, and added at its absolute value: a pair seen once in a big order
 adds little, so weak evidence never outranks a strong text match, and a store without orders is ranked by text.
+The linear signal is EASE's item-item weights (Steck 2019; behaviour._linear): what explains a customer's purchases
+once the other items are accounted for, so two items always bought by the same people share one weight.
 
 A product/cart query scores a candidate pool exactly (engine/candidates.py, the pool self-tuning validates on):
 the history items' stored text neighbours and order-signal rows, the bestsellers and trending items; the whole

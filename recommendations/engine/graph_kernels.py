@@ -17,6 +17,27 @@ def _jit(function):
 
 
 @_jit
+def _row_dot(indices, data, work, lo, hi):
+    """The dot product of the CSR row data[lo:hi] (columns indices[lo:hi]) with the dense vector work, in float32,
+    summed in four lanes then ((0 + 1) + (2 + 3)): the same order on every CPU, so results never depend on it."""
+    s0 = np.float32(0.0)
+    s1 = np.float32(0.0)
+    s2 = np.float32(0.0)
+    s3 = np.float32(0.0)
+    p = lo
+    while p + 4 <= hi:
+        s0 += data[p] * work[indices[p]]
+        s1 += data[p + 1] * work[indices[p + 1]]
+        s2 += data[p + 2] * work[indices[p + 2]]
+        s3 += data[p + 3] * work[indices[p + 3]]
+        p += 4
+    while p < hi:
+        s0 += data[p] * work[indices[p]]
+        p += 1
+    return (s0 + s1) + (s2 + s3)
+
+
+@_jit
 def sketch_rows(indptr, indices, data, cols, signs, start, stop, out):
     """out[i] for rows start <= i < stop: the sum over row i's non-zeros (f, w) of w * signs[f, h] at column
     cols[f, h] for each h, L2-normalised (all-zero rows stay zero); out starts zeroed."""
@@ -125,23 +146,8 @@ def exact_top(indptr, indices, data, candidates, n_features, visit, ids, sims):
             j = row[c]
             if j < 0:
                 continue
-            lo, hi = indptr[j], indptr[j + 1]
-            s0 = np.float32(0.0)
-            s1 = np.float32(0.0)
-            s2 = np.float32(0.0)
-            s3 = np.float32(0.0)
-            p = lo
-            while p + 4 <= hi:
-                s0 += data[p] * work[indices[p]]
-                s1 += data[p + 1] * work[indices[p + 1]]
-                s2 += data[p + 2] * work[indices[p + 2]]
-                s3 += data[p + 3] * work[indices[p + 3]]
-                p += 4
-            while p < hi:
-                s0 += data[p] * work[indices[p]]
-                p += 1
             row[m] = j
-            vals[m] = -((s0 + s1) + (s2 + s3))
+            vals[m] = -_row_dot(indices, data, work, indptr[j], indptr[j + 1])
             m += 1
         for p in range(indptr[i], indptr[i + 1]):
             work[indices[p]] = 0.0
@@ -235,22 +241,7 @@ def expand(indptr, indices, data, ids, sims, t, n_features, visit, out_ids, out_
                 work[indices[p]] = data[p]
             for e in range(own, m):
                 j = pool_ids[e]
-                lo, hi = indptr[j], indptr[j + 1]
-                s0 = np.float32(0.0)
-                s1 = np.float32(0.0)
-                s2 = np.float32(0.0)
-                s3 = np.float32(0.0)
-                p = lo
-                while p + 4 <= hi:
-                    s0 += data[p] * work[indices[p]]
-                    s1 += data[p + 1] * work[indices[p + 1]]
-                    s2 += data[p + 2] * work[indices[p + 2]]
-                    s3 += data[p + 3] * work[indices[p + 3]]
-                    p += 4
-                while p < hi:
-                    s0 += data[p] * work[indices[p]]
-                    p += 1
-                pool_vals[e] = -((s0 + s1) + (s2 + s3))
+                pool_vals[e] = -_row_dot(indices, data, work, indptr[j], indptr[j + 1])
             for p in range(indptr[i], indptr[i + 1]):
                 work[indices[p]] = 0.0
         if m == own:  # nothing new: the row stays as it was

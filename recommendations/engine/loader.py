@@ -103,10 +103,17 @@ def _owner(store: Store) -> str:
 
 
 def save_store_engine(*, store: Store, engine: Recommender) -> None:
-    """Save the store's engine for the web processes; a failure to write is logged, never raised (they build)."""
+    """Save the store's engine for the web processes; a failure to write is logged, never raised (they build).
+
+    Not for a store above RECS_LIVE_ENGINE_MAX_PRODUCTS: no web process loads its engine (its answers come from the
+    stored lists), so nothing is written and an older file goes."""
     if int(settings.RECS_ENGINE_SNAPSHOT_MAX_AGE_SECONDS) <= 0:
         return
     path = engine_snapshot_path(store_id=store.id)
+    maximum = int(settings.RECS_LIVE_ENGINE_MAX_PRODUCTS)
+    if maximum <= 0 or len(engine) > maximum:
+        path.unlink(missing_ok=True)
+        return
     try:
         save_engine(engine, path, owner=_owner(store))
     except OSError:

@@ -245,3 +245,19 @@ def test_the_saved_items_keep_every_field(tmp_path):
 
     # then
     assert load_engine(tmp_path / "e.npz").items == engine.items
+
+
+@pytest.mark.django_db
+def test_no_engine_is_saved_for_a_store_the_live_engine_does_not_serve(saved_engines, settings):
+    # given: a saved engine, then the store grows above RECS_LIVE_ENGINE_MAX_PRODUCTS
+    store = StoreFactory.create()
+    make_catalog(store)
+    rebuild_store_lists(store=store, list_size=3)
+    assert engine_snapshot_path(store_id=store.id).is_file()
+    settings.RECS_LIVE_ENGINE_MAX_PRODUCTS = 7
+
+    # when
+    rebuild_store_lists(store=store, list_size=3)
+
+    # then: its answers come from the stored lists; nothing is kept for a web process
+    assert not engine_snapshot_path(store_id=store.id).exists()

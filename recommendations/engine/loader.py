@@ -111,11 +111,11 @@ def save_store_engine(*, store: Store, engine: Recommender) -> None:
         return
     path = engine_snapshot_path(store_id=store.id)
     maximum = int(settings.RECS_LIVE_ENGINE_MAX_PRODUCTS)
-    if maximum <= 0 or len(engine) > maximum:
-        path.unlink(missing_ok=True)
-        return
     try:
-        save_engine(engine, path, owner=_owner(store))
+        if maximum <= 0 or len(engine) > maximum:
+            path.unlink(missing_ok=True)
+        else:
+            save_engine(engine, path, owner=_owner(store))
     except OSError:
         logger.exception("recommendations.engine_snapshot_unwritable", extra={"store_id": store.id, "path": str(path)})
 

@@ -261,3 +261,21 @@ def test_no_engine_is_saved_for_a_store_the_live_engine_does_not_serve(saved_eng
 
     # then: its answers come from the stored lists; nothing is kept for a web process
     assert not engine_snapshot_path(store_id=store.id).exists()
+
+
+@pytest.mark.django_db
+def test_a_folder_that_cannot_be_written_costs_the_saved_engine_only(saved_engines, settings, tmp_path, caplog):
+    # given: the snapshot folder lies under a regular file
+    (tmp_path / "a-file").write_text("")
+    settings.RECS_ENGINE_SNAPSHOT_DIR = tmp_path / "a-file" / "engines"
+    store = StoreFactory.create()
+    make_catalog(store)
+
+    # when
+    result = rebuild_store_lists(store=store, list_size=3)
+    engine = warm_live_engine(store_id=store.id)
+
+    # then: the lists are written and the web process builds its own engine; the failure is logged
+    assert result.product_lists == 8
+    assert engine is not None and len(engine) == 8
+    assert "recommendations.engine_snapshot_unwritable" in caplog.text

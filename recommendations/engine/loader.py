@@ -131,7 +131,7 @@ def load_saved_store_engine(*, store: Store) -> Recommender | None:
         engine = load_engine(path, owner=_owner(store))
     except FileNotFoundError:
         return None
-    except SnapshotError as error:
+    except (SnapshotError, OSError) as error:  # OSError: the folder unreadable, or not a folder
         logger.warning("recommendations.engine_snapshot_refused", extra={"store_id": store.id, "error": str(error)})
         return None
     logger.info(

@@ -82,6 +82,7 @@ def ceiling(path: Path) -> list[dict[str, Any]]:
             hub=engine._hub,
             popularity=scaled_popularity(behaviour.popularity),
             trending=scaled_trending(behaviour.trending),
+            serving_per_row=int(config.copurchase_neighbours),
             per_source=SERVING_WIDTH,
         )
         flat = t._FlatPools(pools, hub_penalty=config.hub_penalty, scale=config.behaviour_scale)

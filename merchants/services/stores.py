@@ -10,6 +10,7 @@ from django.utils import timezone
 from merchants.exceptions import InvalidRequest
 from merchants.fields import rotate
 from merchants.models import PlatformCredential, Store, StoreEvent, StoreMembership
+from merchants.selectors import data_request_answered
 
 logger = logging.getLogger(__name__)
 
@@ -31,12 +32,7 @@ def record_customer_data_request(
     No customer record is held (no name, email or id); what the customer's anonymous key links is reported: the
     number of order lines and the orders they belong to, which the merchant can look up and send to the customer.
     """
-    if (
-        request_id is not None
-        and StoreEvent.objects.filter(
-            store=store, kind=StoreEvent.Kind.DATA_REQUEST, detail__data_request_id=request_id
-        ).exists()
-    ):
+    if data_request_answered(store=store, request_id=request_id):
         return None
     return record_store_event(
         store=store,

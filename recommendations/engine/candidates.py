@@ -14,7 +14,10 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 import scipy.sparse as sp
 
-__all__ = ["candidate_pool", "row_entries"]
+__all__ = ["SERVING_FIXED", "candidate_pool", "row_entries"]
+
+# Serving's fixed candidates: this many bestsellers and this many trending items (core.Recommender).
+SERVING_FIXED = 50
 
 
 def row_entries(matrix: sp.csr_matrix, row: int, k: int | None = None) -> np.ndarray:

@@ -56,7 +56,7 @@ from recommendations.engine.behaviour import (
     hold_out_last_items,
     index_orders,
 )
-from recommendations.engine.candidates import candidate_pool
+from recommendations.engine.candidates import SERVING_FIXED, candidate_pool
 from recommendations.engine.neighbours import neighbour_graph, top_k_desc
 from recommendations.engine.text import WORD_PATTERN, char_wb_tfidf, fit_tfidf, split_tfidf, stem_text, word_tfidf
 from recommendations.engine.tuning import TUNING_ALPHAS, Case, TuningReport, significantly_better, tune
@@ -295,11 +295,11 @@ class Recommender:
         self._index = {item.id: i for i, item in enumerate(items)}
         self._matrix = matrix
         # Precomputed lists also offer the top bestsellers, so no list is short for an isolated item.
-        self._bestsellers = top_k_desc(signals.popularity, 50)
+        self._bestsellers = top_k_desc(signals.popularity, SERVING_FIXED)
         # Every product/cart pool holds the bestsellers and the trending items (the priors' own candidates).
         self._fixed = np.union1d(
             self._bestsellers if signals.has_popularity else np.zeros(0, dtype=np.int64),
-            top_k_desc(signals.trending, 50) if signals.has_trending else np.zeros(0, dtype=np.int64),
+            top_k_desc(signals.trending, SERVING_FIXED) if signals.has_trending else np.zeros(0, dtype=np.int64),
         ).astype(np.int64)
         self._neighbour_ids = neighbour_ids
         self._neighbour_sims = neighbour_sims

@@ -17,6 +17,13 @@ def _jit(function):
 
 
 @_jit
+def _spread_row(indptr, indices, data, i, work, fill):
+    """Write CSR row i into the dense vector work (fill) or put its entries back to zero (not fill)."""
+    for p in range(indptr[i], indptr[i + 1]):
+        work[indices[p]] = data[p] if fill else np.float32(0.0)
+
+
+@_jit
 def _row_dot(indices, data, work, lo, hi):
     """The dot product of the CSR row data[lo:hi] (columns indices[lo:hi]) with the dense vector work, in float32,
     summed in four lanes then ((0 + 1) + (2 + 3)): the same order on every CPU, so results never depend on it."""
@@ -139,8 +146,7 @@ def exact_top(indptr, indices, data, candidates, n_features, visit, ids, sims):
         i = visit[t]
         row[:] = candidates[t]
         row.sort()
-        for p in range(indptr[i], indptr[i + 1]):
-            work[indices[p]] = data[p]
+        _spread_row(indptr, indices, data, i, work, True)
         m = 0
         for c in range(width):
             j = row[c]
@@ -149,8 +155,7 @@ def exact_top(indptr, indices, data, candidates, n_features, visit, ids, sims):
             row[m] = j
             vals[m] = -_row_dot(indices, data, work, indptr[j], indptr[j + 1])
             m += 1
-        for p in range(indptr[i], indptr[i + 1]):
-            work[indices[p]] = 0.0
+        _spread_row(indptr, indices, data, i, work, False)
         order = np.argsort(vals[:m], kind="mergesort")  # stable: equal values keep the ascending ids
         for q in range(k):
             if q < m:
@@ -237,13 +242,11 @@ def expand(indptr, indices, data, ids, sims, t, n_features, visit, out_ids, out_
                     pool_ids[m] = c
                     m += 1
         if m > own:
-            for p in range(indptr[i], indptr[i + 1]):
-                work[indices[p]] = data[p]
+            _spread_row(indptr, indices, data, i, work, True)
             for e in range(own, m):
                 j = pool_ids[e]
                 pool_vals[e] = -_row_dot(indices, data, work, indptr[j], indptr[j + 1])
-            for p in range(indptr[i], indptr[i + 1]):
-                work[indices[p]] = 0.0
+            _spread_row(indptr, indices, data, i, work, False)
         if m == own:  # nothing new: the row stays as it was
             out_ids[i] = ids[i]
             out_sims[i] = sims[i]

@@ -34,7 +34,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from recommendations.engine.behaviour import Behaviour, scaled_popularity, scaled_trending
-from recommendations.engine.candidates import candidate_pool, row_entries
+from recommendations.engine.candidates import SERVING_FIXED, candidate_pool
 from recommendations.engine.neighbours import top_k_desc
 
 if TYPE_CHECKING:
@@ -61,12 +61,10 @@ TUNING_GRID: dict[str, tuple[float, ...]] = {
 TUNING_ALPHAS: tuple[float, ...] = (0.5, 1.0)
 _BEHAVIOUR = ("basket", "customer", "sequence", "linear")
 _POOL_PER_SOURCE = 20
-# What serving's pool takes (core.Recommender: every stored text neighbour, EngineConfig.copurchase_neighbours per
-# order-signal row, 50 bestsellers and 50 trending items): a case whose target lies outside it is one serving can
-# never answer, whatever the settings, so it is left out (scored in the narrower pool with the target added, it
+# A case whose target lies outside serving's pool (candidates.py at serving's widths: every stored text neighbour,
+# EngineConfig.copurchase_neighbours per order-signal row, SERVING_FIXED bestsellers and trending items) is one
+# serving can never answer, whatever the settings: it scores 0 (scored in the narrower pool with the target added, it
 # would reward settings for ranking an item serving never sees).
-_SERVING_FIXED = 50
-_SERVING_PER_ROW = 100
 
 
 @dataclass(frozen=True)
@@ -133,15 +131,17 @@ def _build_pools(
     hub: np.ndarray,
     popularity: np.ndarray,
     trending: np.ndarray,
+    serving_per_row: int,
     per_source: int = _POOL_PER_SOURCE,
 ) -> list[_Pool]:
     """Each case's pool: per_source text neighbours of each history item, 3 x per_source entries of each of its order
-    signal rows, the per_source bestsellers and trending items, and the target (for its rank)."""
+    signal rows, the per_source bestsellers and trending items, and the target (for its rank). serving_per_row:
+    serving's entries per order-signal row (EngineConfig.copurchase_neighbours), for which targets serving can show."""
     mats = {name: sp.csr_matrix(getattr(behaviour, name)) for name in _BEHAVIOUR}
     ranks = {name: _row_ranks(m) for name, m in mats.items()}
     top = per_source
     fixed = np.union1d(top_k_desc(popularity, top), top_k_desc(trending, top))
-    serving_fixed = np.union1d(top_k_desc(popularity, _SERVING_FIXED), top_k_desc(trending, _SERVING_FIXED))
+    serving_fixed = np.union1d(top_k_desc(popularity, SERVING_FIXED), top_k_desc(trending, SERVING_FIXED))
     pools: list[_Pool] = []
     for case in cases:
         history = np.asarray(case.history, dtype=np.int64)
@@ -163,7 +163,12 @@ def _build_pools(
         # Outside serving's pool the target is never shown either; the case stays (its score 0 under every setting),
         # so that the searches of both normalisations score the same cases.
         reachable = _in_serving_pool(
-            case.target, history, neighbour_ids=neighbour_ids, behaviour=mats.values(), fixed=serving_fixed
+            case.target,
+            history,
+            neighbour_ids=neighbour_ids,
+            behaviour=mats.values(),
+            fixed=serving_fixed,
+            per_row=serving_per_row,
         )
         pool = pool[~np.isin(pool, np.fromiter(excluded, dtype=np.int64, count=len(excluded)))]
         target = int(np.searchsorted(pool, case.target))
@@ -195,15 +200,15 @@ def _in_serving_pool(
     history: np.ndarray,
     *,
     neighbour_ids: np.ndarray,
-    behaviour: "Iterable[sp.csr_matrix]",
+    behaviour: Iterable[sp.csr_matrix],
     fixed: np.ndarray,
+    per_row: int | None = None,
 ) -> bool:
-    """Whether serving's pool for this history holds the target (see _SERVING_FIXED)."""
-    if target in set(fixed.tolist()) or bool((neighbour_ids[history] == target).any()):
-        return True
-    return any(
-        target in row_entries(matrix, int(h), _SERVING_PER_ROW).tolist() for matrix in behaviour for h in history
+    """Whether serving's pool for this history (candidates.candidate_pool at serving's widths) holds the target."""
+    pool = candidate_pool(
+        history.tolist(), neighbour_ids=neighbour_ids, behaviour=behaviour, fixed=fixed, behaviour_per_item=per_row
     )
+    return bool(np.isin(target, pool))
 
 
 class _FlatPools:
@@ -337,6 +342,7 @@ def tune(
             hub=hub,
             popularity=scaled_popularity(behaviour.popularity),
             trending=scaled_trending(behaviour.trending),
+            serving_per_row=int(config.copurchase_neighbours),
         )
     ]
     current = {field: getattr(config, field) for field in (*_SETTINGS, *grid)}

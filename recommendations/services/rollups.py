@@ -57,16 +57,19 @@ def events_kept_for(*, day: date) -> bool:
     return day >= oldest.date()
 
 
+def _oldest_visitor_day() -> date:
+    """The first day whose per-visitor rows (VisitorDay) are kept: EXPERIMENT_VISITOR_RETENTION_DAYS ago."""
+    return (timezone.now() - timedelta(days=int(settings.EXPERIMENT_VISITOR_RETENTION_DAYS))).date()
+
+
 def visitor_days_kept_for(*, day: date) -> bool:
-    """True while the day's per-visitor rows (VisitorDay) are kept: EXPERIMENT_VISITOR_RETENTION_DAYS."""
-    oldest = timezone.now() - timedelta(days=int(settings.EXPERIMENT_VISITOR_RETENTION_DAYS))
-    return day >= oldest.date()
+    """True while the day's per-visitor rows are kept."""
+    return day >= _oldest_visitor_day()
 
 
 def prune_visitor_days() -> int:
     """Delete the per-visitor rows of days past EXPERIMENT_VISITOR_RETENTION_DAYS; returns how many went."""
-    oldest = timezone.now() - timedelta(days=int(settings.EXPERIMENT_VISITOR_RETENTION_DAYS))
-    return delete_in_batches(VisitorDay.objects.filter(day__lt=oldest.date()))
+    return delete_in_batches(VisitorDay.objects.filter(day__lt=_oldest_visitor_day()))
 
 
 def rollup_day(*, day: date, store_id: int | None = None) -> int:

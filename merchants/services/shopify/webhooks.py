@@ -12,6 +12,7 @@ from django.utils import timezone
 from merchants.customers import stored_customer_key
 from merchants.exceptions import InvalidRequest, InvalidSignature
 from merchants.models import OAuthState, PlatformCredential, Store, StoreEvent, WebhookEvent
+from merchants.selectors import data_request_answered
 from merchants.services.handoff import REDACT_CUSTOMER_TASK, REPORT_CUSTOMER_DATA_TASK, enqueue_task_on_commit
 from merchants.services.shopify.shop import app_secrets, validate_shop_domain
 from merchants.services.stores import record_customer_data_request, record_store_event
@@ -106,20 +107,16 @@ def _handle_app_uninstalled(event: WebhookEvent, store: Store) -> str:
 def _handle_customers_data_request(event: WebhookEvent, store: Store) -> str:
     request = event.payload.get("data_request") if isinstance(event.payload, dict) else None
     request_id = request.get("id") if isinstance(request, dict) else None
-    if (
-        request_id is not None
-        and StoreEvent.objects.filter(
-            store=store, kind=StoreEvent.Kind.DATA_REQUEST, detail__data_request_id=request_id
-        ).exists()
-    ):
-        return WebhookEvent.Status.IGNORED  # the same request delivered under another event id
     # No customer record is held (visitors are anonymous ids); the order lines the customer's anonymous key links
-    # are reported by catalog_sync's task, which owns them.
+    # are reported by catalog_sync's task, which owns them. A request delivered again under another event id is
+    # answered once.
     key = stored_customer_key(event.payload)
-    if key:
-        enqueue_task_on_commit(REPORT_CUSTOMER_DATA_TASK, store.id, key, request_id)
-    else:
-        record_customer_data_request(store=store, request_id=request_id)
+    if not key:
+        answered = record_customer_data_request(store=store, request_id=request_id)
+        return WebhookEvent.Status.PROCESSED if answered is not None else WebhookEvent.Status.IGNORED
+    if data_request_answered(store=store, request_id=request_id):
+        return WebhookEvent.Status.IGNORED
+    enqueue_task_on_commit(REPORT_CUSTOMER_DATA_TASK, store.id, key, request_id)
     return WebhookEvent.Status.PROCESSED
 
 

@@ -417,3 +417,23 @@ def test_shop_redact_for_an_unknown_shop_is_acknowledged_and_ignored(deliver):
     # then
     assert response.status_code == 200
     assert WebhookEvent.objects.get().status == "ignored"
+
+
+@pytest.mark.parametrize(
+    "request_id",
+    ["9999'; DROP TABLE merchants_storeevent;--", "%s%s", "ü\u200b" * 100, {"nested": [1, None]}, 2**63 + 1, None],
+)
+def test_a_data_request_with_an_unusual_id_is_answered_once_and_stored_as_sent(deliver, store, request_id):
+    # given: a valid delivery whose data_request id is SQL-looking, a format string, non-ASCII, an object or huge
+    payload = {**_data_request_payload(), "data_request": {"id": request_id}}
+
+    # when: delivered twice under two event ids
+    first = deliver(topic="customers/data_request", payload=payload, event_id="evt-odd-1")
+    second = deliver(topic="customers/data_request", payload=payload, event_id="evt-odd-2")
+
+    # then: one answer (two without an id: nothing links them), holding the id as it came
+    assert (first.status_code, second.status_code) == (200, 200)
+    answers = list(store.events.filter(kind=StoreEvent.Kind.DATA_REQUEST).values_list("detail", flat=True))
+    assert len(answers) == (2 if request_id is None else 1)
+    assert answers[0]["data_request_id"] == request_id
+    assert answers[0]["keyed_order_lines"] == 0

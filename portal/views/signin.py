@@ -51,7 +51,7 @@ def woocommerce_signin(request: HttpRequest) -> HttpResponse:
         else:
             signed_in = request.user.get_username() if request.user.is_authenticated else ""
             response = render(
-                request, "portal/signin_confirm.html", {"store": store, "params": params, "signed_in": signed_in}
+                request, "portal/signin_confirm.html", {"link_store": store, "params": params, "signed_in": signed_in}
             )
     # The link's signature stays out of other sites' logs. The confirmation page may send it to this site: by the Fetch
     # standard a form posted from a "no-referrer" page carries "Origin: null", which Django's CSRF check refuses

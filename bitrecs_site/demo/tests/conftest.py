@@ -30,7 +30,13 @@ PHONE: ViewportSize = {"width": 390, "height": 844}
 RECORD_LAYOUT_SHIFTS = """
 window.__shifts = [];
 new PerformanceObserver((list) => {
-  for (const entry of list.getEntries()) if (!entry.hadRecentInput) window.__shifts.push(entry.value);
+  for (const entry of list.getEntries()) {
+    if (entry.hadRecentInput) continue;
+    const rect = (r) => [r.x, r.y, r.width, r.height].map(Math.round);
+    const name = (n) => n ? `${n.nodeName}.${n.className || ""} ${(n.textContent || "").trim().slice(0, 40)}` : "";
+    window.__shifts.push({ value: entry.value, at_ms: Math.round(entry.startTime), moved: entry.sources.map((s) => ({
+      node: name(s.node), from: rect(s.previousRect), to: rect(s.currentRect) })) });
+  }
 }).observe({ type: "layout-shift", buffered: true });
 """
 # The recommendations answer arrives late (after first paint), as on a slow phone network.
@@ -104,10 +110,11 @@ class Shop:
                       alt: img.alt, src: img.getAttribute("src")}}; })""",
         )
 
-    def layout_shift(self) -> float:
-        """The page's cumulative layout shift so far, after two more frames."""
+    def layout_shifts(self) -> list[dict[str, Any]]:
+        """The page's layout shifts so far, after two more frames: each one's value, time and what moved (node,
+        rect before and after), so a failing `== []` says which element moved."""
         self.page.evaluate("() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
-        return float(self.page.evaluate("window.__shifts.reduce((a, b) => a + b, 0)"))
+        return list(self.page.evaluate("window.__shifts"))
 
     def storage(self) -> dict[str, Any]:
         """Everything the page's origin keeps on the device."""

@@ -27,3 +27,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 WOOCOMMERCE_CONNECT_RATE_LIMIT = "off"
 # Saved engines (recommendations.engine.loader) are off: a test that wants them turns them on with a folder of its own.
 RECS_ENGINE_SNAPSHOT_MAX_AGE_SECONDS = 0
+# No test starts the web process's drain thread: it would outlive its test and drain later tests' spools into their
+# databases (it logged events.drain_failed against a torn-down PostgreSQL test database). Intake kicks the Celery
+# drain instead (eager here, so inline); tests that read events drain explicitly.
+EVENTS_DRAIN_IN_PROCESS = False

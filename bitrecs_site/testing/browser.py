@@ -2,10 +2,10 @@
 Python package with executable_path; Playwright's own browser download is never used."""
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 
-from playwright.sync_api import Browser, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, sync_playwright
 
 CHROMIUM = os.environ.get("BITRECS_CHROMIUM", "/usr/bin/chromium")
 # As root, with no network: no sandbox, and none of Chromium's own background connections (the machine refuses them).
@@ -40,3 +40,11 @@ def launched_chromium() -> Iterator[Browser]:
             os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
         else:
             os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
+
+
+def close_contexts(contexts: Iterable[BrowserContext]) -> None:
+    """Close a test's browser contexts, dropping their route handlers still in flight first: a handler that was
+    fetching when its context closed raised into the next test ("Route.fetch: Request context disposed", seen in CI)."""
+    for context in contexts:
+        context.unroute_all(behavior="ignoreErrors")
+        context.close()

@@ -14,7 +14,7 @@ from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_K
 from django.contrib.sessions.backends.db import SessionStore
 from playwright.sync_api import Browser, BrowserContext, Page, ViewportSize
 
-from bitrecs_site.testing.browser import launched_chromium
+from bitrecs_site.testing.browser import close_contexts, launched_chromium
 
 DESKTOP: ViewportSize = {"width": 1280, "height": 900}
 PHONE: ViewportSize = {"width": 390, "height": 844}
@@ -56,8 +56,7 @@ def open_page(browser: Browser, live_server: Any) -> Iterator[Callable[..., Page
         return page
 
     yield start
-    for context in contexts:
-        context.close()
+    close_contexts(contexts)
 
 
 def session_cookie_for(user: Any, url: str) -> dict[str, Any]:

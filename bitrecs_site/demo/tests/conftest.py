@@ -17,7 +17,7 @@ from django.urls import Resolver404, resolve
 from playwright.sync_api import Browser, BrowserContext, Page, ViewportSize
 
 from bitrecs_site.demo.tests import urls as stand_in
-from bitrecs_site.testing.browser import launched_chromium
+from bitrecs_site.testing.browser import close_contexts, launched_chromium
 from bitrecs_site.testing.celery_worker import wait_for
 from merchants.models import Store
 from recommendations.process_state import clear_process_caches
@@ -151,8 +151,7 @@ def open_shop(browser: Browser, demo: Demo) -> Iterator[Callable[..., Shop]]:
         return shop
 
     yield start
-    for context in contexts:
-        context.close()
+    close_contexts(contexts)
 
 
 EVENT_FIELDS = ("event_id", "type", "sku", "rec_id", "placement", "arm", "session_id")

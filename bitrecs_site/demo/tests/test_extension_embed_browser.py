@@ -15,6 +15,7 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, Route
 
 from bitrecs_site.demo.tests.conftest import Demo
+from bitrecs_site.testing.browser import close_contexts
 from catalog_sync.models import Product
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -83,8 +84,7 @@ def theme_page(browser: Browser, demo: Demo) -> Iterator[Callable[[str], tuple[P
         return page, errors
 
     yield open_page
-    for context in contexts:
-        context.close()
+    close_contexts(contexts)
 
 
 def _form_fields(page: Page) -> dict[str, str]:

@@ -7,6 +7,7 @@ signs as Shopify does (HS256 with the app secret, aud = the API key). No cookie 
 
 import os
 import tempfile
+from collections.abc import Callable, Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -14,8 +15,9 @@ from urllib.parse import urlencode
 
 import pytest
 from django.conf import settings as django_settings
-from playwright.sync_api import Browser, Page, ViewportSize
+from playwright.sync_api import Browser, BrowserContext, Page, ViewportSize
 
+from bitrecs_site.testing.browser import close_contexts
 from catalog_sync.tests.factories import ProductFactory
 from merchants.models import Store
 from merchants.tests.factories import PlatformCredentialFactory, StoreFactory
@@ -71,25 +73,32 @@ def store() -> Store:
     return store
 
 
-def open_admin(browser: Browser, live_server: Any, fake_shopify: Any, viewport: ViewportSize) -> Page:
-    context = browser.new_context(viewport=viewport)
-    token = fake_shopify.id_token(SHOP, lifetime=600)
-    context.route("https://**/*", lambda route: route.abort())  # nothing leaves the machine...
-    # ...but App Bridge's address, answered by the stand-in (the route added last is matched first)
-    context.route(APP_BRIDGE, lambda route: route.fulfill(content_type="text/javascript", body=STAND_IN % token))
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    page.errors = errors  # type: ignore[attr-defined]
-    page.goto(f"{live_server.url}/shopify/install?{urlencode(fake_shopify.install_query(SHOP, embedded='1'))}")
-    return page
+@pytest.fixture
+def open_admin(browser: Browser, live_server: Any, fake_shopify: Any) -> Iterator[Callable[[ViewportSize], Page]]:
+    """Open the app in a stand-in Shopify admin: `open_admin(viewport)`; its browser contexts close with the test."""
+    contexts: list[BrowserContext] = []
+
+    def start(viewport: ViewportSize) -> Page:
+        context = browser.new_context(viewport=viewport)
+        contexts.append(context)
+        token = fake_shopify.id_token(SHOP, lifetime=600)
+        context.route("https://**/*", lambda route: route.abort())  # nothing leaves the machine...
+        # ...but App Bridge's address, answered by the stand-in (the route added last is matched first)
+        context.route(APP_BRIDGE, lambda route: route.fulfill(content_type="text/javascript", body=STAND_IN % token))
+        page = context.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        page.errors = errors  # type: ignore[attr-defined]
+        page.goto(f"{live_server.url}/shopify/install?{urlencode(fake_shopify.install_query(SHOP, embedded='1'))}")
+        return page
+
+    yield start
+    close_contexts(contexts)
 
 
 @pytest.mark.parametrize(("viewport", "name"), [(DESKTOP, "desktop"), (PHONE, "phone")])
-def test_the_embedded_portal_shows_the_tokens_store_and_saves_its_rules(
-    browser, live_server, fake_shopify, store, viewport, name
-):
-    page = open_admin(browser, live_server, fake_shopify, viewport)
+def test_the_embedded_portal_shows_the_tokens_store_and_saves_its_rules(open_admin, store, viewport, name):
+    page = open_admin(viewport)
 
     page.wait_for_selector("#portal h1")
     overview = page.locator("#portal h1").inner_text()
@@ -121,5 +130,5 @@ def test_the_embedded_portal_shows_the_tokens_store_and_saves_its_rules(
     store.refresh_from_db()
     assert store.settings["recommendations"]["exclude_skus"] == ["BOOT-1"]
     assert page.evaluate("document.documentElement.scrollWidth") <= viewport["width"]
-    assert page.errors == []  # type: ignore[attr-defined]
+    assert page.errors == []
     page.screenshot(path=SHOTS / f"g-shopify-why-{name}.png", full_page=True)

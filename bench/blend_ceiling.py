@@ -33,23 +33,16 @@ SERVING_WIDTH = 50
 DECAYS = (0.1, 0.3, 0.5, 0.7, 0.9, 1.0)
 
 
-def ceiling(path: Path) -> list[dict[str, Any]]:
+def evaluated_store(path: Path, config: Any) -> tuple[Any, list[Any], list[Any], list[Any]]:
+    """evaluate_recs's store for a file: (engine built through the import with the training orders, those orders
+    indexed, the evaluated cases, those cases as tuning.Case over item ids, history most recent first)."""
     from recommendations import evaluation as ev
-    from recommendations.engine import EngineConfig
     from recommendations.engine import tuning as t
-    from recommendations.engine.behaviour import (
-        Order,
-        build_behaviour,
-        index_orders,
-        scaled_popularity,
-        scaled_trending,
-    )
-    from recommendations.engine.core import blocked_by_history
+    from recommendations.engine.behaviour import Order, index_orders
 
     interactions = ev.read_interactions(path)
     cases = ev.build_cases(interactions)
     orders = ev.training_orders(interactions, cases)
-    config = EngineConfig(self_tune=False)
     engine, _ = ev.load_catalog_through_import(path, config=config, orders=orders)
     index = engine._index
     indexed = index_orders([Order(customer=o.user_id, when=o.timestamp / 1000.0, items=o.items) for o in orders], index)
@@ -62,6 +55,17 @@ def ceiling(path: Path) -> list[dict[str, Any]]:
         for c, case in enumerate(cases)
         if case.target in index and any(x in index for x in case.history)
     ]
+    return engine, indexed, cases, scored
+
+
+def ceiling(path: Path) -> list[dict[str, Any]]:
+    from recommendations.engine import EngineConfig
+    from recommendations.engine import tuning as t
+    from recommendations.engine.behaviour import build_behaviour, scaled_popularity, scaled_trending
+    from recommendations.engine.core import blocked_by_history
+
+    config = EngineConfig(self_tune=False)
+    engine, indexed, cases, scored = evaluated_store(path, config)
     blocked = blocked_by_history(
         engine.items,
         scored,

@@ -267,21 +267,29 @@ class _FlatPools:
             self._parts[key] = part.astype(np.float32)
         return self._parts[key]
 
-    def ndcg(self, settings: Mapping[str, float]) -> np.ndarray:
-        """NDCG@10 of each pool's target under the blend with these settings."""
-        if not self.n:
-            return np.zeros(0)
+    def blend(self, settings: Mapping[str, float]) -> np.ndarray:
+        """Every candidate row's score under the blend with these settings."""
         score: np.ndarray = self._part("text", float(settings["recency_decay"]), 0.0) - self.hub
         for name, field in zip(_BEHAVIOUR, _FIELDS, strict=True):
             weight = float(settings[field])
             if weight:
                 part = self._part(name, float(settings["behaviour_decay"]), float(settings["copurchase_neighbours"]))
                 score = score + np.float32(weight) * part
-        score = (
+        return (
             score
             + np.float32(settings["popularity_weight"]) * self.popularity
             + np.float32(settings["product_trending_weight"]) * self.trending
         )
+
+    def ndcg(self, settings: Mapping[str, float]) -> np.ndarray:
+        """NDCG@10 of each pool's target under the blend with these settings."""
+        if not self.n:
+            return np.zeros(0)
+        return self.ndcg_of(self.blend(settings))
+
+    def ndcg_of(self, score: np.ndarray) -> np.ndarray:
+        """NDCG@10 of each pool's target under any score of the candidate rows (ties: the lower item id first); 0 for
+        a target outside serving's pool."""
         target_score = score[self.target_rows][self.owner]
         ahead = (score > target_score) | ((score == target_score) & (self.local < self.targets[self.owner]))
         rank = np.bincount(self.owner, weights=ahead.astype(np.float64), minlength=self.n)

@@ -1,0 +1,180 @@
+"""Would a learned ranker beat the linear blend? A per-store model trained on self-tuning's own cases, scored on the
+evaluated targets, against the default blend on the same candidate pools.
+
+    .venv/bin/python -m bench.learned_ranker [--files PATH ...] [--shuffle-labels]
+
+For each file, on evaluate_recs's protocol (bench.blend_ceiling.evaluated_store): the store's validation cases are
+built as self-tuning builds them (core._self_tune: two folds of customers, each customer's last tune_holdouts new
+items held out, the order signals rebuilt without them; every customer with two or more items, as these files are
+under tune_max_cases), and the evaluated cases on the signals of the whole training part. Every case's candidates
+get the features self-tuning already computes (tuning._FlatPools at serving's widths: the text cosine at three
+session decays and its maximum over the history, each order signal's decayed value, best row rank and count of
+history items naming the candidate, the hubness, popularity and trending priors, the history length). Two models
+are fitted on the validation cases whose target serving's pool holds: a logistic regression and scikit-learn's
+HistGradientBoostingClassifier (pointwise, a candidate is the target or not), and the evaluated cases are ranked by
+them. Printed per file: NDCG@10 of the default blend and of each model on the evaluated cases (a target outside
+serving's pool scores 0, and every evaluated case counts, as in evaluate_recs). Nothing of the evaluated targets is
+seen in training. --shuffle-labels moves each training label to a random candidate of its pool: a model that still
+gains then would be reading the pools, not learning the store.
+
+This measures candidate pools, not the served path (the figures differ a little from evaluate_recs's); serving a
+learned ranker is not built. Needs `manage.py migrate` once (SQLite).
+"""
+
+import argparse
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bench.blend_ceiling import SERVING_WIDTH, evaluated_store
+from bench.quality_check import DATA, FILES
+
+
+def _validation_cases(indexed: list[Any], n: int, config: Any) -> list[tuple[list[Any], Any]]:
+    """Self-tuning's cases and signals (core._self_tune): two folds of customers, their last new items held out."""
+    from recommendations.engine import tuning as t
+    from recommendations.engine.behaviour import build_behaviour, customer_sequences, hold_out_last_items
+
+    sequences = customer_sequences(indexed)
+    eligible = [c for c, sequence in sequences.items() if len(sequence) >= 2]
+    folds = []
+    for f, fold in enumerate((eligible[0::2], eligible[1::2])):
+        held_out: dict[str, set[int]] = {}
+        cases = []
+        for i, customer in enumerate(fold):
+            sequence = sequences[customer]
+            first = len(sequence) - min(config.tune_holdouts, len(sequence) - 1)
+            held_out[customer] = set(sequence[first:])
+            for at in range(first, len(sequence)):
+                history = tuple(sequence[at - 1 :: -1][: config.max_history + 1])
+                cases.append(t.Case(history=history, target=sequence[at], customer=2 * i + f))
+        behaviour = build_behaviour(hold_out_last_items(indexed, held_out), n=n, alpha=config.behaviour_alpha)
+        folds.append((cases, behaviour))
+    return folds
+
+
+def features(flat: Any, config: Any) -> tuple[np.ndarray, np.ndarray]:
+    """One row per candidate of every pool (tuning._FlatPools), and whether it is its pool's target."""
+    from recommendations.engine import tuning as t
+
+    decay, behaviour_decay = float(config.recency_decay), float(config.behaviour_decay)
+    k = float(config.copurchase_neighbours)
+    columns = [flat._part("text", d, 0.0) for d in (decay, 1.0, 0.3)] + [flat.text.max(axis=1)]
+    for name in t._BEHAVIOUR:
+        ranks = flat.ranks[name]
+        best = np.where(ranks > 0, ranks, np.inf).min(axis=1)
+        columns += [
+            flat._part(name, behaviour_decay, k),
+            np.where(np.isfinite(best), 1.0 / best, 0.0),
+            (flat.values[name] > 0).sum(axis=1),
+        ]
+    columns += [flat.hub, flat.popularity, flat.trending, flat.lengths[flat.owner]]
+    x = np.stack([np.asarray(c, dtype=np.float32) for c in columns], axis=1)
+    y = np.zeros(len(x), dtype=np.int8)
+    y[flat.target_rows] = 1
+    return x, y
+
+
+def compare(path: Path, *, shuffle_labels: bool = False) -> dict[str, Any]:
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.linear_model import LogisticRegression
+
+    from recommendations.engine import EngineConfig
+    from recommendations.engine import tuning as t
+    from recommendations.engine.behaviour import build_behaviour, scaled_popularity, scaled_trending
+    from recommendations.engine.core import blocked_by_history
+
+    config = EngineConfig(self_tune=False)
+    engine, indexed, cases, scored = evaluated_store(path, config)
+    n = len(engine.items)
+    folds = _validation_cases(indexed, n, config)
+    every = [case for fold_cases, _ in folds for case in fold_cases] + scored
+    blocked = blocked_by_history(
+        engine.items,
+        every,
+        neighbour_ids=engine._neighbour_ids,
+        neighbour_sims=engine._neighbour_sims,
+        threshold=config.history_near_duplicate,
+    )
+
+    def pools_of(pool_cases: list[Any], behaviour: Any) -> list[Any]:
+        return t._build_pools(
+            cases=pool_cases,
+            matrix=engine._matrix,
+            neighbour_ids=engine._neighbour_ids,
+            blocked=blocked,
+            behaviour=behaviour,
+            hub=engine._hub,
+            popularity=scaled_popularity(behaviour.popularity),
+            trending=scaled_trending(behaviour.trending),
+            serving_per_row=int(config.copurchase_neighbours),
+            per_source=SERVING_WIDTH,
+        )
+
+    train = t._FlatPools(
+        [pool for fold_cases, behaviour in folds for pool in pools_of(fold_cases, behaviour)],
+        hub_penalty=config.hub_penalty,
+        scale=config.behaviour_scale,
+    )
+    test = t._FlatPools(
+        pools_of(scored, build_behaviour(indexed, n=n, alpha=config.behaviour_alpha)),
+        hub_penalty=config.hub_penalty,
+        scale=config.behaviour_scale,
+    )
+    settings = {field: getattr(config, field) for field in (*t._SETTINGS, *t.TUNING_GRID)}
+    x_train, y_train = features(train, config)
+    x_test, _ = features(test, config)
+    if shuffle_labels:
+        rng = np.random.default_rng(0)
+        sizes = np.diff(np.append(train.starts, len(y_train)))
+        y_train = np.zeros_like(y_train)
+        y_train[train.starts + (rng.random(train.n) * sizes).astype(np.int64)] = 1
+    keep = train.reachable[train.owner]  # a target serving cannot show teaches nothing about ranking
+    mean, spread = x_train[keep].mean(axis=0), x_train[keep].std(axis=0) + 1e-6
+    result: dict[str, Any] = {
+        "file": path.stem,
+        "validation_cases": train.n,
+        "evaluated_cases": len(cases),
+        "default_blend": float(test.ndcg(settings).sum()) / len(cases),
+    }
+    models = {
+        "logistic": LogisticRegression(max_iter=2000),
+        "gbdt": HistGradientBoostingClassifier(
+            max_iter=200,
+            learning_rate=0.05,
+            max_leaf_nodes=15,
+            min_samples_leaf=40,
+            l2_regularization=1.0,
+            random_state=0,
+        ),
+    }
+    for name, model in models.items():
+        model.fit((x_train[keep] - mean) / spread, y_train[keep])
+        score = model.predict_proba((x_test - mean) / spread)[:, 1].astype(np.float64)
+        result[name] = float(test.ndcg_of(score).sum()) / len(cases)  # every evaluated case counts
+    return result
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--files", nargs="+", type=Path, default=[DATA / f for f in FILES])
+    parser.add_argument("--shuffle-labels", action="store_true", help="the leak check: random training labels")
+    args = parser.parse_args(argv)
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bitrecs_site.settings")
+    import django
+
+    django.setup()
+    np.seterr(all="ignore")
+    for path in args.files:
+        r = compare(path, shuffle_labels=args.shuffle_labels)
+        print(
+            f"{r['file']}: {r['validation_cases']} validation / {r['evaluated_cases']} evaluated cases; NDCG@10 "
+            f"default blend {r['default_blend']:.4f}, logistic {r['logistic']:.4f}, gbdt {r['gbdt']:.4f}",
+            flush=True,
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -13,7 +13,9 @@ history items naming the candidate, the hubness, popularity and trending priors,
 are fitted on the validation cases whose target serving's pool holds: a logistic regression and scikit-learn's
 HistGradientBoostingClassifier (pointwise, a candidate is the target or not), and the evaluated cases are ranked by
 them. Printed per file: NDCG@10 of the default blend and of each model on the evaluated cases (a target outside
-serving's pool scores 0, and every evaluated case counts, as in evaluate_recs). Nothing of the evaluated targets is
+serving's pool scores 0, and every evaluated case counts, as in evaluate_recs); and the check a store could make on
+its own: each half of its validation customers ranked by a model fitted on the other half, against the blend, adopted
+only at tuning.SIGNIFICANCE standard errors (as self-tuning adopts a setting). Nothing of the evaluated targets is
 seen in training. --shuffle-labels moves each training label to a random candidate of its pool: a model that still
 gains then would be reading the pools, not learning the store.
 
@@ -77,10 +79,42 @@ def features(flat: Any, config: Any) -> tuple[np.ndarray, np.ndarray]:
     return x, y
 
 
-def compare(path: Path, *, shuffle_labels: bool = False) -> dict[str, Any]:
+def _models() -> dict[str, Any]:
     from sklearn.ensemble import HistGradientBoostingClassifier
     from sklearn.linear_model import LogisticRegression
 
+    return {
+        "logistic": LogisticRegression(max_iter=2000),
+        "gbdt": HistGradientBoostingClassifier(
+            max_iter=200,
+            learning_rate=0.05,
+            max_leaf_nodes=15,
+            min_samples_leaf=40,
+            l2_regularization=1.0,
+            random_state=0,
+        ),
+    }
+
+
+def _fit_and_score(model: Any, train: Any, test: Any, config: Any, *, shuffle_labels: bool = False) -> np.ndarray:
+    """Fit model on train's pools (those whose target serving can show) and return the NDCG@10 of test's targets."""
+    x_train, y_train = features(train, config)
+    if shuffle_labels:
+        rng = np.random.default_rng(0)
+        sizes = np.diff(np.append(train.starts, len(y_train)))
+        y_train = np.zeros_like(y_train)
+        y_train[train.starts + (rng.random(train.n) * sizes).astype(np.int64)] = 1
+    keep = train.reachable[train.owner]  # a target serving cannot show teaches nothing about ranking
+    mean, spread = x_train[keep].mean(axis=0), x_train[keep].std(axis=0) + 1e-6
+    model.fit((x_train[keep] - mean) / spread, y_train[keep])
+    x_test, _ = features(test, config)
+    return np.asarray(test.ndcg_of(model.predict_proba((x_test - mean) / spread)[:, 1].astype(np.float64)))
+
+
+def compare(path: Path, *, shuffle_labels: bool = False) -> dict[str, Any]:
+    """The file's figures: per model, NDCG@10 on the evaluated cases, and the cross-fitted check self-tuning would
+    make on the validation cases alone (each half of the customers scored by a model fitted on the other half,
+    against the default blend, at tuning.SIGNIFICANCE standard errors)."""
     from recommendations.engine import EngineConfig
     from recommendations.engine import tuning as t
     from recommendations.engine.behaviour import build_behaviour, scaled_popularity, scaled_trending
@@ -113,47 +147,37 @@ def compare(path: Path, *, shuffle_labels: bool = False) -> dict[str, Any]:
             per_source=SERVING_WIDTH,
         )
 
-    train = t._FlatPools(
-        [pool for fold_cases, behaviour in folds for pool in pools_of(fold_cases, behaviour)],
-        hub_penalty=config.hub_penalty,
-        scale=config.behaviour_scale,
-    )
-    test = t._FlatPools(
-        pools_of(scored, build_behaviour(indexed, n=n, alpha=config.behaviour_alpha)),
-        hub_penalty=config.hub_penalty,
-        scale=config.behaviour_scale,
-    )
+    def flat(pools: list[Any]) -> Any:
+        return t._FlatPools(pools, hub_penalty=config.hub_penalty, scale=config.behaviour_scale)
+
+    validation = [pool for fold_cases, behaviour in folds for pool in pools_of(fold_cases, behaviour)]
+    train = flat(validation)
+    test = flat(pools_of(scored, build_behaviour(indexed, n=n, alpha=config.behaviour_alpha)))
     settings = {field: getattr(config, field) for field in (*t._SETTINGS, *t.TUNING_GRID)}
-    x_train, y_train = features(train, config)
-    x_test, _ = features(test, config)
-    if shuffle_labels:
-        rng = np.random.default_rng(0)
-        sizes = np.diff(np.append(train.starts, len(y_train)))
-        y_train = np.zeros_like(y_train)
-        y_train[train.starts + (rng.random(train.n) * sizes).astype(np.int64)] = 1
-    keep = train.reachable[train.owner]  # a target serving cannot show teaches nothing about ranking
-    mean, spread = x_train[keep].mean(axis=0), x_train[keep].std(axis=0) + 1e-6
+    half = np.array([(pool.customer // 2) % 2 == 0 for pool in validation], dtype=bool)  # as tuning.tune
+    default = train.ndcg(settings)
     result: dict[str, Any] = {
         "file": path.stem,
         "validation_cases": train.n,
         "evaluated_cases": len(cases),
         "default_blend": float(test.ndcg(settings).sum()) / len(cases),
+        "validation_default": float(default.mean()),
     }
-    models = {
-        "logistic": LogisticRegression(max_iter=2000),
-        "gbdt": HistGradientBoostingClassifier(
-            max_iter=200,
-            learning_rate=0.05,
-            max_leaf_nodes=15,
-            min_samples_leaf=40,
-            l2_regularization=1.0,
-            random_state=0,
-        ),
-    }
-    for name, model in models.items():
-        model.fit((x_train[keep] - mean) / spread, y_train[keep])
-        score = model.predict_proba((x_test - mean) / spread)[:, 1].astype(np.float64)
-        result[name] = float(test.ndcg_of(score).sum()) / len(cases)  # every evaluated case counts
+    for name in _models():
+        evaluated = _fit_and_score(_models()[name], train, test, config, shuffle_labels=shuffle_labels)
+        result[name] = float(evaluated.sum()) / len(cases)  # every evaluated case counts
+        crossed = np.zeros(train.n)
+        for side in (half, ~half):
+            other = np.flatnonzero(~side)
+            crossed[other] = _fit_and_score(
+                _models()[name],
+                flat([p for p, s in zip(validation, side, strict=True) if s]),
+                flat([validation[i] for i in other]),
+                config,
+                shuffle_labels=shuffle_labels,
+            )
+        result[f"{name}_validation"] = float(crossed.mean())
+        result[f"{name}_adopted"] = t.significantly_better(crossed, default)
     return result
 
 
@@ -170,8 +194,12 @@ def main(argv: list[str] | None = None) -> None:
     for path in args.files:
         r = compare(path, shuffle_labels=args.shuffle_labels)
         print(
-            f"{r['file']}: {r['validation_cases']} validation / {r['evaluated_cases']} evaluated cases; NDCG@10 "
-            f"default blend {r['default_blend']:.4f}, logistic {r['logistic']:.4f}, gbdt {r['gbdt']:.4f}",
+            f"{r['file']}: {r['validation_cases']} validation / {r['evaluated_cases']} evaluated cases\n"
+            f"  evaluated NDCG@10: default blend {r['default_blend']:.4f}, logistic {r['logistic']:.4f}, "
+            f"gbdt {r['gbdt']:.4f}\n"
+            f"  cross-fitted on the validation cases: default blend {r['validation_default']:.4f}, "
+            f"logistic {r['logistic_validation']:.4f} ({'adopted' if r['logistic_adopted'] else 'not adopted'}), "
+            f"gbdt {r['gbdt_validation']:.4f} ({'adopted' if r['gbdt_adopted'] else 'not adopted'})",
             flush=True,
         )
 

@@ -2,6 +2,8 @@
 Python package with executable_path; Playwright's own browser download is never used."""
 
 import os
+import threading
+import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 
@@ -42,9 +44,20 @@ def launched_chromium() -> Iterator[Browser]:
             os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
 
 
-def close_contexts(contexts: Iterable[BrowserContext]) -> None:
-    """Close a test's browser contexts, dropping their route handlers still in flight first: a handler that was
-    fetching when its context closed raised into the next test ("Route.fetch: Request context disposed", seen in CI)."""
+def close_contexts(contexts: Iterable[BrowserContext], *, settle_seconds: float = 10.0) -> None:
+    """Close a test's browser contexts, then wait for the requests they left in flight.
+
+    Route handlers still running are dropped first: one that was fetching when its context closed raised into the
+    next test ("Route.fetch: Request context disposed", seen in CI). Closing a page sends its last events (a beacon
+    on pagehide), and the live server's thread that takes it writes to the database: if the test's database were
+    flushed meanwhile, the two deadlock (seen in CI). So this waits, up to settle_seconds, until no request thread of
+    this process (the live server's, named after socketserver's process_request_thread) is still running.
+    """
     for context in contexts:
         context.unroute_all(behavior="ignoreErrors")
         context.close()
+    deadline = time.monotonic() + settle_seconds
+    while time.monotonic() < deadline and any(
+        "process_request_thread" in thread.name for thread in threading.enumerate() if thread.is_alive()
+    ):
+        time.sleep(0.02)

@@ -7,6 +7,7 @@ import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 
+from django.core.signals import request_finished, request_started
 from playwright.sync_api import Browser, BrowserContext, sync_playwright
 
 CHROMIUM = os.environ.get("BITRECS_CHROMIUM", "/usr/bin/chromium")
@@ -44,20 +45,43 @@ def launched_chromium() -> Iterator[Browser]:
             os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
 
 
-def close_contexts(contexts: Iterable[BrowserContext], *, settle_seconds: float = 10.0) -> None:
+# The threads of this process that are serving a Django request right now (a live server's), by Django's own
+# signals; a thread that died mid-request does not count.
+_serving: set[threading.Thread] = set()
+_serving_lock = threading.Lock()
+
+
+def _request_started(**_: object) -> None:
+    with _serving_lock:
+        _serving.add(threading.current_thread())
+
+
+def _request_finished(**_: object) -> None:
+    with _serving_lock:
+        _serving.discard(threading.current_thread())
+
+
+def _still_serving() -> bool:
+    with _serving_lock:
+        return any(thread.is_alive() and thread is not threading.current_thread() for thread in _serving)
+
+
+request_started.connect(_request_started, dispatch_uid="bitrecs-testing-serving-started")
+request_finished.connect(_request_finished, dispatch_uid="bitrecs-testing-serving-finished")
+
+
+def close_contexts(contexts: Iterable[BrowserContext], *, settle_seconds: float = 5.0) -> None:
     """Close a test's browser contexts, then wait for the requests they left in flight.
 
     Route handlers still running are dropped first: one that was fetching when its context closed raised into the
     next test ("Route.fetch: Request context disposed", seen in CI). Closing a page sends its last events (a beacon
     on pagehide), and the live server's thread that takes it writes to the database: if the test's database were
-    flushed meanwhile, the two deadlock (seen in CI). So this waits, up to settle_seconds, until no request thread of
-    this process (the live server's, named after socketserver's process_request_thread) is still running.
+    flushed meanwhile, the two deadlock (seen in CI). So this waits, up to settle_seconds, until this process's Django
+    is serving no request (request_started / request_finished; idle keep-alive connections do not count).
     """
     for context in contexts:
         context.unroute_all(behavior="ignoreErrors")
         context.close()
     deadline = time.monotonic() + settle_seconds
-    while time.monotonic() < deadline and any(
-        "process_request_thread" in thread.name for thread in threading.enumerate() if thread.is_alive()
-    ):
-        time.sleep(0.02)
+    while _still_serving() and time.monotonic() < deadline:
+        time.sleep(0.01)

@@ -58,10 +58,29 @@ def evaluated_store(path: Path, config: Any) -> tuple[Any, list[Any], list[Any],
     return engine, indexed, cases, scored
 
 
+def serving_pools(engine: Any, config: Any, cases: list[Any], behaviour: Any, blocked: Any) -> list[Any]:
+    """tuning._build_pools for cases at serving's widths, on the engine's text and these order signals."""
+    from recommendations.engine import tuning as t
+    from recommendations.engine.behaviour import scaled_popularity, scaled_trending
+
+    return t._build_pools(
+        cases=cases,
+        matrix=engine._matrix,
+        neighbour_ids=engine._neighbour_ids,
+        blocked=blocked,
+        behaviour=behaviour,
+        hub=engine._hub,
+        popularity=scaled_popularity(behaviour.popularity),
+        trending=scaled_trending(behaviour.trending),
+        serving_per_row=int(config.copurchase_neighbours),
+        per_source=SERVING_WIDTH,
+    )
+
+
 def ceiling(path: Path) -> list[dict[str, Any]]:
     from recommendations.engine import EngineConfig
     from recommendations.engine import tuning as t
-    from recommendations.engine.behaviour import build_behaviour, scaled_popularity, scaled_trending
+    from recommendations.engine.behaviour import build_behaviour
     from recommendations.engine.core import blocked_by_history
 
     config = EngineConfig(self_tune=False)
@@ -77,18 +96,7 @@ def ceiling(path: Path) -> list[dict[str, Any]]:
     results = []
     for alpha in t.TUNING_ALPHAS:
         behaviour = build_behaviour(indexed, n=len(engine.items), alpha=alpha)
-        pools = t._build_pools(
-            cases=scored,
-            matrix=engine._matrix,
-            neighbour_ids=engine._neighbour_ids,
-            blocked=blocked,
-            behaviour=behaviour,
-            hub=engine._hub,
-            popularity=scaled_popularity(behaviour.popularity),
-            trending=scaled_trending(behaviour.trending),
-            serving_per_row=int(config.copurchase_neighbours),
-            per_source=SERVING_WIDTH,
-        )
+        pools = serving_pools(engine, config, scored, behaviour, blocked)
         flat = t._FlatPools(pools, hub_penalty=config.hub_penalty, scale=config.behaviour_scale)
         start = {field: getattr(config, field) for field in t._SETTINGS}
 

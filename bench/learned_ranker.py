@@ -3,21 +3,20 @@ evaluated targets, against the default blend on the same candidate pools.
 
     .venv/bin/python -m bench.learned_ranker [--files PATH ...] [--shuffle-labels]
 
-For each file, on evaluate_recs's protocol (bench.blend_ceiling.evaluated_store): the store's validation cases are
-built as self-tuning builds them (core._self_tune: two folds of customers, each customer's last tune_holdouts new
-items held out, the order signals rebuilt without them; every customer with two or more items, as these files are
-under tune_max_cases), and the evaluated cases on the signals of the whole training part. Every case's candidates
-get the features self-tuning already computes (tuning._FlatPools at serving's widths: the text cosine at three
-session decays and its maximum over the history, each order signal's decayed value, best row rank and count of
-history items naming the candidate, the hubness, popularity and trending priors, the history length). Two models
-are fitted on the validation cases whose target serving's pool holds: a logistic regression and scikit-learn's
-HistGradientBoostingClassifier (pointwise, a candidate is the target or not), and the evaluated cases are ranked by
-them. Printed per file: NDCG@10 of the default blend and of each model on the evaluated cases (a target outside
-serving's pool scores 0, and every evaluated case counts, as in evaluate_recs); and the check a store could make on
-its own: each half of its validation customers ranked by a model fitted on the other half, against the blend, adopted
-only at tuning.SIGNIFICANCE standard errors (as self-tuning adopts a setting). Nothing of the evaluated targets is
-seen in training. --shuffle-labels moves each training label to a random candidate of its pool: a model that still
-gains then would be reading the pools, not learning the store.
+For each file, on evaluate_recs's protocol (bench.blend_ceiling.evaluated_store): the store's validation cases are built
+by self-tuning's own core.validation_folds (two folds of the most recent customers, each customer's last tune_holdouts
+new items held out, the order signals rebuilt without them), and the evaluated cases on the signals of the whole
+training part. Every case's candidates get the features self-tuning already computes (tuning._FlatPools at serving's
+widths: the text cosine at three session decays and its maximum over the history, each order signal's decayed value,
+best row rank and count of history items naming the candidate, the hubness, popularity and trending priors, the history
+length). Two models are fitted on the validation cases whose target serving's pool holds: a logistic regression and
+scikit-learn's HistGradientBoostingClassifier (pointwise, a candidate is the target or not), and the evaluated cases are
+ranked by them. Printed per file: NDCG@10 of the default blend and of each model on the evaluated cases (a target
+outside serving's pool scores 0, and every evaluated case counts, as in evaluate_recs); and the check a store could make
+on its own: each half of its validation customers ranked by a model fitted on the other half, against the blend, adopted
+only at tuning.SIGNIFICANCE standard errors (as self-tuning adopts a setting). Nothing of the evaluated targets is seen
+in training. --shuffle-labels moves each training label to a random candidate of its pool: a model that still gains then
+would be reading the pools, not learning the store.
 
 This measures candidate pools, not the served path (the figures differ a little from evaluate_recs's); serving a
 learned ranker is not built. Needs `manage.py migrate` once (SQLite).
@@ -30,31 +29,8 @@ from typing import Any
 
 import numpy as np
 
-from bench.blend_ceiling import SERVING_WIDTH, evaluated_store
+from bench.blend_ceiling import evaluated_store, serving_pools
 from bench.quality_check import DATA, FILES
-
-
-def _validation_cases(indexed: list[Any], n: int, config: Any) -> list[tuple[list[Any], Any]]:
-    """Self-tuning's cases and signals (core._self_tune): two folds of customers, their last new items held out."""
-    from recommendations.engine import tuning as t
-    from recommendations.engine.behaviour import build_behaviour, customer_sequences, hold_out_last_items
-
-    sequences = customer_sequences(indexed)
-    eligible = [c for c, sequence in sequences.items() if len(sequence) >= 2]
-    folds = []
-    for f, fold in enumerate((eligible[0::2], eligible[1::2])):
-        held_out: dict[str, set[int]] = {}
-        cases = []
-        for i, customer in enumerate(fold):
-            sequence = sequences[customer]
-            first = len(sequence) - min(config.tune_holdouts, len(sequence) - 1)
-            held_out[customer] = set(sequence[first:])
-            for at in range(first, len(sequence)):
-                history = tuple(sequence[at - 1 :: -1][: config.max_history + 1])
-                cases.append(t.Case(history=history, target=sequence[at], customer=2 * i + f))
-        behaviour = build_behaviour(hold_out_last_items(indexed, held_out), n=n, alpha=config.behaviour_alpha)
-        folds.append((cases, behaviour))
-    return folds
 
 
 def features(flat: Any, config: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -79,21 +55,22 @@ def features(flat: Any, config: Any) -> tuple[np.ndarray, np.ndarray]:
     return x, y
 
 
-def _models() -> dict[str, Any]:
+def _gbdt() -> Any:
     from sklearn.ensemble import HistGradientBoostingClassifier
+
+    return HistGradientBoostingClassifier(
+        max_iter=200, learning_rate=0.05, max_leaf_nodes=15, min_samples_leaf=40, l2_regularization=1.0, random_state=0
+    )
+
+
+def _logistic() -> Any:
     from sklearn.linear_model import LogisticRegression
 
-    return {
-        "logistic": LogisticRegression(max_iter=2000),
-        "gbdt": HistGradientBoostingClassifier(
-            max_iter=200,
-            learning_rate=0.05,
-            max_leaf_nodes=15,
-            min_samples_leaf=40,
-            l2_regularization=1.0,
-            random_state=0,
-        ),
-    }
+    return LogisticRegression(max_iter=2000)
+
+
+# Each model by name, made afresh for every fit.
+MODELS = {"logistic": _logistic, "gbdt": _gbdt}
 
 
 def _fit_and_score(model: Any, train: Any, test: Any, config: Any, *, shuffle_labels: bool = False) -> np.ndarray:
@@ -117,14 +94,15 @@ def compare(path: Path, *, shuffle_labels: bool = False) -> dict[str, Any]:
     against the default blend, at tuning.SIGNIFICANCE standard errors)."""
     from recommendations.engine import EngineConfig
     from recommendations.engine import tuning as t
-    from recommendations.engine.behaviour import build_behaviour, scaled_popularity, scaled_trending
-    from recommendations.engine.core import blocked_by_history
+    from recommendations.engine.behaviour import build_behaviour
+    from recommendations.engine.core import blocked_by_history, validation_folds
 
     config = EngineConfig(self_tune=False)
     engine, indexed, cases, scored = evaluated_store(path, config)
     n = len(engine.items)
-    folds = _validation_cases(indexed, n, config)
-    every = [case for fold_cases, _ in folds for case in fold_cases] + scored
+    folds = validation_folds(indexed, n=n, now=None, config=config)
+    assert folds is not None, f"{path.stem}: too few customers with two or more items to validate on"
+    every = [*folds[2], *scored]
     blocked = blocked_by_history(
         engine.items,
         every,
@@ -133,26 +111,17 @@ def compare(path: Path, *, shuffle_labels: bool = False) -> dict[str, Any]:
         threshold=config.history_near_duplicate,
     )
 
-    def pools_of(pool_cases: list[Any], behaviour: Any) -> list[Any]:
-        return t._build_pools(
-            cases=pool_cases,
-            matrix=engine._matrix,
-            neighbour_ids=engine._neighbour_ids,
-            blocked=blocked,
-            behaviour=behaviour,
-            hub=engine._hub,
-            popularity=scaled_popularity(behaviour.popularity),
-            trending=scaled_trending(behaviour.trending),
-            serving_per_row=int(config.copurchase_neighbours),
-            per_source=SERVING_WIDTH,
-        )
-
     def flat(pools: list[Any]) -> Any:
         return t._FlatPools(pools, hub_penalty=config.hub_penalty, scale=config.behaviour_scale)
 
-    validation = [pool for fold_cases, behaviour in folds for pool in pools_of(fold_cases, behaviour)]
+    validation = [
+        pool
+        for fold_cases, behaviour in folds[0]
+        for pool in serving_pools(engine, config, fold_cases, behaviour, blocked)
+    ]
     train = flat(validation)
-    test = flat(pools_of(scored, build_behaviour(indexed, n=n, alpha=config.behaviour_alpha)))
+    signals = build_behaviour(indexed, n=n, alpha=config.behaviour_alpha)
+    test = flat(serving_pools(engine, config, scored, signals, blocked))
     settings = {field: getattr(config, field) for field in (*t._SETTINGS, *t.TUNING_GRID)}
     half = np.array([(pool.customer // 2) % 2 == 0 for pool in validation], dtype=bool)  # as tuning.tune
     default = train.ndcg(settings)
@@ -163,14 +132,14 @@ def compare(path: Path, *, shuffle_labels: bool = False) -> dict[str, Any]:
         "default_blend": float(test.ndcg(settings).sum()) / len(cases),
         "validation_default": float(default.mean()),
     }
-    for name in _models():
-        evaluated = _fit_and_score(_models()[name], train, test, config, shuffle_labels=shuffle_labels)
+    for name, make in MODELS.items():
+        evaluated = _fit_and_score(make(), train, test, config, shuffle_labels=shuffle_labels)
         result[name] = float(evaluated.sum()) / len(cases)  # every evaluated case counts
         crossed = np.zeros(train.n)
         for side in (half, ~half):
             other = np.flatnonzero(~side)
             crossed[other] = _fit_and_score(
-                _models()[name],
+                make(),
                 flat([p for p, s in zip(validation, side, strict=True) if s]),
                 flat([validation[i] for i in other]),
                 config,

@@ -790,18 +790,12 @@ def blocked_by_history(
     return blocked
 
 
-def _self_tune(
-    *,
-    catalog: Sequence[CatalogItem],
-    orders: Sequence,
-    now: float | None,
-    matrix: sp.csr_matrix,
-    neighbour_ids: np.ndarray,
-    neighbour_sims: np.ndarray,
-    hub: np.ndarray,
-    config: EngineConfig,
-) -> tuple[EngineConfig, TuningReport | None]:
-    """Choose the blend on the store's own history: each recent customer's last new item held out (tuning.py)."""
+def validation_folds(
+    orders: Sequence, *, n: int, now: float | None, config: EngineConfig
+) -> tuple[list[tuple[list[Case], Behaviour]], list[tuple[list[Case], list]], list[Case]] | None:
+    """Self-tuning's validation cases on the store's history (None: fewer than tune_min_cases customers with two or
+    more items): (each fold's cases with its order signals, each fold's cases with the orders those signals were
+    built from, every case)."""
     fold_alpha = config.behaviour_alpha
     sequences = customer_sequences(orders)
     last_seen: dict[str, float] = {}
@@ -810,7 +804,7 @@ def _self_tune(
             last_seen[order.customer] = order.when
     eligible = [c for c, seq in sequences.items() if len(seq) >= 2]
     if len(eligible) < config.tune_min_cases:
-        return config, None
+        return None
     # The most recent customers (latest order first; ties by first appearance), as a shop's next visitors; each
     # gives up to tune_holdouts cases, its last new items in turn, each with the items before it as the history.
     position = {c: p for p, c in enumerate(eligible)}
@@ -840,10 +834,30 @@ def _self_tune(
                 history = tuple(sequence[t - 1 :: -1][: config.max_history + 1])
                 fold_cases.append(Case(history=history, target=sequence[t], customer=rank[c]))
         before_orders = hold_out_last_items(orders, held_out)
-        before = build_behaviour(before_orders, n=len(catalog), now=now, alpha=fold_alpha)
+        before = build_behaviour(before_orders, n=n, now=now, alpha=fold_alpha)
         folds.append((fold_cases, before))
         fold_orders.append((fold_cases, before_orders))
         cases.extend(fold_cases)
+    return folds, fold_orders, cases
+
+
+def _self_tune(
+    *,
+    catalog: Sequence[CatalogItem],
+    orders: Sequence,
+    now: float | None,
+    matrix: sp.csr_matrix,
+    neighbour_ids: np.ndarray,
+    neighbour_sims: np.ndarray,
+    hub: np.ndarray,
+    config: EngineConfig,
+) -> tuple[EngineConfig, TuningReport | None]:
+    """Choose the blend on the store's own history: each recent customer's last new item held out (tuning.py)."""
+    validation = validation_folds(orders, n=len(catalog), now=now, config=config)
+    if validation is None:
+        return config, None
+    folds, fold_orders, cases = validation
+    fold_alpha = config.behaviour_alpha
     blocked = blocked_by_history(
         catalog,
         cases,

@@ -4,7 +4,7 @@
   var script = document.currentScript;
   var urls = { cartAdd: script.getAttribute("data-cart-add-url"), cart: script.getAttribute("data-cart-url") };
   var banner = document.querySelector("[data-consent-banner]");
-  if (banner.hasAttribute("data-consent-ask")) banner.hidden = false; // shown whole (see base.html)
+  if (document.body.classList.contains("has-consent")) banner.hidden = false; // no choice yet: shown whole (base.html)
   function choose(granted) {
     // The consent tool's own record of the choice (strictly necessary), then the signal the widget reads.
     document.cookie = "demo_consent=" + (granted ? "granted" : "denied") + "; path=/; max-age=31536000; SameSite=Lax";
